@@ -1,0 +1,56 @@
+"""The `relaycheck` command line: one parser, one subcommand per module in `bot/commands/`.
+
+Each command module exposes `register(subparsers)` and sets `handler` on its parser; the handler
+returns the exit code. Input problems raise `RelaycheckError`, which is printed here as one line
+with exit code 2: no traceback reaches the user for anything they typed or configured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from bot.commands import COMMANDS
+from checks.errors import RelaycheckError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with a single line, like every other input error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="relaycheck",
+        description=(
+            "Checks that on-premises mail relays through Exchange Online: connectors, "
+            "certificates, accepted domains; explains why a message would bounce."
+        ),
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    for module in COMMANDS:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except RelaycheckError as err:
+        print(f"relaycheck: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+"""CLI subcommands; each module has `register(subparsers)`. Add a new command to COMMANDS."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from bot.commands import config_cmd, explain
+
+COMMANDS: tuple[ModuleType, ...] = (explain, config_cmd)

@@ -1,0 +1,155 @@
+"""Chain verification: the one module that uses `cryptography.x509.verification`.
+
+That API is marked unstable upstream and its `Store` does not load the system trust store, so
+both concerns stay here. `load_trust_anchors` reads files (call it at the edge, once per scan);
+`verify_chain` is pure given the anchors and `now`.
+
+Exchange Online verifies the certificate an on-prem server presents as a TLS *client*, and does
+not fetch missing intermediates, so the chain is built only from what was presented. Extended
+Key Usage is judged separately (`cert-eku`): here only signatures, validity and trust count.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
+
+from checks.errors import CertificateFileError
+from checks.rules.certificates import CertificateFacts, ChainStatus, ChainVerdict
+
+_PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
+
+
+@dataclass(frozen=True, slots=True)
+class TrustAnchors:
+    """Root certificates to verify against: the system store plus `[trust] ca_file`."""
+
+    certificates: tuple[x509.Certificate, ...]
+    sources: tuple[str, ...]
+
+    def subjects(self) -> frozenset[bytes]:
+        return frozenset(c.subject.public_bytes() for c in self.certificates)
+
+
+def _load_pem_bundle(path: Path) -> list[x509.Certificate]:
+    data = path.read_bytes()
+    if _PEM_BEGIN not in data:
+        return []
+    return list(x509.load_pem_x509_certificates(data))
+
+
+def system_ca_file() -> Path | None:
+    """The system trust bundle: OpenSSL's default file, else certifi's when installed."""
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    try:
+        import certifi  # noqa: PLC0415 - optional fallback
+
+        return Path(certifi.where())
+    except ImportError:
+        return None
+
+
+def load_trust_anchors(ca_file: Path | None, *, include_system: bool = True) -> TrustAnchors:
+    """Read trust anchors; a configured `ca_file` that cannot be read is an error."""
+    certificates: list[x509.Certificate] = []
+    sources: list[str] = []
+    if include_system:
+        system = system_ca_file()
+        if system is not None:
+            try:
+                certificates.extend(_load_pem_bundle(system))
+                sources.append(str(system))
+            except (OSError, ValueError):
+                pass  # an unreadable system bundle leaves only the configured anchors
+    if ca_file is not None:
+        try:
+            extra = _load_pem_bundle(ca_file)
+        except FileNotFoundError:
+            raise CertificateFileError(str(ca_file), "trust ca_file not found") from None
+        except OSError as err:
+            raise CertificateFileError(str(ca_file), f"cannot read ({err.strerror})") from None
+        except ValueError as err:
+            raise CertificateFileError(str(ca_file), f"not a PEM certificate bundle ({err})") from None
+        if not extra:
+            raise CertificateFileError(str(ca_file), "holds no PEM certificate")
+        certificates.extend(extra)
+        sources.append(str(ca_file))
+    return TrustAnchors(certificates=tuple(certificates), sources=tuple(sources))
+
+
+def _policy_builder(anchors: TrustAnchors, now: datetime) -> PolicyBuilder:
+    # Accept any EKU on the leaf (cert-eku judges it); keep the Web PKI rules for CAs.
+    ee_policy = ExtensionPolicy.webpki_defaults_ee().may_be_present(
+        x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None
+    ).may_be_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
+    return (
+        PolicyBuilder()
+        .store(Store(list(anchors.certificates)))
+        .time(now)
+        .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee_policy)
+    )
+
+
+def verify_chain(
+    chain: Sequence[CertificateFacts], anchors: TrustAnchors, *, now: datetime
+) -> ChainVerdict:
+    """Verify the presented chain (leaf first) as Exchange Online would, without fetching."""
+    if not chain:
+        return ChainVerdict(status=ChainStatus.INVALID, detail="no certificate was presented")
+    leaf = x509.load_der_x509_certificate(chain[0].der)
+    intermediates = [x509.load_der_x509_certificate(c.der) for c in chain[1:]]
+    if not anchors.certificates:
+        return ChainVerdict(status=ChainStatus.UNTRUSTED_ROOT, detail="no trust anchors are available")
+    try:
+        verifier = _policy_builder(anchors, now).build_client_verifier()
+        verified = verifier.verify(leaf, intermediates)
+    except VerificationError as err:
+        return _classify_failure(chain, anchors, str(err))
+    return ChainVerdict(
+        status=ChainStatus.TRUSTED,
+        path=tuple(c.subject.rfc4514_string() for c in verified.chain),
+    )
+
+
+def _classify_failure(
+    chain: Sequence[CertificateFacts], anchors: TrustAnchors, reason: str
+) -> ChainVerdict:
+    """Name the failure the way an admin fixes it."""
+    leaf = chain[0]
+    anchor_subjects = {c.subject.rfc4514_string() for c in anchors.certificates}
+    presented_subjects = {c.subject for c in chain}
+    if len(chain) == 1 and leaf.self_issued:
+        return ChainVerdict(
+            status=ChainStatus.SELF_SIGNED,
+            detail=f"self-signed certificate ({leaf.subject}); Exchange Online needs a CA-signed one",
+        )
+    top = chain[-1]
+    if top.self_issued and top.subject not in anchor_subjects:
+        return ChainVerdict(
+            status=ChainStatus.UNTRUSTED_ROOT,
+            detail=f"the chain ends at {top.subject}, which is not a trusted root ({reason})",
+        )
+    if top.issuer not in presented_subjects and top.issuer not in anchor_subjects:
+        return ChainVerdict(
+            status=ChainStatus.MISSING_INTERMEDIATE,
+            detail=(
+                f"the issuer {top.issuer} was not sent and is not a trusted root: the "
+                "intermediate certificate is missing (Exchange Online does not fetch it)"
+            ),
+        )
+    return ChainVerdict(status=ChainStatus.INVALID, detail=reason)

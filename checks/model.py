@@ -1,0 +1,336 @@
+"""Plain data shared by every layer: configuration targets, findings and their vocabularies.
+
+Everything here is frozen, slotted and keyword-only so that values can be passed between the
+pure rules, the probes and the bot without anyone mutating what another layer relies on. Closed
+sets (severities, check ids, scenario ids) are enums whose values are the public contract: users
+script against them (`--only cert-expiry`, JSON `"scenario": "ndr"`), so values never change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class Severity(StrEnum):
+    """How bad a finding is; ordered so that `max()` over findings gives the worst."""
+
+    OK = "ok"
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank >= other.rank
+
+
+_SEVERITY_RANK = {Severity.OK: 0, Severity.INFO: 1, Severity.WARNING: 2, Severity.CRITICAL: 3}
+
+
+class CheckId(StrEnum):
+    """Stable identifiers of checks; each finding carries exactly one."""
+
+    CERT_EXPIRY = "cert-expiry"
+    CERT_NOT_YET_VALID = "cert-not-yet-valid"
+    CERT_CHAIN = "cert-chain"
+    SAN_COVERAGE = "san-coverage"
+    CERT_HOSTNAME = "cert-hostname"
+    CERT_WEAK = "cert-weak"
+    CERT_NOT_DEPLOYED = "cert-not-deployed"
+    CERT_EKU = "cert-eku"
+    CERT_CHANGED = "cert-changed"
+    CERT_SOURCE = "cert-source"
+    ENDPOINT_UNREACHABLE = "endpoint-unreachable"
+    STARTTLS_MISSING = "starttls-missing"
+    TLS_HANDSHAKE = "tls-handshake"
+    ACCEPTED_DOMAIN = "accepted-domain"
+    TENANT_SOURCE = "tenant-source"
+    MX = "mx"
+    DNS = "dns"
+    RELAYCHECK = "relaycheck"
+
+
+class Scenario(StrEnum):
+    """The relay scenarios of KB 3169958 plus the two unrestricted cases."""
+
+    TO_TENANT = "to-tenant"
+    ACCEPTED_SENDER = "accepted-sender"
+    NDR = "ndr"
+    UNREGISTERED_SENDER = "unregistered-sender"
+    FORWARDING = "forwarding"
+
+    @property
+    def title(self) -> str:
+        return _SCENARIO_TITLES[self]
+
+    @property
+    def needs_certificate_connector(self) -> bool:
+        return self in (Scenario.NDR, Scenario.UNREGISTERED_SENDER, Scenario.FORWARDING)
+
+
+_SCENARIO_TITLES = {
+    Scenario.TO_TENANT: "Delivery into the tenant (not a relay)",
+    Scenario.ACCEPTED_SENDER: "Outbound relay from an accepted sender domain",
+    Scenario.NDR: "Non-delivery report (NDR) to an internet sender",
+    Scenario.UNREGISTERED_SENDER: "Sender domain that is not an accepted domain",
+    Scenario.FORWARDING: "On-premises forward to an external address",
+}
+
+
+class ConnectorType(StrEnum):
+    ON_PREMISES = "OnPremises"
+    PARTNER = "Partner"
+
+
+class TlsMode(StrEnum):
+    STARTTLS = "starttls"
+    IMPLICIT = "implicit"
+
+
+class EndpointRole(StrEnum):
+    SMARTHOST = "smarthost"
+    MX = "mx"
+    SUBMISSION = "submission"
+
+
+class SlackMode(StrEnum):
+    SOCKET = "socket"
+    HTTP = "http"
+
+
+# --------------------------------------------------------------------------- targets
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcceptedDomain:
+    """An accepted domain of the tenant, stored as its IDNA (A-label) lower-case form."""
+
+    name: str
+    domain_type: str | None = None  # Authoritative / InternalRelay; None when the source has none
+    default: bool = False
+    match_subdomains: bool = False
+    source: str = "config"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateSource:
+    """Where a connector's certificate is observed: a configured endpoint or a file."""
+
+    endpoint: str | None = None
+    file: Path | None = None
+    password_env: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connector:
+    """An inbound connector as Exchange Online knows it (from config or Get-InboundConnector)."""
+
+    name: str
+    type: ConnectorType = ConnectorType.ON_PREMISES
+    enabled: bool = True
+    tls_sender_certificate_name: str | None = None
+    sender_ip_addresses: tuple[str, ...] = ()
+    certificate: CertificateSource | None = None
+    associated_accepted_domains: tuple[str, ...] = ()
+    source: str = "config"
+
+    @property
+    def certificate_based(self) -> bool:
+        return bool(self.tls_sender_certificate_name)
+
+    @property
+    def ip_based(self) -> bool:
+        return bool(self.sender_ip_addresses)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Endpoint:
+    """An SMTP listener to probe: an on-prem smart host, an MX host or a submission port."""
+
+    name: str
+    host: str
+    address: str | None = None
+    port: int = 25
+    tls: TlsMode = TlsMode.STARTTLS
+    role: EndpointRole = EndpointRole.SMARTHOST
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Forward:
+    """An on-prem forwarding rule: mail to `mailbox` is forwarded to `to`."""
+
+    mailbox: str
+    to: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tenant:
+    name: str
+    accepted_domains: tuple[AcceptedDomain, ...] = ()
+    accepted_domains_file: Path | None = None
+    connectors_file: Path | None = None
+    sender_domains: tuple[str, ...] = ()
+    # "exchange-online" or host patterns such as "mx*.contoso.com"; empty: not checked
+    mx_expected: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Thresholds:
+    warning_days: int = 30
+    critical_days: int = 7
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trust:
+    ca_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeSettings:
+    timeout_seconds: float = 10.0
+    greeting_timeout_seconds: float = 30.0
+    deadline_seconds: float = 60.0
+    concurrency: int = 20
+    ehlo_name: str = "relaycheck.invalid"
+    max_reply_bytes: int = 65536
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DnsSettings:
+    nameservers: tuple[str, ...] = ()  # empty: the system resolver's
+    port: int = 53
+    timeout_seconds: float = 5.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Microsoft365Settings:
+    """App-only Graph access; secrets come from the environment variables named here."""
+
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret_env: str = "RELAYCHECK_M365_CLIENT_SECRET"
+    client_certificate_env: str = "RELAYCHECK_M365_CLIENT_CERTIFICATE"
+    graph_url: str = "https://graph.microsoft.com/"
+    login_url: str = "https://login.microsoftonline.com/"
+    timeout_seconds: float = 20.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tenant_id and self.client_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlackSettings:
+    mode: SlackMode = SlackMode.SOCKET
+    port: int = 3000
+    alerts_channel: str | None = None
+    api_url: str = "https://slack.com/api/"
+    allowed_channels: tuple[str, ...] = ()
+    probe_allowed_domains: tuple[str, ...] = ()
+    allow_private_targets: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleSettings:
+    timezone: str = "UTC"
+    certificates: str = "0 */6 * * *"
+    domains: str = "15 7 * * *"
+    digest: str = "0 9 * * MON"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateSettings:
+    path: Path = Path("relaycheck.sqlite3")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertSettings:
+    runbook_url: str | None = None
+    expiry_steps: tuple[int, ...] = (30, 14, 7, 3, 1)
+    flap_runs: int = 3
+    digest_days: int = 60
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """The whole validated configuration; `source` is the file it came from, if any."""
+
+    source: Path | None
+    tenant: Tenant
+    connectors: tuple[Connector, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()
+    forwards: tuple[Forward, ...] = ()
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    trust: Trust = field(default_factory=Trust)
+    probe: ProbeSettings = field(default_factory=ProbeSettings)
+    dns: DnsSettings = field(default_factory=DnsSettings)
+    microsoft365: Microsoft365Settings = field(default_factory=Microsoft365Settings)
+    slack: SlackSettings = field(default_factory=SlackSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    state: StateSettings = field(default_factory=StateSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+
+    def endpoint(self, name: str) -> Endpoint | None:
+        return next((e for e in self.endpoints if e.name == name), None)
+
+
+# --------------------------------------------------------------------------- findings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    """What a rule concluded about one subject.
+
+    `cause` distinguishes findings of the same check about the same subject (an address of a
+    pool, a certificate fingerprint); (check, subject, cause) is the identity the finding
+    lifecycle tracks across runs. `details` holds JSON-ready values only.
+    """
+
+    check: CheckId
+    severity: Severity
+    subject: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+    cause: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.check.value, self.subject, self.cause)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "check": self.check.value,
+            "severity": self.severity.value,
+            "subject": self.subject,
+            "message": self.message,
+            "details": self.details,
+            "cause": self.cause,
+        }
+
+
+def worst(severities: Any) -> Severity:
+    """The worst of an iterable of severities (OK for none)."""
+    return max(severities, default=Severity.OK)

@@ -1,0 +1,63 @@
+"""Schedule expressions: five-field cron, or `every 30m` style intervals.
+
+APScheduler 3.x numbers cron weekdays from Monday = 0, while crontab(5) uses Sunday = 0; a
+numeric weekday therefore silently runs a day late. Only day names (MON, tue-fri) are accepted in
+the weekday field, which means the same thing to both.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_INTERVAL = re.compile(r"^every\s+(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)$", re.I)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_FIELD = re.compile(r"^[0-9A-Za-z*/,\-]+$")
+_DAY_NAMES = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+
+
+class InvalidSchedule(ValueError):
+    """A schedule expression that cannot be used (message says why)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Schedule:
+    """Either a cron expression (five fields) or a fixed interval in seconds."""
+
+    text: str
+    cron: tuple[str, str, str, str, str] | None = None
+    interval_seconds: int | None = None
+
+
+def parse_schedule(text: str) -> Schedule:
+    value = " ".join(text.split())
+    match = _INTERVAL.match(value)
+    if match:
+        amount = int(match.group(1))
+        unit = match.group(2)[0].lower()
+        if amount <= 0:
+            raise InvalidSchedule("an interval must be at least 1")
+        seconds = amount * _UNIT_SECONDS[unit]
+        if seconds < 60:
+            raise InvalidSchedule("an interval shorter than 1 minute would hammer the servers")
+        return Schedule(text=value, interval_seconds=seconds)
+    fields = value.split(" ")
+    if len(fields) != 5:
+        raise InvalidSchedule(
+            "expected a five-field cron expression (minute hour day month weekday) "
+            "or an interval such as 'every 30m'"
+        )
+    for name, item in zip(("minute", "hour", "day", "month", "weekday"), fields, strict=True):
+        if not _FIELD.match(item):
+            raise InvalidSchedule(f"cron {name} field {item!r} has characters cron does not allow")
+    weekday = fields[4]
+    if any(ch.isdigit() for ch in weekday.replace("*/", "")):
+        raise InvalidSchedule(
+            f"cron weekday {weekday!r}: use day names (MON, TUE-FRI), not numbers; "
+            "APScheduler counts Monday as 0 where crontab counts Sunday as 0"
+        )
+    for word in re.findall(r"[A-Za-z]+", weekday):
+        if word.lower() not in _DAY_NAMES:
+            raise InvalidSchedule(f"cron weekday {word!r} is not a day name (MON..SUN)")
+    minute, hour, day, month, dow = fields
+    return Schedule(text=value, cron=(minute, hour, day, month, dow))

@@ -1,0 +1,3 @@
+"""Every test gets the loopback fakes (SMTP, DNS, Slack, Graph, PKI) as fixtures."""
+
+pytest_plugins = ["tests.fakes.plugin"]

@@ -1,0 +1,5 @@
+"""The loopback fakes as one pytest plugin: real servers on 127.0.0.1, recording what they got.
+
+Each fake lives in its own module; this plugin only re-exports their fixtures so that every test
+can ask for `pki`, `smtp_server`, `dns_server`, `slack_api` or `graph_api` by name.
+"""
