@@ -3,3 +3,5 @@
 Each fake lives in its own module; this plugin only re-exports their fixtures so that every test
 can ask for `pki`, `smtp_server`, `dns_server`, `slack_api` or `graph_api` by name.
 """
+
+from tests.fakes.slack import slack_api  # noqa: F401
