@@ -12,12 +12,14 @@ Key Usage is judged separately (`cert-eku`): here only signatures, validity and 
 from __future__ import annotations
 
 import ssl
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.verification import (
     Criticality,
     ExtensionPolicy,
@@ -47,7 +49,11 @@ def _load_pem_bundle(path: Path) -> list[x509.Certificate]:
     data = path.read_bytes()
     if _PEM_BEGIN not in data:
         return []
-    return list(x509.load_pem_x509_certificates(data))
+    with warnings.catch_warnings():
+        # Some system bundles carry old roots with non-positive serials; cryptography warns
+        # about each of them on every load, which is noise for us (and an error under pytest).
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return list(x509.load_pem_x509_certificates(data))
 
 
 def system_ca_file() -> Path | None:

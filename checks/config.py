@@ -54,7 +54,9 @@ class _Reader:
         self.path = path
         self.file = file
         if not isinstance(table, Mapping):
-            raise ConfigError(f"expected a table, got {_type_name(table)}", file=file, key=path or None)
+            raise ConfigError(
+                f"expected a table, got {_type_name(table)}", file=file, key=path or None
+            )
         self.table: Mapping[str, Any] = table
         self.used: set[str] = set()
 
@@ -67,10 +69,7 @@ class _Reader:
     def has(self, name: str) -> bool:
         return name in self.table
 
-    def get(self, name: str, kind: type[T], default: T) -> T:
-        self.used.add(name)
-        if name not in self.table:
-            return default
+    def _checked(self, name: str, kind: type[T]) -> T:
         value = self.table[name]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
@@ -80,17 +79,23 @@ class _Reader:
             raise self.error(name, f"expected {_kind_name(kind)}, got {_type_name(value)}")
         return value
 
+    def get(self, name: str, kind: type[T], default: T) -> T:
+        self.used.add(name)
+        if name not in self.table:
+            return default
+        return self._checked(name, kind)
+
     def opt(self, name: str, kind: type[T]) -> T | None:
         self.used.add(name)
         if name not in self.table:
             return None
-        return self.get(name, kind, None)  # type: ignore[arg-type]
+        return self._checked(name, kind)
 
     def required(self, name: str, kind: type[T]) -> T:
+        self.used.add(name)
         if name not in self.table:
-            self.used.add(name)
             raise self.error(name, "is required")
-        return self.get(name, kind, None)  # type: ignore[arg-type]
+        return self._checked(name, kind)
 
     def strings(self, name: str) -> tuple[str, ...]:
         self.used.add(name)
@@ -104,7 +109,7 @@ class _Reader:
         return tuple(value)
 
     def choice(self, name: str, enum: Callable[[str], T], default: T, allowed: str) -> T:
-        text = self.get(name, str, None)  # type: ignore[arg-type]
+        text = self.opt(name, str)
         if text is None:
             return default
         try:
@@ -162,12 +167,15 @@ def _tenant(reader: _Reader, base_dir: Path) -> Tenant:
     accepted = []
     for index, value in enumerate(reader.strings("accepted_domains")):
         accepted.append(
-            AcceptedDomain(name=_domain(reader, f"accepted_domains[{index}]", value), source="config")
+            AcceptedDomain(
+                name=_domain(reader, f"accepted_domains[{index}]", value), source="config"
+            )
         )
     accepted_file = reader.opt("accepted_domains_file", str)
     connectors_file = reader.opt("connectors_file", str)
     senders = tuple(
-        _domain(reader, f"sender_domains[{i}]", v) for i, v in enumerate(reader.strings("sender_domains"))
+        _domain(reader, f"sender_domains[{i}]", v)
+        for i, v in enumerate(reader.strings("sender_domains"))
     )
     mx_expected = reader.strings("mx_expected")
     for index, pattern in enumerate(mx_expected):
@@ -175,7 +183,9 @@ def _tenant(reader: _Reader, base_dir: Path) -> Tenant:
             continue
         body = pattern[2:] if pattern.startswith("*.") else pattern
         if "*" in body:
-            raise reader.error(f"mx_expected[{index}]", "a wildcard is only allowed as a leading '*.'")
+            raise reader.error(
+                f"mx_expected[{index}]", "a wildcard is only allowed as a leading '*.'"
+            )
         _domain(reader, f"mx_expected[{index}]", body)
     reader.finish()
     return Tenant(
@@ -263,7 +273,9 @@ def _endpoint(reader: _Reader) -> Endpoint:
     port = reader.get("port", int, 25)
     if not 0 < port < 65536:
         raise reader.error("port", f"{port} is not a TCP port (1-65535)")
-    tls = reader.choice("tls", TlsMode, TlsMode.IMPLICIT if port == 465 else TlsMode.STARTTLS, "starttls, implicit")
+    tls = reader.choice(
+        "tls", TlsMode, TlsMode.IMPLICIT if port == 465 else TlsMode.STARTTLS, "starttls, implicit"
+    )
     role = reader.choice("role", EndpointRole, EndpointRole.SMARTHOST, "smarthost, mx, submission")
     reader.finish()
     return Endpoint(name=name, host=host, address=address, port=port, tls=tls, role=role)
@@ -285,7 +297,9 @@ def _array(reader: _Reader, name: str) -> list[_Reader]:
     reader.used.add(name)
     value = reader.table.get(name, [])
     if not isinstance(value, list):
-        raise reader.error(name, f"expected an array of tables ([[{name}]]), got {_type_name(value)}")
+        raise reader.error(
+            name, f"expected an array of tables ([[{name}]]), got {_type_name(value)}"
+        )
     return [
         _Reader(item, path=f"{reader.key(name)}[{index}]", file=reader.file)
         for index, item in enumerate(value)
@@ -313,7 +327,9 @@ def _probe(reader: _Reader) -> ProbeSettings:
     ehlo = reader.get("ehlo_name", str, defaults.ehlo_name)
     ehlo_ascii = _domain(reader, "ehlo_name", ehlo)
     if ehlo_ascii in ("localhost", "localhost.localdomain") or "." not in ehlo_ascii:
-        raise reader.error("ehlo_name", "use a fully qualified name of the probing host, not localhost")
+        raise reader.error(
+            "ehlo_name", "use a fully qualified name of the probing host, not localhost"
+        )
     settings = ProbeSettings(
         timeout_seconds=reader.positive("timeout_seconds", float, defaults.timeout_seconds),
         greeting_timeout_seconds=reader.positive(
@@ -411,8 +427,12 @@ def _schedule(reader: _Reader) -> ScheduleSettings:
 def _alerts(reader: _Reader) -> AlertSettings:
     defaults = AlertSettings()
     steps_value = reader.get("expiry_steps", list, list(defaults.expiry_steps))
-    if not steps_value or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in steps_value):
-        raise reader.error("expiry_steps", "expected a list of whole days, such as [30, 14, 7, 3, 1]")
+    if not steps_value or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in steps_value
+    ):
+        raise reader.error(
+            "expiry_steps", "expected a list of whole days, such as [30, 14, 7, 3, 1]"
+        )
     runbook = reader.opt("runbook_url", str)
     if runbook is not None and not runbook.startswith(("https://", "http://")):
         raise reader.error("runbook_url", f"{runbook!r} is not an http(s) URL")

@@ -83,7 +83,7 @@ class Scenario(StrEnum):
     FORWARDING = "forwarding"
 
     @property
-    def title(self) -> str:
+    def title(self) -> str:  # type: ignore[override]  # a name for people, not str.title()
         return _SCENARIO_TITLES[self]
 
     @property
@@ -231,7 +231,7 @@ class Microsoft365Settings:
 
     tenant_id: str | None = None
     client_id: str | None = None
-    client_secret_env: str = "RELAYCHECK_M365_CLIENT_SECRET"
+    client_secret_env: str = "RELAYCHECK_M365_CLIENT_SECRET"  # noqa: S105 - a variable name
     client_certificate_env: str = "RELAYCHECK_M365_CLIENT_CERTIFICATE"
     graph_url: str = "https://graph.microsoft.com/"
     login_url: str = "https://login.microsoftonline.com/"

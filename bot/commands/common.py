@@ -1,0 +1,74 @@
+"""What several commands share: finding the configuration and reading the clock.
+
+The clock is read here, in the shell, and passed into the rules as `now`; `--at` lets an admin
+ask "will this still relay on the day the certificate expires?" without touching the system clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from checks.config import load_config
+from checks.errors import ConfigError, RelaycheckError
+from checks.model import Config
+
+CONFIG_ENV = "RELAYCHECK_CONFIG"
+DEFAULT_NAME = "relaycheck.toml"
+# The example tenant shipped with the source tree: the embedded default for a first run.
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "contoso" / "relaycheck.toml"
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"configuration file (default: ${CONFIG_ENV}, ./{DEFAULT_NAME}, else the built-in "
+        "Contoso example)",
+    )
+
+
+def add_time_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--at",
+        metavar="TIME",
+        help="judge certificates as of this ISO 8601 time instead of now (what-if)",
+    )
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    """The configuration file to use, in order: --config, $RELAYCHECK_CONFIG, ./relaycheck.toml."""
+    explicit = getattr(args, "config", None) or os.environ.get(CONFIG_ENV)
+    if explicit:
+        return Path(explicit)
+    local = Path(DEFAULT_NAME)
+    if local.is_file():
+        return local
+    if EXAMPLE_CONFIG.is_file():
+        print(
+            f"relaycheck: no configuration given; using the built-in Contoso example "
+            f"(pass --config FILE or set {CONFIG_ENV})",
+            file=sys.stderr,
+        )
+        return EXAMPLE_CONFIG
+    raise ConfigError(f"no configuration: pass --config FILE or set {CONFIG_ENV}")
+
+
+def resolve_config(args: argparse.Namespace) -> Config:
+    return load_config(config_path(args))
+
+
+def now_from(args: argparse.Namespace) -> datetime:
+    text = getattr(args, "at", None)
+    if not text:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise RelaycheckError(
+            f"--at: {text!r} is not an ISO 8601 time (e.g. 2027-03-01T00:00Z)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

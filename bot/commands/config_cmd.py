@@ -1,0 +1,67 @@
+"""`relaycheck config check FILE`: validate a configuration and show what was understood."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from checks.config import load_config
+from checks.rules.names import display_domain
+from checks.tenant import load_tenant
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("config", help="work with configuration files")
+    actions = parser.add_subparsers(
+        dest="config_action", metavar="ACTION", parser_class=type(parser)
+    )
+    actions.required = True
+    check = actions.add_parser("check", help="validate a configuration file and print what it says")
+    check.add_argument("file", metavar="FILE", help="configuration file (TOML)")
+    check.set_defaults(handler=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    config = load_config(Path(args.file))
+    facts = load_tenant(config)
+    print(f"{args.file}: OK")
+    print(f"Tenant: {facts.name} (sources: {', '.join(facts.sources)})")
+    print("Accepted domains:")
+    for domain in facts.accepted_domains:
+        extra = [domain.domain_type or "", "default" if domain.default else ""]
+        if domain.match_subdomains:
+            extra.append("MatchSubDomains")
+        shown = ", ".join(e for e in extra if e)
+        print(f"  {display_domain(domain.name)}" + (f" ({shown})" if shown else ""))
+    if not facts.accepted_domains:
+        print("  (none)")
+    print("Connectors:")
+    for c in facts.connectors:
+        ident = []
+        if c.tls_sender_certificate_name:
+            ident.append(f"certificate {c.tls_sender_certificate_name}")
+        if c.sender_ip_addresses:
+            ident.append("IP " + ", ".join(c.sender_ip_addresses))
+        state = "enabled" if c.enabled else "DISABLED"
+        cert = ""
+        if c.certificate is not None:
+            cert = f"; certificate from {c.certificate.file or 'endpoint ' + str(c.certificate.endpoint)}"
+        print(
+            f"  {c.name}: {c.type.value}, {state}, {' and '.join(ident) or 'no identification'}{cert}"
+        )
+    if not facts.connectors:
+        print("  (none)")
+    print("Endpoints:")
+    for e in config.endpoints:
+        where = f"{e.address} " if e.address else ""
+        print(f"  {e.name}: {e.host} {where}port {e.port} {e.tls.value} ({e.role.value})")
+    if not config.endpoints:
+        print("  (none)")
+    if config.forwards:
+        print("Forwards:")
+        for f in config.forwards:
+            print(f"  {f.mailbox} -> {f.to}")
+    for note in facts.notes:
+        print(f"Note: {note}")
+    return 0

@@ -1,0 +1,75 @@
+"""Observing connector certificates: the I/O edge between the config and the explain engine.
+
+Each connector with a `certificate` source gets one `CertificateObservation`. A source that
+cannot be read is recorded as an observation with an `error`, not raised: an explanation must
+still come out, saying the certificate was not observed and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+from checks.chain import TrustAnchors, load_trust_anchors, verify_chain
+from checks.errors import CertificateFileError
+from checks.model import Config, Connector
+from checks.probes.certfile import read_certificate_file
+from checks.rules.certificates import CertificateObservation
+from checks.tenant import TenantFacts
+
+
+def shown_path(path: Path) -> str:
+    """A path as the user would recognise it: relative to the working folder when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def observe_file(
+    connector: Connector,
+    anchors: TrustAnchors,
+    *,
+    now: datetime,
+    environ: Mapping[str, str] | None = None,
+) -> CertificateObservation:
+    source = connector.certificate
+    assert source is not None
+    assert source.file is not None
+    try:
+        chain = read_certificate_file(
+            source.file, password_env=source.password_env, environ=environ
+        )
+    except CertificateFileError as err:
+        return CertificateObservation(source=shown_path(source.file), error=err.problem)
+    return CertificateObservation(
+        source=shown_path(source.file), chain=chain, verdict=verify_chain(chain, anchors, now=now)
+    )
+
+
+async def observe_connector_certificates(
+    config: Config,
+    facts: TenantFacts,
+    *,
+    now: datetime,
+    environ: Mapping[str, str] | None = None,
+    anchors: TrustAnchors | None = None,
+) -> dict[str, CertificateObservation]:
+    """One observation per connector that names a certificate source, keyed by connector name."""
+    wanted = [c for c in facts.connectors if c.certificate is not None]
+    if not wanted:
+        return {}
+    trust = anchors if anchors is not None else load_trust_anchors(config.trust.ca_file)
+    result: dict[str, CertificateObservation] = {}
+    for connector in wanted:
+        source = connector.certificate
+        assert source is not None
+        if source.file is not None:
+            result[connector.name] = observe_file(connector, trust, now=now, environ=environ)
+        else:
+            result[connector.name] = CertificateObservation(
+                source=f"endpoint {source.endpoint}",
+                error="endpoint sources are probed by 'relaycheck scan' (not observed here yet)",
+            )
+    return result
