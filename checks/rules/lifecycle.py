@@ -1,0 +1,629 @@
+"""The finding lifecycle: which runs deserve a message, and which only a silent update.
+
+A run produces findings; people want transitions (healthchecks' `Flip`), not repeats. This module
+is a pure function of the previous state, this run's findings and `now`, so a sequence of runs
+can be replayed with a fake clock and the exact alerts it would have sent can be asserted.
+
+Identity is `Finding.key` = (check, subject, cause). A finding is *opened* when first seen at
+warning or worse, *escalated* when its severity rises above what was last alerted or when
+`details["days_left"]` crosses an expiry step, *resolved* when a run that covered its check no
+longer sees it, *reopened* when it comes back. A finding that goes bad, good, bad within
+`flap_runs` runs is *flapping*: one alert, one quiet note, then silence until it settles.
+Snoozes silence everything but escalation (which ends the snooze); acknowledgements are recorded
+and only count for the incident they were made in (an ack older than the opening is stale).
+
+Findings that share a cause (one certificate fingerprint served on several endpoints or
+addresses, `details["fingerprint"]`) are delivered as one grouped alert (`group_events`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from checks.model import CheckId, Finding, Severity
+
+FindingKey = tuple[str, str, str]
+
+
+class EventKind(StrEnum):
+    """What happened to a finding (or a certificate) in one run."""
+
+    OPENED = "opened"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    FLAPPING = "flapping"
+    NOTE = "note"
+    CERT_CHANGED = "cert-changed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Acknowledgement:
+    user: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snooze:
+    until: datetime
+    user: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FindingState:
+    """What is remembered about one finding identity between runs."""
+
+    finding: Finding
+    open: bool
+    opened_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None = None
+    # the worst severity / smallest expiry step a message has already told people about
+    alerted_severity: Severity | None = None
+    alerted_step: int | None = None
+    # bad (True) / good (False) for the last `flap_runs` runs that covered this check, oldest first
+    history: tuple[bool, ...] = ()
+    flapping: bool = False
+    flap_noted: bool = False
+    # a snooze set before this instant no longer silences (escalation broke it)
+    snooze_broken_at: datetime | None = None
+    # the event whose Slack message stands for this incident (resolution edits it)
+    alert_event: str | None = None
+
+    @property
+    def key(self) -> FindingKey:
+        return self.finding.key
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """One transition; `notify` False means recorded (store, digest) but not posted."""
+
+    id: str
+    kind: EventKind
+    at: datetime
+    findings: tuple[Finding, ...]
+    notify: bool = True
+    reason: str = ""
+    previous_severity: Severity | None = None
+    step: int | None = None
+    acknowledged_by: str | None = None
+    # the event whose message this one edits or replies to (resolution, flapping note)
+    reply_to: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> tuple[FindingKey, ...]:
+        return tuple(f.key for f in self.findings)
+
+    @property
+    def severity(self) -> Severity:
+        return max((f.severity for f in self.findings), default=Severity.INFO)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    expiry_steps: tuple[int, ...] = (30, 14, 7, 3, 1)
+    flap_runs: int = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transition:
+    """The result of one run: the new state of every identity ever seen, and what happened."""
+
+    states: dict[FindingKey, FindingState]
+    events: tuple[Event, ...]
+
+
+def event_id(kind: EventKind, key: FindingKey | str, at: datetime) -> str:
+    """A stable id: the outbox uses it to suppress a second post of the same event."""
+    ident = key if isinstance(key, str) else "|".join(key)
+    return f"{kind.value}:{ident}@{at.isoformat()}"
+
+
+def expiry_step(days_left: float | None, steps: Sequence[int]) -> int | None:
+    """The smallest configured step that `days_left` is at or below (None: above all steps)."""
+    if days_left is None:
+        return None
+    crossed = [s for s in steps if days_left <= s]
+    return min(crossed) if crossed else None
+
+
+def _days_left(finding: Finding) -> float | None:
+    if finding.check is not CheckId.CERT_EXPIRY:
+        return None
+    value = finding.details.get("days_left")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _check_id(value: str) -> CheckId | None:
+    try:
+        return CheckId(value)
+    except ValueError:
+        return None
+
+
+def _is_bad(finding: Finding | None) -> bool:
+    return finding is not None and finding.severity >= Severity.WARNING
+
+
+def _flapped(history: Sequence[bool]) -> bool:
+    """bad, then good, then bad again inside the window."""
+    seen_bad = seen_good_after_bad = False
+    for bad in history:
+        if bad and seen_good_after_bad:
+            return True
+        if bad:
+            seen_bad = True
+        elif seen_bad:
+            seen_good_after_bad = True
+    return False
+
+
+def _ack_for(state: FindingState, acks: Mapping[FindingKey, Acknowledgement]) -> str | None:
+    ack = acks.get(state.key)
+    if ack is None or ack.at < state.opened_at:
+        return None
+    return ack.user
+
+
+def snooze_active(state: FindingState, snooze: Snooze | None, now: datetime) -> bool:
+    """A snooze silences the finding (even if it resolves and comes back) until it ends or an
+    escalation breaks it."""
+    if snooze is None or snooze.until <= now:
+        return False
+    return state.snooze_broken_at is None or snooze.at > state.snooze_broken_at
+
+
+def advance(
+    previous: Mapping[FindingKey, FindingState],
+    findings: Iterable[Finding],
+    *,
+    now: datetime,
+    policy: Policy,
+    checked: Iterable[CheckId] | None = None,
+    acks: Mapping[FindingKey, Acknowledgement] | None = None,
+    snoozes: Mapping[FindingKey, Snooze] | None = None,
+) -> Transition:
+    """Apply one run to the lifecycle state.
+
+    `checked` is the set of checks this run covered (None: all). A finding whose check was not
+    run is left alone: a domains-only run must not resolve every certificate finding.
+    """
+    acks = acks or {}
+    snoozes = snoozes or {}
+    covered = None if checked is None else frozenset(checked)
+    seen: dict[FindingKey, Finding] = {}
+    for item in findings:
+        # the same identity twice in one run: keep the worst
+        old = seen.get(item.key)
+        if old is None or item.severity > old.severity:
+            seen[item.key] = item
+    states = dict(previous)
+    events: list[Event] = []
+    window = max(policy.flap_runs, 2)
+
+    for key in sorted(set(states) | set(seen)):
+        state = states.get(key)
+        finding = seen.get(key)
+        check = _check_id(key[0])
+        if covered is not None and check not in covered and finding is None:
+            continue
+        bad = _is_bad(finding)
+
+        if state is None:
+            if not bad or finding is None:
+                continue  # info/ok about something never alerted: nothing to remember
+            step = expiry_step(_days_left(finding), policy.expiry_steps)
+            ev = Event(
+                id=event_id(EventKind.OPENED, key, now),
+                kind=EventKind.OPENED,
+                at=now,
+                findings=(finding,),
+                step=step,
+            )
+            states[key] = FindingState(
+                finding=finding,
+                open=True,
+                opened_at=now,
+                last_seen_at=now,
+                alerted_severity=finding.severity,
+                alerted_step=step,
+                history=(True,),
+                alert_event=ev.id,
+            )
+            events.append(ev)
+            continue
+
+        history = (*state.history, bad)[-window:]
+        snooze = snoozes.get(key)
+
+        if state.open and bad and finding is not None:
+            new, ev_list = _still_bad(state, finding, now, policy, history, acks, snooze)
+        elif state.open:
+            new, ev_list = _resolved(state, finding, now, history, acks, snooze, policy)
+        elif bad and finding is not None:
+            new, ev_list = _reopened(state, finding, now, policy, history, acks, snooze)
+        else:
+            new = replace(state, history=history)
+            if finding is not None:
+                new = replace(new, finding=finding)
+            ev_list = []
+            settled = len(history) >= policy.flap_runs and not any(history[-policy.flap_runs :])
+            if new.flapping and settled:
+                # steadily good again: close the flapping message like any resolution
+                new = replace(new, flapping=False, flap_noted=False)
+                ev_list = [
+                    Event(
+                        id=event_id(EventKind.RESOLVED, key, now),
+                        kind=EventKind.RESOLVED,
+                        at=now,
+                        findings=(new.finding,),
+                        reason=f"stable for {policy.flap_runs} runs after flapping",
+                        reply_to=state.alert_event,
+                    )
+                ]
+        states[key] = new
+        events.extend(ev_list)
+    quiet = apply_snoozes(events, states, snoozes, now)
+    grouped = group_events(quiet)
+    return Transition(states=rebind_alert_events(states, grouped), events=grouped)
+
+
+def _still_bad(
+    state: FindingState,
+    finding: Finding,
+    now: datetime,
+    policy: Policy,
+    history: tuple[bool, ...],
+    acks: Mapping[FindingKey, Acknowledgement],
+    snooze: Snooze | None,
+) -> tuple[FindingState, list[Event]]:
+    step = expiry_step(_days_left(finding), policy.expiry_steps)
+    alerted = state.alerted_severity or Severity.INFO
+    rose = finding.severity > alerted
+    crossed = step is not None and (state.alerted_step is None or step < state.alerted_step)
+    new = replace(state, finding=finding, last_seen_at=now, history=history)
+    if new.flapping and all(history[-policy.flap_runs :]) and len(history) >= policy.flap_runs:
+        new = replace(new, flapping=False, flap_noted=False)  # settled: steadily bad
+    if not (rose or crossed):
+        return new, []
+    reason = (
+        f"severity rose from {alerted.value} to {finding.severity.value}"
+        if rose
+        else f"{_fmt_days(_days_left(finding))} left: crossed the {step}-day step"
+    )
+    ev = Event(
+        id=event_id(EventKind.ESCALATED, state.key, now),
+        kind=EventKind.ESCALATED,
+        at=now,
+        findings=(finding,),
+        reason=reason,
+        previous_severity=alerted,
+        step=step,
+        acknowledged_by=_ack_for(state, acks),
+    )
+    new = replace(
+        new,
+        alerted_severity=max(alerted, finding.severity),
+        alerted_step=step if crossed else state.alerted_step,
+        alert_event=ev.id,
+        # escalation ends any snooze set so far (habit: a louder problem is never silenced)
+        snooze_broken_at=now if snooze_active(state, snooze, now) else state.snooze_broken_at,
+    )
+    return new, [ev]
+
+
+def _fmt_days(days: float | None) -> str:
+    if days is None:
+        return "unknown time"
+    whole = int(days)
+    return f"{whole} day" if whole == 1 else f"{whole} days"
+
+
+def _resolved(
+    state: FindingState,
+    finding: Finding | None,
+    now: datetime,
+    history: tuple[bool, ...],
+    acks: Mapping[FindingKey, Acknowledgement],
+    snooze: Snooze | None,
+    policy: Policy,
+) -> tuple[FindingState, list[Event]]:
+    new = replace(
+        state,
+        open=False,
+        resolved_at=now,
+        history=history,
+        finding=finding if finding is not None else state.finding,
+    )
+    if state.flapping:
+        # still inside a flapping episode: at most one quiet note in the thread
+        return _flap_note(new, now, "resolved again")
+    ev = Event(
+        id=event_id(EventKind.RESOLVED, state.key, now),
+        kind=EventKind.RESOLVED,
+        at=now,
+        findings=(state.finding,),
+        reason="no longer seen",
+        acknowledged_by=_ack_for(state, acks),
+        reply_to=state.alert_event,
+    )
+    return new, [ev]
+
+
+def _flap_note(state: FindingState, now: datetime, what: str) -> tuple[FindingState, list[Event]]:
+    if state.flap_noted:
+        return state, []
+    ev = Event(
+        id=event_id(EventKind.NOTE, state.key, now),
+        kind=EventKind.NOTE,
+        at=now,
+        findings=(state.finding,),
+        reason=f"still flapping ({what}); further changes are recorded without messages "
+        "until it settles",
+        reply_to=state.alert_event,
+    )
+    return replace(state, flap_noted=True), [ev]
+
+
+def _reopened(
+    state: FindingState,
+    finding: Finding,
+    now: datetime,
+    policy: Policy,
+    history: tuple[bool, ...],
+    acks: Mapping[FindingKey, Acknowledgement],
+    snooze: Snooze | None,
+) -> tuple[FindingState, list[Event]]:
+    step = expiry_step(_days_left(finding), policy.expiry_steps)
+    base = replace(
+        state,
+        finding=finding,
+        open=True,
+        last_seen_at=now,
+        resolved_at=None,
+        history=history,
+    )
+    if state.flapping:
+        escalated = finding.severity > (state.alerted_severity or Severity.INFO)
+        if not escalated:
+            return _flap_note(base, now, "came back")
+    flapping = _flapped(history[-policy.flap_runs :])
+    kind = EventKind.FLAPPING if flapping and not state.flapping else EventKind.REOPENED
+    # a new incident: acks and snoozes of the previous one no longer apply
+    base = replace(base, opened_at=now)
+    ev = Event(
+        id=event_id(kind, state.key, now),
+        kind=kind,
+        at=now,
+        findings=(finding,),
+        reason=(
+            f"bad, good and bad again within {policy.flap_runs} runs"
+            if kind is EventKind.FLAPPING
+            else "seen again after it was resolved"
+        ),
+        previous_severity=state.alerted_severity,
+        step=step,
+        reply_to=state.alert_event if kind is EventKind.REOPENED else None,
+    )
+    new = replace(
+        base,
+        alerted_severity=finding.severity,
+        alerted_step=step,
+        flapping=flapping or state.flapping,
+        flap_noted=False,
+        alert_event=ev.id,
+    )
+    return new, [ev]
+
+
+_SNOOZABLE = frozenset({EventKind.OPENED, EventKind.REOPENED, EventKind.NOTE, EventKind.FLAPPING})
+
+
+def apply_snoozes(
+    events: Iterable[Event],
+    states: Mapping[FindingKey, FindingState],
+    snoozes: Mapping[FindingKey, Snooze],
+    now: datetime,
+) -> tuple[Event, ...]:
+    """Silence events of snoozed findings; escalations break through (their state says so)."""
+    out = []
+    for ev in events:
+        silenced = ev.kind in (
+            EventKind.OPENED,
+            EventKind.REOPENED,
+            EventKind.NOTE,
+            EventKind.FLAPPING,
+        )
+        if silenced and all(
+            k in states and snooze_active(states[k], snoozes.get(k), now) for k in ev.keys
+        ):
+            ev = replace(ev, notify=False)
+        out.append(ev)
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+def _group_key(ev: Event) -> tuple[str, ...] | None:
+    fingerprints = {f.details.get("fingerprint") for f in ev.findings}
+    if len(fingerprints) != 1:
+        return None
+    (fp,) = fingerprints
+    if not isinstance(fp, str) or not fp:
+        return None
+    check = ev.findings[0].check.value
+    return (ev.kind.value, check, fp, str(ev.notify), ev.reply_to or "")
+
+
+def group_events(events: Iterable[Event]) -> tuple[Event, ...]:
+    """Merge events that share a certificate fingerprint into one, listing every finding.
+
+    The merged event keeps the id of its first member, so a resolution that refers to any member
+    finds the one message that told people about all of them.
+    """
+    order: list[Event] = []
+    groups: dict[tuple[str, ...], int] = {}
+    for ev in events:
+        gk = _group_key(ev)
+        if gk is None:
+            order.append(ev)
+            continue
+        index = groups.get(gk)
+        if index is None:
+            groups[gk] = len(order)
+            order.append(ev)
+            continue
+        head = order[index]
+        order[index] = replace(
+            head,
+            findings=head.findings + ev.findings,
+            details={**head.details, "merged": [*head.details.get("merged", []), ev.id]},
+        )
+    return tuple(order)
+
+
+def rebind_alert_events(
+    states: Mapping[FindingKey, FindingState], events: Iterable[Event]
+) -> dict[FindingKey, FindingState]:
+    """After grouping, point each member's state at the merged event that carries its message."""
+    out = dict(states)
+    for ev in events:
+        for merged in ev.details.get("merged", []):
+            for key, state in out.items():
+                if state.alert_event == merged:
+                    out[key] = replace(state, alert_event=ev.id)
+    return out
+
+
+# --------------------------------------------------------------------------- certificate change
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateSnapshot:
+    """The served certificate of one endpoint/address, reduced to what a change report needs."""
+
+    source: str
+    fingerprint: str
+    subject: str
+    issuer: str
+    names: tuple[str, ...]
+    not_after: datetime
+    chain_length: int
+    chain_fingerprints: tuple[str, ...] = ()
+    client_auth: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "fingerprint": self.fingerprint,
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "names": list(self.names),
+            "not_after": self.not_after.isoformat(),
+            "chain_length": self.chain_length,
+            "chain_fingerprints": list(self.chain_fingerprints),
+            "client_auth": self.client_auth,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CertificateSnapshot:
+        return cls(
+            source=str(data["source"]),
+            fingerprint=str(data["fingerprint"]),
+            subject=str(data["subject"]),
+            issuer=str(data["issuer"]),
+            names=tuple(str(n) for n in data["names"]),
+            not_after=datetime.fromisoformat(str(data["not_after"])),
+            chain_length=int(data["chain_length"]),
+            chain_fingerprints=tuple(str(n) for n in data.get("chain_fingerprints", ())),
+            client_auth=bool(data.get("client_auth", True)),
+        )
+
+
+def certificate_changes(
+    previous: Mapping[str, CertificateSnapshot],
+    current: Mapping[str, CertificateSnapshot],
+    *,
+    now: datetime,
+) -> tuple[Event, ...]:
+    """One `cert-changed` event per (old, new) certificate pair, listing every source that switched.
+
+    A source seen for the first time is not a change (nothing to compare with); a source that
+    disappeared is the unreachable check's business, not this one's.
+    """
+    groups: dict[tuple[str, str], list[tuple[CertificateSnapshot, CertificateSnapshot]]] = {}
+    for source in sorted(current):
+        new = current[source]
+        old = previous.get(source)
+        if old is None or old.fingerprint == new.fingerprint:
+            continue
+        groups.setdefault((old.fingerprint, new.fingerprint), []).append((old, new))
+    events = []
+    for (old_fp, new_fp), pairs in groups.items():
+        old, new = pairs[0]
+        sources = [n.source for _, n in pairs]
+        added = sorted(set(new.names) - set(old.names))
+        removed = sorted(set(old.names) - set(new.names))
+        details: dict[str, Any] = {
+            "sources": sources,
+            "old": old.to_json(),
+            "new": new.to_json(),
+            "issuer_changed": old.issuer != new.issuer,
+            "names_added": added,
+            "names_removed": removed,
+            "chain_length": [old.chain_length, new.chain_length],
+            "not_after": [old.not_after.isoformat(), new.not_after.isoformat()],
+            "client_auth_dropped": old.client_auth and not new.client_auth,
+        }
+        severity = Severity.WARNING if removed or details["client_auth_dropped"] else Severity.INFO
+        findings = tuple(
+            Finding(
+                check=CheckId.CERT_CHANGED,
+                severity=severity,
+                subject=source,
+                message=_change_summary(old, new, added, removed),
+                details={"fingerprint": new_fp, "previous_fingerprint": old_fp},
+                cause=new_fp,
+            )
+            for source in sources
+        )
+        events.append(
+            Event(
+                id=event_id(EventKind.CERT_CHANGED, f"{old_fp}>{new_fp}", now),
+                kind=EventKind.CERT_CHANGED,
+                at=now,
+                findings=findings,
+                reason=findings[0].message,
+                details=details,
+            )
+        )
+    return tuple(events)
+
+
+def _change_summary(
+    old: CertificateSnapshot, new: CertificateSnapshot, added: list[str], removed: list[str]
+) -> str:
+    parts = []
+    if old.issuer != new.issuer:
+        parts.append(f"issuer {old.issuer} -> {new.issuer}")
+    if added:
+        parts.append("names added: " + ", ".join(added))
+    if removed:
+        parts.append("names removed: " + ", ".join(removed))
+    if old.not_after != new.not_after:
+        parts.append(f"expires {old.not_after:%Y-%m-%d} -> {new.not_after:%Y-%m-%d}")
+    if old.chain_length != new.chain_length:
+        parts.append(f"chain length {old.chain_length} -> {new.chain_length}")
+    if old.client_auth and not new.client_auth:
+        parts.append("clientAuth EKU dropped")
+    return "; ".join(parts) or "new certificate with the same names, issuer and expiry"
