@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -99,7 +100,9 @@ def facts_from_x509(cert: x509.Certificate) -> CertificateFacts:
         dns_names = ()
     try:
         eku_ext = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-        eku: tuple[str, ...] | None = tuple(_EKU_NAMES.get(oid, oid.dotted_string) for oid in eku_ext)
+        eku: tuple[str, ...] | None = tuple(
+            _EKU_NAMES.get(oid, oid.dotted_string) for oid in eku_ext
+        )
     except x509.ExtensionNotFound:
         eku = None
     try:
@@ -109,7 +112,7 @@ def facts_from_x509(cert: x509.Certificate) -> CertificateFacts:
     try:
         hash_algorithm = cert.signature_hash_algorithm
         signature_hash = hash_algorithm.name if hash_algorithm is not None else None
-    except x509.UnsupportedAlgorithm:
+    except UnsupportedAlgorithm:
         signature_hash = "unsupported"
     key_type, key_bits = _key(cert)
     return CertificateFacts(
@@ -165,7 +168,6 @@ def validity_problem(facts: CertificateFacts, now: datetime) -> str | None:
     if now > facts.not_after:
         return f"expired on {facts.not_after:%Y-%m-%d %H:%M} UTC"
     return None
-
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,86 @@
+"""What an SMTP/TLS probe saw, as plain data: the boundary between probes and rules.
+
+Probes fill these in and never judge; rules judge them and never open a socket. They live
+outside `checks.probes` so that the pure rules can import them without importing any I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from checks.rules.certificates import CertificateFacts
+
+
+class ProbeStage(StrEnum):
+    """Where an SMTP/TLS conversation stopped; the finding names it so admins know where to look."""
+
+    RESOLVE = "resolve"
+    CONNECT = "connect"
+    GREETING = "greeting"
+    EHLO = "ehlo"
+    STARTTLS = "starttls"
+    HANDSHAKE = "handshake"
+    QUIT = "quit"
+
+
+class FailureKind(StrEnum):
+    """Why a stage failed, independent of the server's words."""
+
+    REFUSED = "refused"  # connection refused / unreachable / resolution failed
+    TIMEOUT = "timeout"
+    DEADLINE = "deadline"  # the whole-endpoint deadline ran out
+    TOO_LONG = "too-long"  # the reply exceeded max_reply_bytes
+    CLOSED = "closed"  # the server closed the connection
+    GARBAGE = "garbage"  # not an SMTP reply
+    REJECTED = "rejected"  # a 4xx/5xx reply
+    NOT_OFFERED = "not-offered"  # EHLO did not list STARTTLS
+    TLS_ERROR = "tls-error"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeFailure:
+    stage: ProbeStage
+    kind: FailureKind
+    reason: str
+    # sanitised, truncated words of the server (reply text), if any
+    server_words: str = ""
+    code: int | None = None
+
+    @property
+    def temporary(self) -> bool:
+        """A 4xx reply: the server says "try again later" (greylisting, overload, 421)."""
+        return self.code is not None and 400 <= self.code < 500
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsObservation:
+    """One probe of one address of one endpoint: the chain sent (leaf first) or a failure."""
+
+    endpoint: str
+    host: str
+    port: int
+    address: str | None
+    chain: tuple[CertificateFacts, ...] = ()
+    tls_version: str | None = None
+    cipher: str | None = None
+    greeting: str = ""
+    failure: ProbeFailure | None = None
+    elapsed_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None and bool(self.chain)
+
+    @property
+    def leaf(self) -> CertificateFacts | None:
+        return self.chain[0] if self.chain else None
+
+
+def sanitize(text: str | bytes, limit: int = 200) -> str:
+    """Server words made safe to show: printable ASCII only, collapsed, truncated."""
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
+    cleaned = "".join(ch if " " <= ch <= "~" else " " for ch in text)
+    cleaned = " ".join(cleaned.split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."
