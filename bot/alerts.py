@@ -1,0 +1,322 @@
+"""Alert messages as Block Kit, rendered purely from lifecycle events.
+
+Rendering is separate from sending (healthchecks' `payload()` vs `notify()`): the cycle renders
+each event into `OutboxDraft`s inside the same transaction that records the event, so what is
+delivered later is exactly what was decided, even after a restart with another config. Built
+with slack_sdk's model classes, whose `to_dict()` enforces Slack's limits; tests call it.
+
+Every string that came from a certificate, the tenant or the config goes through `_esc`, so a
+subject such as `CN=<!channel>` cannot ping anybody.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from checks.model import AlertSettings, Finding, Severity
+from checks.rules.lifecycle import CertificateSnapshot, Event, EventKind, FindingKey
+
+ACK_ACTION = "relaycheck_ack"
+SNOOZE_1D_ACTION = "relaycheck_snooze_1d"
+SNOOZE_7D_ACTION = "relaycheck_snooze_7d"
+RUNBOOK_ACTION = "relaycheck_runbook"
+
+MAX_LISTED = 20  # findings listed in one message before "...and N more"
+SECTION_LIMIT = 3000
+HEADER_LIMIT = 150
+
+_ICON = {
+    Severity.CRITICAL: ":red_circle:",
+    Severity.WARNING: ":large_orange_circle:",
+    Severity.INFO: ":large_blue_circle:",
+    Severity.OK: ":white_check_mark:",
+}
+
+_TITLE = {
+    EventKind.OPENED: "New",
+    EventKind.ESCALATED: "Escalated",
+    EventKind.REOPENED: "Back again",
+    EventKind.FLAPPING: "Flapping",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxDraft:
+    """A message to queue: exactly one Slack call (`post`, `update` or `reply`)."""
+
+    id: str  # unique: the duplicate-suppression key
+    event_id: str
+    action: str  # "post" | "update" | "reply"
+    text: str
+    blocks: tuple[dict[str, Any], ...] = ()
+    reply_to: str | None = None  # event id whose posted message this one edits or threads under
+    channel: str | None = None  # None: the store's default alerts channel
+    keys: tuple[FindingKey, ...] = ()  # the findings it is about (for the buttons)
+
+
+def _esc(text: str) -> str:
+    """Escape mrkdwn control characters (`& < >`) in text we did not write ourselves."""
+    try:
+        from bot.blocks import escape_mrkdwn  # the Slack engineer's shared helper, when present
+    except ImportError:
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return str(escape_mrkdwn(text))
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _where(finding: Finding) -> str:
+    return f"{finding.subject} ({finding.cause})" if finding.cause else finding.subject
+
+
+def _finding_lines(findings: Sequence[Finding]) -> str:
+    lines = [
+        f"{_ICON[f.severity]} *{_esc(_where(f))}*: {_esc(_clip(f.message, 300))}"
+        for f in findings[:MAX_LISTED]
+    ]
+    if len(findings) > MAX_LISTED:
+        lines.append(f"…and {len(findings) - MAX_LISTED} more")
+    return _clip("\n".join(lines), SECTION_LIMIT)
+
+
+def _buttons(event_id: str, settings: AlertSettings) -> ActionsBlock:
+    elements = [
+        ButtonElement(text="Acknowledge", action_id=ACK_ACTION, value=event_id, style="primary"),
+        ButtonElement(text="Snooze 1 day", action_id=SNOOZE_1D_ACTION, value=event_id),
+        ButtonElement(text="Snooze 7 days", action_id=SNOOZE_7D_ACTION, value=event_id),
+    ]
+    if settings.runbook_url:
+        elements.append(
+            ButtonElement(text="Runbook", action_id=RUNBOOK_ACTION, url=settings.runbook_url)
+        )
+    return ActionsBlock(block_id="relaycheck_alert_actions", elements=elements)
+
+
+def _title(event: Event) -> str:
+    findings = event.findings
+    check = findings[0].check.value
+    if len(findings) == 1:
+        subject = _where(findings[0])
+    else:
+        subject = f"{len(findings)} endpoints share one cause"
+    # header text is plain_text: Slack does not interpret mrkdwn there, so no escaping needed
+    return _clip(f"{_TITLE.get(event.kind, event.kind.value)} {check}: {subject}", HEADER_LIMIT)
+
+
+def _dicts(blocks: Iterable[Block]) -> tuple[dict[str, Any], ...]:
+    return tuple(b.to_dict() for b in blocks)
+
+
+def render_alert(event: Event, settings: AlertSettings) -> OutboxDraft:
+    """The channel message for an opened/escalated/reopened/flapping event."""
+    severity = event.severity
+    blocks: list[Block] = [
+        HeaderBlock(text=_title(event)),
+        SectionBlock(text=MarkdownTextObject(text=_finding_lines(event.findings))),
+    ]
+    context = [f"{_ICON[severity]} *{severity.value}*"]
+    if event.reason:
+        context.append(_esc(_clip(event.reason, 500)))
+    if event.acknowledged_by:
+        context.append(f"acknowledged by <@{_esc(event.acknowledged_by)}>")
+    fingerprint = event.findings[0].details.get("fingerprint")
+    if isinstance(fingerprint, str) and fingerprint:
+        context.append(f"certificate `{_esc(fingerprint[:16])}…`")
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(context))]))
+    blocks.append(_buttons(event.id, settings))
+    text = f"{severity.value}: {_title(event)}"
+    return OutboxDraft(
+        id=f"{event.id}#post",
+        event_id=event.id,
+        action="post",
+        text=_clip(_esc(text), SECTION_LIMIT),
+        blocks=_dicts(blocks),
+        keys=event.keys,
+    )
+
+
+def render_resolution(event: Event) -> tuple[OutboxDraft, OutboxDraft]:
+    """Edit the original message (no more buttons) and thread a short reply under it."""
+    names = ", ".join(_where(f) for f in event.findings[:MAX_LISTED])
+    if len(event.findings) > MAX_LISTED:
+        names += f" and {len(event.findings) - MAX_LISTED} more"
+    header = _clip(f"Resolved {event.findings[0].check.value}: {names}", HEADER_LIMIT)
+    body = _finding_lines(event.findings)
+    note = f":white_check_mark: resolved {event.at:%Y-%m-%d %H:%M} UTC ({_esc(event.reason)})"
+    if event.acknowledged_by:
+        note += f" · acknowledged by <@{_esc(event.acknowledged_by)}>"
+    update_blocks: list[Block] = [
+        HeaderBlock(text=header),
+        SectionBlock(text=MarkdownTextObject(text=f"~{body}~" if len(body) < 2990 else body)),
+        ContextBlock(elements=[MarkdownTextObject(text=note)]),
+    ]
+    update = OutboxDraft(
+        id=f"{event.id}#update",
+        event_id=event.id,
+        action="update",
+        text=_esc(header),
+        blocks=_dicts(update_blocks),
+        reply_to=event.reply_to,
+        keys=event.keys,
+    )
+    reply = OutboxDraft(
+        id=f"{event.id}#reply",
+        event_id=event.id,
+        action="reply",
+        text=_clip(f":white_check_mark: Resolved: {_esc(names)} ({_esc(event.reason)}).", 3000),
+        reply_to=event.reply_to,
+        keys=event.keys,
+    )
+    return update, reply
+
+
+def render_note(event: Event) -> OutboxDraft:
+    """A quiet thread reply (flapping), never a channel message."""
+    return OutboxDraft(
+        id=f"{event.id}#reply",
+        event_id=event.id,
+        action="reply",
+        text=_clip(f":repeat: {_esc(_where(event.findings[0]))}: {_esc(event.reason)}", 3000),
+        reply_to=event.reply_to,
+        keys=event.keys,
+    )
+
+
+def render_cert_change(event: Event) -> OutboxDraft:
+    """What changed in a served certificate: issuer, names, expiry, chain length."""
+    d = event.details
+    old, new = d["old"], d["new"]
+    sources = [str(s) for s in d["sources"]]
+    listed = ", ".join(_esc(s) for s in sources[:MAX_LISTED])
+    if len(sources) > MAX_LISTED:
+        listed += f" …and {len(sources) - MAX_LISTED} more"
+    lines = [f"*Served by:* {listed}"]
+    if d["issuer_changed"]:
+        lines.append(f"*Issuer:* {_esc(old['issuer'])} → {_esc(new['issuer'])}")
+    else:
+        lines.append(f"*Issuer:* {_esc(new['issuer'])} (unchanged)")
+    if d["names_added"]:
+        lines.append("*Names added:* " + ", ".join(_esc(n) for n in d["names_added"]))
+    if d["names_removed"]:
+        lines.append(":warning: *Names removed:* " + ", ".join(_esc(n) for n in d["names_removed"]))
+    lines.append(f"*Expires:* {old['not_after'][:10]} → {new['not_after'][:10]}")
+    lines.append(f"*Chain length:* {old['chain_length']} → {new['chain_length']}")
+    if d.get("client_auth_dropped"):
+        lines.append(":warning: the new certificate no longer allows TLS client authentication")
+    lines.append(
+        f"*Fingerprint:* `{_esc(old['fingerprint'][:16])}…` → `{_esc(new['fingerprint'][:16])}…`"
+    )
+    blocks: list[Block] = [
+        HeaderBlock(text=_clip(f"Certificate changed: {sources[0]}", HEADER_LIMIT)),
+        SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(lines), SECTION_LIMIT))),
+    ]
+    return OutboxDraft(
+        id=f"{event.id}#post",
+        event_id=event.id,
+        action="post",
+        text=_esc(f"Certificate changed on {', '.join(sources[:5])}"),
+        blocks=_dicts(blocks),
+    )
+
+
+def render_event(event: Event, settings: AlertSettings) -> list[OutboxDraft]:
+    """All drafts for one event; an event that must not notify renders nothing."""
+    if not event.notify:
+        return []
+    if event.kind is EventKind.RESOLVED:
+        return list(render_resolution(event))
+    if event.kind is EventKind.NOTE:
+        return [render_note(event)]
+    if event.kind is EventKind.CERT_CHANGED:
+        return [render_cert_change(event)]
+    return [render_alert(event, settings)]
+
+
+def with_status(blocks: Sequence[dict[str, Any]], status: str) -> list[dict[str, Any]]:
+    """A posted message's blocks with a status line (acknowledged, snoozed) replacing any old one.
+
+    `status` is trusted mrkdwn built by the caller (user mentions are `<@U…>` on purpose).
+    """
+    kept = [b for b in blocks if b.get("block_id") != "relaycheck_status"]
+    status_block = ContextBlock(
+        block_id="relaycheck_status", elements=[MarkdownTextObject(text=_clip(status, 2000))]
+    ).to_dict()
+    at = next(
+        (i for i, b in enumerate(kept) if b.get("block_id") == "relaycheck_alert_actions"),
+        len(kept),
+    )
+    return [*kept[:at], status_block, *kept[at:]]
+
+
+def render_digest(
+    open_findings: Sequence[Any],
+    certificates: Iterable[CertificateSnapshot],
+    *,
+    now: datetime,
+    settings: AlertSettings,
+    digest_id: str,
+) -> OutboxDraft:
+    """The weekly summary: open findings (worst first) and certificates expiring soon.
+
+    `open_findings` are `bot.store.OpenFinding` values (typed loosely to keep this module free of
+    the store's sqlite import).
+    """
+    blocks: list[Block] = [HeaderBlock(text=f"relaycheck weekly digest {now:%Y-%m-%d}")]
+    if open_findings:
+        lines = []
+        for item in open_findings[:MAX_LISTED]:
+            f: Finding = item.finding
+            age = (now - item.opened_at).days
+            extra = (
+                f", acknowledged by <@{_esc(item.acknowledged_by)}>" if item.acknowledged_by else ""
+            )
+            lines.append(
+                f"{_ICON[f.severity]} *{_esc(f.check.value)}* {_esc(_where(f))}: "
+                f"{_esc(_clip(f.message, 200))} (open {age} d{extra})"
+            )
+        if len(open_findings) > MAX_LISTED:
+            lines.append(f"…and {len(open_findings) - MAX_LISTED} more")
+        body = f"*Open findings ({len(open_findings)})*\n" + "\n".join(lines)
+    else:
+        body = "*Open findings:* none :tada:"
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(body, SECTION_LIMIT))))
+    blocks.append(DividerBlock())
+    expiring = sorted(
+        (c for c in certificates if (c.not_after - now).days <= settings.digest_days),
+        key=lambda c: (c.not_after, c.source),
+    )
+    if expiring:
+        lines = [
+            f"*{_esc(c.source)}*: {_esc(c.names[0] if c.names else c.subject)} expires "
+            f"{c.not_after:%Y-%m-%d} ({(c.not_after - now).days} days)"
+            for c in expiring[:MAX_LISTED]
+        ]
+        if len(expiring) > MAX_LISTED:
+            lines.append(f"…and {len(expiring) - MAX_LISTED} more")
+        certs = f"*Certificates expiring within {settings.digest_days} days*\n" + "\n".join(lines)
+    else:
+        certs = f"*Certificates expiring within {settings.digest_days} days:* none"
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(certs, SECTION_LIMIT))))
+    return OutboxDraft(
+        id=f"{digest_id}#post",
+        event_id=digest_id,
+        action="post",
+        text=f"relaycheck weekly digest: {len(open_findings)} open, {len(expiring)} expiring",
+        blocks=_dicts(blocks),
+    )
