@@ -1,0 +1,65 @@
+"""The bolt app: one `AsyncApp` (aiohttp), wired with relaycheck's listeners.
+
+`build_app` is the one entry point tests and `serve` share, so tests drive exactly the app that
+runs in production, swapping only the transport (a signed HTTP request or a Socket Mode envelope
+from the loopback stand-in, Web API calls to `[slack] api_url`). One async model: probes are
+async, bolt's AsyncApp is async, so there is no sync twin to keep in step.
+
+`process_before_response` stays off: bolt acknowledges as soon as a listener calls `ack()` and
+lets the listener keep working (probing, explaining) afterwards, answering through
+`response_url`. That is how a 10-second STARTTLS probe fits Slack's 3-second limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.listeners import commands, home
+from bot.listeners.common import Deps
+from bot.settings import Settings
+from checks.model import Config, SlackMode
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_client(config: Config, settings: Settings) -> AsyncWebClient:
+    """The Web API client for `[slack] api_url` (GovSlack, or a test stand-in)."""
+    token = settings.bot_token.reveal() if settings.bot_token is not None else None
+    return AsyncWebClient(token=token, base_url=config.slack.api_url)
+
+
+def build_app(
+    config: Config,
+    settings: Settings,
+    *,
+    client: AsyncWebClient | None = None,
+    store: Any = None,
+    clock: Callable[[], datetime] = utc_now,
+    anchors: Any = None,
+) -> AsyncApp:
+    """Build the bolt app for `settings.mode`; `store` None means "no scan has run yet"."""
+    if settings.bot_token is None:
+        raise ValueError("build_app needs Slack tokens; console mode runs without an app")
+    web = client or build_client(config, settings)
+    http = settings.mode is SlackMode.HTTP
+    secret = settings.signing_secret.reveal() if settings.signing_secret is not None else ""
+    app = AsyncApp(
+        name="relaycheck",
+        client=web,
+        signing_secret=secret,
+        # Socket Mode traffic is not signed (the WebSocket is authenticated by the app token);
+        # HTTP requests always are, and an unsigned one is answered 401 by bolt.
+        request_verification_enabled=http,
+        process_before_response=False,
+    )
+    deps = Deps(config=config, store=store, clock=clock, anchors=anchors)
+    commands.register(app, deps)
+    home.register(app, deps)
+    return app

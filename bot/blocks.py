@@ -1,0 +1,584 @@
+"""Block Kit rendering: pure functions from relaycheck data to slack_sdk model objects.
+
+Why slack_sdk's models and not dicts: the models know Slack's limits (150-character header,
+3000-character section, 10 fields, 2000-character button value) and `to_dict()` refuses a block
+that breaks them, so a too-long certificate subject fails a test here instead of a Slack call
+at 3 a.m. What the models do not know (50 blocks per message, 100 per App Home view, the length
+after escaping) is enforced here: long lists are cut to what fits and summarised "…and N more".
+
+Every string that came from a user, a certificate or the tenant goes through `escape_mrkdwn()`
+before it reaches mrkdwn text: Slack parses `<!channel>`, `<@U123>` and `<url|label>` anywhere in
+mrkdwn, including inside backticks, so an unescaped sender address or connector name could ping a
+whole channel through the bot. Nothing here reads a clock, a socket or a file: `now` is passed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from checks.explain import Explanation
+from checks.model import Config, Finding, Severity
+from checks.observations import TlsObservation
+from checks.rules.certificates import CertificateFacts, CertificateObservation, ChainVerdict
+from checks.rules.names import certificate_covers_host
+from checks.tenant import TenantFacts
+
+MAX_MESSAGE_BLOCKS = 50
+MAX_HOME_BLOCKS = 100
+MAX_SECTION_CHARS = 3000
+MAX_HEADER_CHARS = 150
+MAX_BUTTON_VALUE = 2000
+MAX_FALLBACK_CHARS = 3000
+
+SHARE_ACTION_ID = "relaycheck_share"
+
+SEVERITY_ICON = {
+    Severity.CRITICAL: ":red_circle:",
+    Severity.WARNING: ":large_orange_circle:",
+    Severity.INFO: ":large_blue_circle:",
+    Severity.OK: ":large_green_circle:",
+}
+
+_PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Escape the three characters Slack treats as control characters in mrkdwn."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int) -> str:
+    """Cut already-escaped text to `limit` characters without leaving half an entity."""
+    if len(text) <= limit:
+        return text
+    cut = _PARTIAL_ENTITY.sub("", text[: limit - 1])
+    return cut + "…"
+
+
+def _plain(text: str, limit: int = MAX_HEADER_CHARS) -> str:
+    """Plain text needs no escaping (Slack renders it literally), only a length limit."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def fit_lines(lines: Sequence[str], limit: int = MAX_SECTION_CHARS, *, head: str = "") -> str:
+    """Join escaped lines under `limit` characters, summarising what does not fit."""
+    out = head
+    for index, line in enumerate(lines):
+        candidate = f"{out}\n{line}" if out else line
+        remaining = len(lines) - index - 1
+        reserve = len(f"\n…and {remaining} more") if remaining else 0
+        if len(candidate) + reserve > limit:
+            left = len(lines) - index
+            summary = f"…and {left} more"
+            if len(out) + len(summary) + 1 > limit:  # a single huge line: clip it instead
+                return _clip(candidate, limit)
+            return f"{out}\n{summary}" if out else summary
+        out = candidate
+    return out or " "
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=_clip(text, MAX_SECTION_CHARS)))
+
+
+def _context(*texts: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=_clip(t, 2000)) for t in texts[:10]])
+
+
+def _code(text: str) -> str:
+    return f"`{escape_mrkdwn(text)}`" if text else "`(empty)`"
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _age(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
+
+
+def days_left(not_after: datetime, now: datetime) -> int:
+    """Whole days until expiry (negative once expired), as on-call people count them."""
+    return int((not_after - now).total_seconds() // 86400)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A message: fallback text (notifications, screen readers) plus blocks."""
+
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.blocks) > MAX_MESSAGE_BLOCKS:
+            raise ValueError(f"{len(self.blocks)} blocks exceed Slack's {MAX_MESSAGE_BLOCKS}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": [b.to_dict() for b in self.blocks]}
+
+    def block_dicts(self) -> list[dict[str, Any]]:
+        return [b.to_dict() for b in self.blocks]
+
+
+def _fallback(text: str) -> str:
+    return _clip(escape_mrkdwn(text), MAX_FALLBACK_CHARS)
+
+
+# --------------------------------------------------------------------------- explain
+
+
+def _certificate_lines(
+    observation: CertificateObservation | None, connector: str | None, now: datetime
+) -> list[str]:
+    if observation is None:
+        if connector is None:
+            return []
+        return [f"Connector {_code(connector)}: no certificate source configured, not observed"]
+    where = f"from {escape_mrkdwn(observation.source)}"
+    if observation.error is not None or observation.leaf is None:
+        reason = escape_mrkdwn(observation.error or "no certificate")
+        return [f":warning: not observed {where}: {reason}"]
+    return _leaf_lines(observation.leaf, observation.verdict, now, where=where)
+
+
+def _leaf_lines(
+    leaf: CertificateFacts, verdict: ChainVerdict | None, now: datetime, *, where: str
+) -> list[str]:
+    left = days_left(leaf.not_after, now)
+    if left < 0:
+        expiry = f":red_circle: expired {_when(leaf.not_after)} ({-left} days ago)"
+    else:
+        icon = ":red_circle:" if left < 7 else ":large_orange_circle:" if left < 30 else ""
+        expiry = f"{icon} expires {_when(leaf.not_after)} ({left} days left)".strip()
+    names = [escape_mrkdwn(n) for n in leaf.names]
+    shown = ", ".join(names[:10]) + (f" …and {len(names) - 10} more" if len(names) > 10 else "")
+    chain = "not verified"
+    if verdict is not None:
+        chain = escape_mrkdwn(verdict.status.value)
+        if verdict.detail:
+            chain += f" ({escape_mrkdwn(verdict.detail)})"
+    return [
+        f"*Names:* {shown or '(none)'}",
+        f"*Subject:* {escape_mrkdwn(leaf.subject)}",
+        f"*Issuer:* {escape_mrkdwn(leaf.issuer)}",
+        f"*Expiry:* {expiry}",
+        f"*Chain:* {chain}",
+        f"_observed {where}_",
+    ]
+
+
+def _verdict_text(explanation: Explanation) -> str:
+    if not explanation.relay:
+        return ":inbox_tray: *Delivered into the tenant* (not a relay)"
+    if explanation.accepted:
+        return ":white_check_mark: *Relayed* by Exchange Online"
+    return ":no_entry: *Refused* by Exchange Online"
+
+
+def _explanation_blocks(explanation: Explanation, now: datetime, *, nested: bool) -> list[Block]:
+    env = explanation.envelope
+    sender = str(env.sender) if env.sender else "<>"
+    blocks: list[Block] = []
+    title = f"{explanation.scenario.title} ({explanation.scenario.value})"
+    if nested:
+        blocks.append(
+            _section(f"*What happens to mail this mailbox forwards:* {escape_mrkdwn(title)}")
+        )
+    else:
+        blocks.append(HeaderBlock(text=PlainTextObject(text=_plain(title), emoji=True)))
+    route = f"{_code(sender)} → {_code(str(env.recipient))}"
+    if env.via is not None:
+        route += f" via {_code(str(env.via))}"
+    blocks.append(
+        _section(
+            f"{route}\nScenario: *{escape_mrkdwn(explanation.scenario.title)}* "
+            f"(`{explanation.scenario.value}`)\n{_verdict_text(explanation)}"
+        )
+    )
+    reply_lines = []
+    if explanation.smtp_response:
+        reply_lines.append(f"*SMTP reply:*\n```{escape_mrkdwn(explanation.smtp_response)}```")
+        for alias in explanation.smtp_response_aliases:
+            reply_lines.append(f"_also seen as_ {_code(alias)}")
+    fields = [
+        MarkdownTextObject(
+            text="*Connector:* "
+            + (_code(explanation.connector) if explanation.connector else "none matched")
+        )
+    ]
+    if (
+        explanation.certificate_connector
+        and explanation.certificate_connector != explanation.connector
+    ):
+        fields.append(
+            MarkdownTextObject(
+                text=f"*Certificate connector:* {_code(explanation.certificate_connector)}"
+            )
+        )
+    blocks.append(SectionBlock(fields=fields))
+    if reply_lines:
+        blocks.append(_section("\n".join(reply_lines)))
+    cert = _certificate_lines(explanation.certificate, explanation.certificate_connector, now)
+    if cert:
+        blocks.append(_section(fit_lines(cert, head="*Certificate as last seen*")))
+    if explanation.reasons:
+        lines = [f"• {escape_mrkdwn(r)}" for r in explanation.reasons]
+        blocks.append(_section(fit_lines(lines, head="*Why*")))
+    if explanation.warnings:
+        lines = [f":warning: {escape_mrkdwn(w)}" for w in explanation.warnings]
+        blocks.append(_section(fit_lines(lines, head="*Warnings*")))
+    if explanation.fix:
+        lines = [f"{i}. {escape_mrkdwn(step)}" for i, step in enumerate(explanation.fix, 1)]
+        blocks.append(_section(fit_lines(lines, head="*Fix*")))
+    return blocks
+
+
+def explanation_message(
+    explanation: Explanation,
+    *,
+    now: datetime,
+    share_value: str | None = None,
+    shared_by: str | None = None,
+) -> Rendered:
+    """The answer to `/relaycheck SENDER -> RECIPIENT`; `share_value` adds the share button."""
+    blocks = _explanation_blocks(explanation, now, nested=False)
+    if explanation.forwarded is not None:
+        blocks.append(DividerBlock())
+        blocks.extend(_explanation_blocks(explanation.forwarded, now, nested=True))
+    if share_value is not None and len(share_value) <= MAX_BUTTON_VALUE:
+        blocks.append(
+            ActionsBlock(
+                block_id="relaycheck_actions",
+                elements=[
+                    ButtonElement(
+                        text="Share in channel", action_id=SHARE_ACTION_ID, value=share_value
+                    )
+                ],
+            )
+        )
+    footer = f"relaycheck · {_when(now)}"
+    if shared_by is not None:
+        footer = f"shared by <@{escape_mrkdwn(shared_by)}> · {footer}"
+    blocks.append(_context(footer))
+    verdict = "relayed" if explanation.accepted else "refused"
+    if not explanation.relay:
+        verdict = "delivered into the tenant"
+    text = f"{explanation.scenario.value}: {verdict}"
+    if explanation.smtp_response and not explanation.accepted:
+        text += f" ({explanation.smtp_response})"
+    return Rendered(text=_fallback(text), blocks=blocks[:MAX_MESSAGE_BLOCKS])
+
+
+# --------------------------------------------------------------------------- cert probe
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbedAddress:
+    """One probed address of `/relaycheck cert`, with the chain verdict the shell computed."""
+
+    observation: TlsObservation
+    verdict: ChainVerdict | None = None
+
+
+def certificate_probe_message(
+    target: str, host: str, results: Sequence[ProbedAddress], *, now: datetime
+) -> Rendered:
+    """The answer to `/relaycheck cert NAME|HOST[:PORT]`."""
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=_plain(f"Certificate of {target}")))
+    ]
+    worst = Severity.OK
+    per_address = results[: MAX_MESSAGE_BLOCKS - 3]
+    for result in per_address:
+        obs = result.observation
+        where = f"{escape_mrkdwn(obs.address or obs.host)} port {obs.port}"
+        if obs.failure is not None or obs.leaf is None:
+            worst = max(worst, Severity.CRITICAL)
+            reason = escape_mrkdwn(
+                obs.failure.reason if obs.failure else "no certificate presented"
+            )
+            stage = escape_mrkdwn(obs.failure.stage.value) if obs.failure else "tls"
+            lines = [f"{SEVERITY_ICON[Severity.CRITICAL]} *{where}*: failed at {stage}: {reason}"]
+            if obs.failure is not None and obs.failure.server_words:
+                lines.append(f"server said {_code(obs.failure.server_words)}")
+            blocks.append(_section("\n".join(lines)))
+            continue
+        leaf = obs.leaf
+        severity = Severity.OK
+        problems = []
+        if days_left(leaf.not_after, now) < 0 or now < leaf.not_before:
+            severity = Severity.CRITICAL
+            problems.append("outside its validity period")
+        if result.verdict is not None and not result.verdict.trusted:
+            severity = Severity.CRITICAL
+            problems.append(f"chain {result.verdict.status.value}")
+        if not certificate_covers_host(
+            host, common_name=leaf.common_name, san_dns_names=leaf.san_dns_names
+        ):
+            severity = max(severity, Severity.WARNING)
+            problems.append(f"does not cover {host}")
+        worst = max(worst, severity)
+        head = f"{SEVERITY_ICON[severity]} *{where}*"
+        if obs.tls_version:
+            head += f" · {escape_mrkdwn(obs.tls_version)}"
+        if problems:
+            head += " · " + escape_mrkdwn("; ".join(problems))
+        body = _leaf_lines(leaf, result.verdict, now, where=f"{where} just now")
+        blocks.append(_section(fit_lines(body[:-1], head=head)))
+    if len(results) > len(per_address):
+        blocks.append(_section(f"…and {len(results) - len(per_address)} more addresses"))
+    if not results:
+        blocks.append(_section("No address was probed."))
+    blocks.append(_context(f"{SEVERITY_ICON[worst]} {worst.value} · probed {_when(now)}"))
+    return Rendered(text=_fallback(f"certificate of {target}: {worst.value}"), blocks=blocks)
+
+
+# --------------------------------------------------------------------------- status
+
+
+class OpenFindingLike(Protocol):
+    """What `bot.store.OpenFinding` provides; rendering needs no more than this."""
+
+    @property
+    def finding(self) -> Finding: ...
+    @property
+    def opened_at(self) -> datetime: ...
+    @property
+    def acknowledged_by(self) -> str | None: ...
+    @property
+    def snoozed_until(self) -> datetime | None: ...
+
+
+class RunLike(Protocol):
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def finished_at(self) -> datetime | None: ...
+    @property
+    def ok(self) -> bool: ...
+
+
+def _last_scan(run: RunLike | None, now: datetime) -> str:
+    if run is None:
+        return "no scan has run yet"
+    at = run.finished_at or run.started_at
+    state = "ok" if run.ok else "failed"
+    return f"last scan {_when(at)} ({_age(now - at)} ago, {state})"
+
+
+def _finding_line(item: OpenFindingLike, now: datetime) -> str:
+    f = item.finding
+    owner = f"<@{escape_mrkdwn(item.acknowledged_by)}>" if item.acknowledged_by else "nobody"
+    line = (
+        f"{SEVERITY_ICON[f.severity]} *{f.severity.value}* `{f.check.value}` "
+        f"{escape_mrkdwn(f.subject)}\n{escape_mrkdwn(f.message)}\n"
+        f"_open {_age(now - item.opened_at)} · owner {owner}_"
+    )
+    if item.snoozed_until is not None and item.snoozed_until > now:
+        line += f" _· snoozed until {_when(item.snoozed_until)}_"
+    return line
+
+
+def _worst_first(findings: Iterable[OpenFindingLike]) -> list[OpenFindingLike]:
+    return sorted(findings, key=lambda o: (-o.finding.severity.rank, o.opened_at))
+
+
+def status_message(
+    findings: Sequence[OpenFindingLike], *, last_run: RunLike | None, now: datetime
+) -> Rendered:
+    """The answer to `/relaycheck status`: open findings, worst first, with age and owner."""
+    ordered = _worst_first(findings)
+    counts = {s: sum(1 for o in ordered if o.finding.severity is s) for s in Severity}
+    summary = " · ".join(
+        f"{SEVERITY_ICON[s]} {counts[s]} {s.value}" for s in reversed(Severity) if counts[s]
+    )
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=f"Open findings: {len(ordered)}")),
+        _context(summary or ":large_green_circle: nothing open", _last_scan(last_run, now)),
+    ]
+    room = MAX_MESSAGE_BLOCKS - len(blocks) - 1
+    shown = ordered[:room]
+    blocks.extend(_section(_finding_line(o, now)) for o in shown)
+    if len(ordered) > len(shown):
+        blocks.append(_section(f"…and {len(ordered) - len(shown)} more open findings"))
+    text = f"{len(ordered)} open findings" + (f" ({summary})" if summary else "")
+    return Rendered(text=_fallback(text), blocks=blocks)
+
+
+# --------------------------------------------------------------------------- help / errors
+
+USAGE_LINES = (
+    "`/relaycheck SENDER -> RECIPIENT [via MAILBOX]`: which relay scenario a message is, and "
+    "whether Exchange Online relays it",
+    "`/relaycheck cert NAME|HOST[:PORT]`: probe a configured endpoint (or an allowed host) now",
+    "`/relaycheck status`: open findings, worst first",
+    "`/relaycheck help`: this text",
+)
+EXAMPLES = (
+    "/relaycheck kate@contoso.com -> kate@tailspintoys.com",
+    "/relaycheck <> -> someone@internet.example",
+    "/relaycheck john@fabrikam.com -> kate@tailspintoys.com via kate@contoso.com",
+    "/relaycheck cert smarthost",
+    "/relaycheck cert mail.contoso.com:25",
+)
+
+
+def help_message(reason: str | None = None) -> Rendered:
+    """Usage with examples; `reason` says why the input was not understood."""
+    blocks: list[Block] = []
+    if reason:
+        blocks.append(_section(f":grey_question: {escape_mrkdwn(reason)}"))
+    blocks.append(
+        _section("*relaycheck*: relay triage for Exchange Online\n" + "\n".join(USAGE_LINES))
+    )
+    blocks.append(_section("*Examples*\n```" + escape_mrkdwn("\n".join(EXAMPLES)) + "```"))
+    text = "relaycheck usage" + (f": {reason}" if reason else "")
+    return Rendered(text=_fallback(text), blocks=blocks)
+
+
+def error_message(problem: str) -> Rendered:
+    """A one-line refusal or failure, with the user's input escaped."""
+    return Rendered(
+        text=_fallback(problem), blocks=[_section(f":no_entry: {escape_mrkdwn(problem)}")]
+    )
+
+
+# --------------------------------------------------------------------------- App Home
+
+
+def _connector_line(connector: Any) -> str:
+    kinds = []
+    if connector.certificate_based:
+        kinds.append(f"certificate {_code(connector.tls_sender_certificate_name)}")
+    if connector.ip_based:
+        ips = connector.sender_ip_addresses
+        kinds.append(
+            "IP "
+            + ", ".join(escape_mrkdwn(ip) for ip in ips[:5])
+            + (f" …and {len(ips) - 5} more" if len(ips) > 5 else "")
+        )
+    state = "" if connector.enabled else " _(disabled)_"
+    return f"• *{escape_mrkdwn(connector.name)}*{state}: {'; '.join(kinds) or 'matches nothing'}"
+
+
+class SnapshotLike(Protocol):
+    """What the store keeps of a served certificate (`CertificateSnapshot`)."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def names(self) -> tuple[str, ...]: ...
+    @property
+    def not_after(self) -> datetime: ...
+
+
+HomeCertificate = CertificateObservation | SnapshotLike
+
+
+def _home_certificate_line(name: str, cert: HomeCertificate, now: datetime) -> str:
+    chain = ""
+    if isinstance(cert, CertificateObservation):
+        leaf = cert.leaf
+        if cert.error is not None or leaf is None:
+            reason = escape_mrkdwn(cert.error or "no certificate")
+            return f"{SEVERITY_ICON[Severity.CRITICAL]} *{escape_mrkdwn(name)}*: not observed ({reason})"
+        not_after, label = leaf.not_after, leaf.common_name or leaf.subject
+        untrusted = cert.verdict is not None and not cert.verdict.trusted
+        if cert.verdict is not None:
+            chain = f" · chain {escape_mrkdwn(cert.verdict.status.value)}"
+    else:
+        not_after, untrusted = cert.not_after, False
+        label = cert.names[0] if cert.names else cert.subject
+    left = days_left(not_after, now)
+    severity = Severity.OK
+    if left < 7 or untrusted:
+        severity = Severity.CRITICAL
+    elif left < 30:
+        severity = Severity.WARNING
+    return (
+        f"{SEVERITY_ICON[severity]} *{escape_mrkdwn(name)}*: {left} days left "
+        f"({not_after:%Y-%m-%d}){chain} · {escape_mrkdwn(label)}"
+    )
+
+
+def home_view(
+    config: Config,
+    *,
+    facts: TenantFacts | None,
+    certificates: Mapping[str, HomeCertificate],
+    findings: Sequence[OpenFindingLike],
+    last_run: RunLike | None,
+    now: datetime,
+) -> View:
+    """The App Home tab: connectors, certificates with days left, domains, last scan."""
+    connectors = facts.connectors if facts is not None else config.connectors
+    domains = (
+        facts.accepted_names()
+        if facts is not None
+        else tuple(d.name for d in config.tenant.accepted_domains)
+    )
+    ordered = _worst_first(findings)
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=_plain(f"relaycheck: {config.tenant.name}"))),
+        _context(_last_scan(last_run, now), f"{len(ordered)} open findings"),
+        DividerBlock(),
+        _section(
+            fit_lines(
+                [_connector_line(c) for c in connectors] or ["none configured"],
+                head=f"*Connectors ({len(connectors)})*",
+            )
+        ),
+        _section(
+            fit_lines(
+                [_home_certificate_line(n, o, now) for n, o in sorted(certificates.items())]
+                or ["no certificate observed yet"],
+                head=f"*Certificates ({len(certificates)})*",
+            )
+        ),
+        _section(
+            fit_lines(
+                [f"• {escape_mrkdwn(d)}" for d in domains] or ["none known"],
+                head=f"*Accepted domains ({len(domains)})*",
+            )
+        ),
+        _section(
+            fit_lines(
+                [
+                    f"• {escape_mrkdwn(e.name)}: {escape_mrkdwn(e.host)}:{e.port} ({e.role.value})"
+                    for e in config.endpoints
+                ]
+                or ["none configured"],
+                head=f"*Endpoints ({len(config.endpoints)})*",
+            )
+        ),
+    ]
+    if ordered:
+        blocks.append(DividerBlock())
+        blocks.append(_section("*Open findings, worst first*"))
+        room = MAX_HOME_BLOCKS - len(blocks) - 1
+        blocks.extend(_section(_finding_line(o, now)) for o in ordered[:room])
+        if len(ordered) > room:
+            blocks.append(_section(f"…and {len(ordered) - room} more open findings"))
+    return View(type="home", blocks=blocks[:MAX_HOME_BLOCKS])

@@ -1,0 +1,52 @@
+"""`relaycheck serve --config FILE`: run the Slack bot and the scheduled checks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.settings import load_settings
+from checks.config import load_config
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the Slack bot (socket or http mode) and the scheduled checks",
+        description=(
+            "Run the Slack bot and the scheduled checks. Secrets come from the environment: "
+            "SLACK_BOT_TOKEN, SLACK_APP_TOKEN (socket mode), SLACK_SIGNING_SECRET (http mode), "
+            "or their *_FILE variants. Without any, checks run and alerts go to the console."
+        ),
+    )
+    parser.add_argument("--config", required=True, type=Path, metavar="FILE")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bot.serve import open_store, serve_until_signalled
+
+    config = load_config(args.config)
+    settings = load_settings(os.environ, mode=config.slack.mode)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    store = open_store(config)
+
+    def ready(description: str) -> None:
+        print(f"relaycheck: serving ({description})", file=sys.stderr, flush=True)
+
+    try:
+        asyncio.run(serve_until_signalled(config, settings, store=store, on_ready=ready))
+    finally:
+        close = getattr(store, "close", None)
+        if callable(close):
+            close()
+    return 0

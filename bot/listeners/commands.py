@@ -1,0 +1,293 @@
+"""`/relaycheck` and its "Share in channel" button.
+
+Order matters for Slack's 3-second limit: anything pure (parsing, help) is answered in the
+acknowledgement itself; anything that reads the tenant, observes certificates or probes a host
+is acknowledged first and answered afterwards through `respond()` (the command's response_url).
+Input that cannot be understood gets the help text and the reason, never silence.
+
+`/relaycheck cert` must not turn the bot into a port scanner for whoever can type in Slack:
+configured endpoints are always allowed (the operator listed them); an ad-hoc host must be a
+name within `[slack] probe_allowed_domains`, is resolved here, and every address it resolves to
+must be public unless `allow_private_targets = true`. The probe then connects to exactly the
+addresses that were checked, so a second DNS answer cannot swap in a private address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+from dataclasses import replace
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks import (
+    SHARE_ACTION_ID,
+    ProbedAddress,
+    Rendered,
+    certificate_probe_message,
+    error_message,
+    explanation_message,
+    help_message,
+    status_message,
+)
+from bot.listeners.common import Deps, store_call
+from checks.errors import AddressError, RelaycheckError
+from checks.model import Endpoint, TlsMode
+
+COMMAND = "/relaycheck"
+_LINK = re.compile(r"^<([^|>]*)(?:\|([^>]*))?>$")
+_log = logging.getLogger("relaycheck.slack")
+
+
+class TargetError(RelaycheckError):
+    """A `/relaycheck cert` target that is refused or cannot be understood."""
+
+
+def _reply(rendered: Rendered, *, response_type: str = "ephemeral") -> dict[str, Any]:
+    return {"text": rendered.text, "blocks": rendered.block_dicts(), "response_type": response_type}
+
+
+async def answer_text(
+    text: str, deps: Deps, *, share: bool = True, shared_by: str | None = None
+) -> Rendered:
+    """Explain `SENDER -> RECIPIENT [via MAILBOX]` (raises AddressError for unparseable input)."""
+    from checks.explain import explain
+    from checks.observe import observe_connector_certificates
+    from checks.rules.addresses import parse_pair
+    from checks.tenant import load_tenant
+
+    envelope = parse_pair(text)
+    now = deps.clock()
+    facts = load_tenant(deps.config)
+    certificates = await observe_connector_certificates(
+        deps.config, facts, now=now, anchors=deps.trust_anchors()
+    )
+    explanation = explain(
+        envelope, facts, forwards=deps.config.forwards, certificates=certificates, now=now
+    )
+    return explanation_message(
+        explanation, now=now, share_value=text if share else None, shared_by=shared_by
+    )
+
+
+# --------------------------------------------------------------------------- cert targets
+
+
+def _unlink(text: str) -> str:
+    """Slack turns `mail.contoso.com` into `<http://mail.contoso.com|mail.contoso.com>`."""
+    match = _LINK.match(text)
+    if not match:
+        return text
+    label = match.group(2) or match.group(1)
+    return re.sub(r"^[a-z]+://", "", label).rstrip("/")
+
+
+def split_target(text: str) -> tuple[str, int]:
+    """`HOST[:PORT]` or `[IPv6]:PORT` -> (host, port); the default port is 25."""
+    text = _unlink(text.strip())
+    host, port_text = text, ""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise TargetError(f"unbalanced '[' in {text!r}")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest and not rest.startswith(":"):
+            raise TargetError(f"expected ':PORT' after ']' in {text!r}")
+        port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    if not host:
+        raise TargetError("no host given; expected NAME, HOST or HOST:PORT")
+    port = 25
+    if port_text:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise TargetError(f"{port_text!r} is not a TCP port (1-65535)")
+        port = int(port_text)
+    return host.lower().rstrip("."), port
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def _within(host: str, domains: tuple[str, ...]) -> bool:
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
+async def resolve_target(text: str, deps: Deps) -> tuple[Endpoint, tuple[str, ...]]:
+    """The endpoint to probe and the exact addresses allowed, or TargetError saying why not."""
+    from checks.probes.smtp import resolve
+    from checks.rules.names import InvalidName, to_ascii_domain
+
+    slack = deps.config.slack
+    configured = deps.config.endpoint(text.strip())
+    if configured is not None:
+        if configured.address is not None:
+            return configured, (configured.address,)
+        addresses = await resolve(
+            configured.host, configured.port, deps.config.probe.timeout_seconds
+        )
+        return configured, addresses
+    host, port = split_target(text)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        raise TargetError(
+            f"{host} is an IP address; ad-hoc probes take a host name within "
+            "[slack] probe_allowed_domains (or the name of a configured endpoint)"
+        )
+    try:
+        ascii_host = to_ascii_domain(host)
+    except InvalidName as err:
+        raise TargetError(f"{host!r} is not a host name ({err})") from None
+    if not _within(ascii_host, slack.probe_allowed_domains):
+        allowed = ", ".join(slack.probe_allowed_domains) or "none are configured"
+        names = ", ".join(e.name for e in deps.config.endpoints) or "none"
+        raise TargetError(
+            f"{host} is not a configured endpoint ({names}) and not within "
+            f"[slack] probe_allowed_domains ({allowed})"
+        )
+    try:
+        addresses = await resolve(ascii_host, port, deps.config.probe.timeout_seconds)
+    except (OSError, TimeoutError):
+        raise TargetError(f"{host} does not resolve") from None
+    if not addresses:
+        raise TargetError(f"{host} does not resolve")
+    if not slack.allow_private_targets:
+        private = [a for a in addresses if not _is_public(a)]
+        if private:
+            raise TargetError(
+                f"{host} resolves to a private, loopback or link-local address ({private[0]}); "
+                "refused (set [slack] allow_private_targets = true to allow)"
+            )
+    tls = TlsMode.IMPLICIT if port == 465 else TlsMode.STARTTLS
+    return Endpoint(name=host, host=ascii_host, port=port, tls=tls), addresses
+
+
+async def probe_target(text: str, deps: Deps) -> Rendered:
+    """Probe a configured endpoint or an allowed host now and judge its certificate."""
+    from checks.chain import verify_chain
+    from checks.probes.smtp import HostLocks, probe_endpoint
+
+    endpoint, addresses = await resolve_target(text, deps)
+    locks = HostLocks()
+    results = []
+    for address in addresses:
+        for observation in await probe_endpoint(
+            replace(endpoint, address=address), deps.config.probe, locks=locks
+        ):
+            verdict = None
+            if observation.chain:
+                verdict = verify_chain(observation.chain, deps.trust_anchors(), now=deps.clock())
+            results.append(ProbedAddress(observation=observation, verdict=verdict))
+    target = f"{endpoint.name} ({endpoint.host}:{endpoint.port})"
+    return certificate_probe_message(target, endpoint.host, results, now=deps.clock())
+
+
+# --------------------------------------------------------------------------- listeners
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    @app.command(COMMAND)
+    async def relaycheck(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        if not deps.channel_allowed(command.get("channel_id"), command.get("channel_name")):
+            await ack(**_reply(error_message("/relaycheck is not enabled in this channel")))
+            return
+        text = (command.get("text") or "").strip()
+        word, _, rest = text.partition(" ")
+        keyword = word.lower()
+        if not text:
+            await ack(**_reply(help_message("no input given")))
+            return
+        if keyword == "help":
+            await ack(**_reply(help_message()))
+            return
+        if keyword == "status":
+            await ack()
+            await _status(respond, deps)
+            return
+        if keyword == "cert":
+            if not rest.strip():
+                await ack(**_reply(help_message("cert needs NAME, HOST or HOST:PORT")))
+                return
+            try:
+                if deps.config.endpoint(rest.strip()) is None:
+                    split_target(rest)  # syntax errors answered in the ack
+            except TargetError as err:
+                await ack(**_reply(help_message(str(err))))
+                return
+            await ack(text=f"Probing {rest.strip()}…", response_type="ephemeral")
+            await _cert(rest, respond, deps)
+            return
+        try:
+            from checks.rules.addresses import parse_pair
+
+            parse_pair(text)
+        except AddressError as err:
+            await ack(**_reply(help_message(f"could not read {text!r}: {err}")))
+            return
+        await ack()
+        await _explain(text, respond, deps)
+
+    @app.action(SHARE_ACTION_ID)
+    async def share(
+        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+            "channel_id"
+        )
+        user = (body.get("user") or {}).get("id")
+        value = (body.get("actions") or [{}])[0].get("value") or ""
+        if not channel or not deps.channel_allowed(
+            channel, (body.get("channel") or {}).get("name")
+        ):
+            await respond(**_reply(error_message("cannot share in this channel")))
+            return
+        try:
+            rendered = await answer_text(value, deps, share=False, shared_by=user)
+        except RelaycheckError as err:
+            await respond(**_reply(error_message(str(err))))
+            return
+        try:
+            await client.chat_postMessage(
+                channel=channel, text=rendered.text, blocks=rendered.block_dicts()
+            )
+        except SlackApiError as err:
+            problem = err.response.get("error", "unknown error")
+            await respond(**_reply(error_message(f"Slack refused to post it: {problem}")))
+
+
+async def _explain(text: str, respond: AsyncRespond, deps: Deps) -> None:
+    try:
+        rendered = await answer_text(text, deps)
+    except AddressError as err:
+        rendered = help_message(f"could not read {text!r}: {err}")
+    except RelaycheckError as err:
+        rendered = error_message(str(err))
+    await respond(**_reply(rendered))
+
+
+async def _cert(text: str, respond: AsyncRespond, deps: Deps) -> None:
+    try:
+        rendered = await probe_target(text, deps)
+    except RelaycheckError as err:
+        rendered = error_message(str(err))
+    await respond(**_reply(rendered))
+
+
+async def _status(respond: AsyncRespond, deps: Deps) -> None:
+    findings = await store_call(deps.store, "open_findings", [])
+    last_run = await store_call(deps.store, "last_run", None)
+    await respond(**_reply(status_message(findings, last_run=last_run, now=deps.clock())))

@@ -1,0 +1,48 @@
+"""App Home: the current state of connectors, certificates, domains and the last scan.
+
+Rendered from what is already known (the tenant files and the store's latest scan), never by
+probing: opening a tab must not start network traffic to the on-prem servers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks import home_view
+from bot.listeners.common import Deps, store_call
+from checks.errors import RelaycheckError
+
+_log = logging.getLogger("relaycheck.slack")
+
+
+async def render_home(deps: Deps) -> Any:
+    from checks.tenant import TenantFacts, load_tenant
+
+    facts: TenantFacts | None
+    try:
+        facts = load_tenant(deps.config)
+    except RelaycheckError as err:
+        _log.warning("App Home: tenant facts unavailable: %s", err)
+        facts = None
+    certificates = await store_call(deps.store, "latest_certificates", {})
+    return home_view(
+        deps.config,
+        facts=facts,
+        certificates=certificates,
+        findings=await store_call(deps.store, "open_findings", []),
+        last_run=await store_call(deps.store, "last_run", None),
+        now=deps.clock(),
+    )
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    @app.event("app_home_opened")
+    async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        view = await render_home(deps)
+        await client.views_publish(user_id=event["user"], view=view)
