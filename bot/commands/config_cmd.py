@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from checks.config import load_config
+from checks.observe import shown_path
 from checks.rules.names import display_domain
 from checks.tenant import load_tenant
 
@@ -26,7 +27,8 @@ def run_check(args: argparse.Namespace) -> int:
     config = load_config(Path(args.file))
     facts = load_tenant(config)
     print(f"{args.file}: OK")
-    print(f"Tenant: {facts.name} (sources: {', '.join(facts.sources)})")
+    sources = [s if s == "config" else shown_path(Path(s)) for s in facts.sources]
+    print(f"Tenant: {facts.name} (sources: {', '.join(sources)})")
     print("Accepted domains:")
     for domain in facts.accepted_domains:
         extra = [domain.domain_type or "", "default" if domain.default else ""]
@@ -46,7 +48,9 @@ def run_check(args: argparse.Namespace) -> int:
         state = "enabled" if c.enabled else "DISABLED"
         cert = ""
         if c.certificate is not None:
-            cert = f"; certificate from {c.certificate.file or 'endpoint ' + str(c.certificate.endpoint)}"
+            file = c.certificate.file
+            origin = shown_path(file) if file else f"endpoint {c.certificate.endpoint}"
+            cert = f"; certificate from {origin}"
         print(
             f"  {c.name}: {c.type.value}, {state}, {' and '.join(ident) or 'no identification'}{cert}"
         )

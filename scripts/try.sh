@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Quick start: install relaycheck into .venv and run it on the built-in Contoso example tenant.
+# No Slack tokens, no network: the example's connector certificate is a file.
+source "$(dirname "$0")/bootstrap.sh"
+example=examples/contoso/relaycheck.toml
+run() { echo "\$ relaycheck $*"; .venv/bin/relaycheck "$@"; echo; }
+run config check "$example"
+run explain --config "$example" "<> -> john@fabrikam.com"
+run explain --config "$example" "app@fabrikam.com -> someone@tailspintoys.com"
+run explain --config "$example" "kate@contoso.com -> kate@tailspintoys.com"
+echo "# The same tenant before the fix (IP connector only):"
+run explain --config examples/contoso-ip-only/relaycheck.toml "john@fabrikam.com -> kate@tailspintoys.com"

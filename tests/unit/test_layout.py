@@ -1,0 +1,54 @@
+"""`checks` and `bot` are generic top-level names: make sure ours are the ones imported, and that
+the layering contracts (checks never imports bot; rules do no I/O) are enforced for real."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import bot
+import checks
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_packages_resolve_inside_the_project() -> None:
+    assert Path(checks.__file__).resolve().parent == REPO / "checks"
+    assert Path(bot.__file__).resolve().parent == REPO / "bot"
+
+
+def _lint_imports(cwd: Path, extra_path: Path) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or "lint-imports"
+    env = {**os.environ, "PYTHONPATH": str(extra_path)}
+    return subprocess.run(
+        [exe, "--no-cache"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_layering_contracts_hold() -> None:
+    done = _lint_imports(REPO, REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_layering_contracts_catch_a_bad_import(tmp_path: Path) -> None:
+    """The same contracts on a copy whose rules import a probe and checks import bot must fail."""
+    for package in ("checks", "bot"):
+        shutil.copytree(
+            REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "checks" / "rules" / "bad.py").write_text(
+        "import checks.probes.certfile\nimport bot.cli\n"
+    )
+    done = _lint_imports(tmp_path, tmp_path)
+    assert done.returncode != 0
+    assert "BROKEN" in done.stdout
