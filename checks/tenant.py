@@ -86,20 +86,26 @@ def _records(document: Any, source: str, what: str) -> list[Mapping[str, Any]]:
 
 def _field(item: Mapping[str, Any], name: str, source: str, index: int) -> Any:
     if name not in item:
-        raise ExportError(f"entry {index} has no {name} field", file=source, key=f"[{index}].{name}")
+        raise ExportError(
+            f"entry {index} has no {name} field", file=source, key=f"[{index}].{name}"
+        )
     return item[name]
 
 
 def parse_accepted_domains(data: bytes, source: str) -> tuple[AcceptedDomain, ...]:
     """`Get-AcceptedDomain | ConvertTo-Json` output to accepted domains."""
     result = []
-    for index, item in enumerate(_records(decode_export(data, source), source, "Get-AcceptedDomain")):
+    for index, item in enumerate(
+        _records(decode_export(data, source), source, "Get-AcceptedDomain")
+    ):
         raw_name = _field(item, "DomainName", source, index)
         if isinstance(raw_name, Mapping):  # on-prem serialisation of SmtpDomainWithSubdomains
             raw_name = raw_name.get("Domain") or raw_name.get("Address")
         if not isinstance(raw_name, str):
             raise ExportError(
-                f"entry {index}: DomainName is not a string", file=source, key=f"[{index}].DomainName"
+                f"entry {index}: DomainName is not a string",
+                file=source,
+                key=f"[{index}].DomainName",
             )
         try:
             name = to_ascii_domain(raw_name.removeprefix("*."))
@@ -146,10 +152,14 @@ def _string_list(item: Mapping[str, Any], name: str, source: str, index: int) ->
 def parse_inbound_connectors(data: bytes, source: str) -> tuple[Connector, ...]:
     """`Get-InboundConnector | ConvertTo-Json` output to connectors."""
     result = []
-    for index, item in enumerate(_records(decode_export(data, source), source, "Get-InboundConnector")):
+    for index, item in enumerate(
+        _records(decode_export(data, source), source, "Get-InboundConnector")
+    ):
         name = _field(item, "Name", source, index)
         if not isinstance(name, str) or not name:
-            raise ExportError(f"entry {index}: Name is not text", file=source, key=f"[{index}].Name")
+            raise ExportError(
+                f"entry {index}: Name is not text", file=source, key=f"[{index}].Name"
+            )
         raw_type = _field(item, "ConnectorType", source, index)
         try:
             ctype = ConnectorType(raw_type)
@@ -179,7 +189,9 @@ def parse_inbound_connectors(data: bytes, source: str) -> tuple[Connector, ...]:
         enabled = item.get("Enabled", True)
         if not isinstance(enabled, bool):
             raise ExportError(
-                f"connector {name!r}: Enabled is not true/false", file=source, key=f"[{index}].Enabled"
+                f"connector {name!r}: Enabled is not true/false",
+                file=source,
+                key=f"[{index}].Enabled",
             )
         associated = []
         for value in _string_list(item, "AssociatedAcceptedDomains", source, index):

@@ -93,7 +93,9 @@ def parse_address(text: str, *, role: str = "address") -> Address:
 
 def _check_local_part(local: str, *, role: str, whole: str) -> None:
     if len(local.encode("utf-8")) > MAX_LOCAL_PART:
-        raise AddressError(f"the {role}'s local part is longer than {MAX_LOCAL_PART} bytes", part=whole)
+        raise AddressError(
+            f"the {role}'s local part is longer than {MAX_LOCAL_PART} bytes", part=whole
+        )
     if local.startswith('"') and local.endswith('"') and len(local) >= 2:
         inner = local[1:-1]
         if any(ord(ch) < 32 or ch == "\x7f" for ch in inner):
@@ -103,7 +105,9 @@ def _check_local_part(local: str, *, role: str, whole: str) -> None:
         raise AddressError(f"the {role}'s local part has a misplaced dot", part=whole)
     for atom in local.split("."):
         if not _ATEXT.match(atom):
-            raise AddressError(f"the {role}'s local part has characters SMTP does not allow", part=whole)
+            raise AddressError(
+                f"the {role}'s local part has characters SMTP does not allow", part=whole
+            )
 
 
 def _is_null_sender(text: str) -> bool:

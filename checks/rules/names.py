@@ -112,9 +112,7 @@ def lookup_accepted(domain: str, accepted: Iterable[AcceptedDomain]) -> Accepted
         if entry.match_subdomains and domain.endswith("." + entry.name):
             parent_with_match = entry
     if parent_with_match is not None:
-        return AcceptedLookup(
-            acceptance=Acceptance.UNCERTAIN, domain=domain, via=parent_with_match
-        )
+        return AcceptedLookup(acceptance=Acceptance.UNCERTAIN, domain=domain, via=parent_with_match)
     return AcceptedLookup(acceptance=Acceptance.NOT_ACCEPTED, domain=domain)
 
 
@@ -167,7 +165,8 @@ def connector_covers(connector: ConnectorName, cert_name: str) -> NameMatch:
             return NameMatch.COVERED
         # `*.contoso.com` presented, connector `mail.contoso.com`: Microsoft says nothing.
         if not connector.wildcard and (
-            connector.domain.endswith("." + base) and connector.domain.count(".") == base.count(".") + 1
+            connector.domain.endswith("." + base)
+            and connector.domain.count(".") == base.count(".") + 1
         ):
             return NameMatch.UNCERTAIN
         return NameMatch.NOT_COVERED
@@ -215,7 +214,9 @@ def match_connector(
 ) -> ConnectorMatch:
     cn_match = connector_covers(connector, common_name) if common_name else NameMatch.NOT_COVERED
     san_matches = [connector_covers(connector, name) for name in san_dns_names]
-    names = [n for n, m in zip(san_dns_names, san_matches, strict=True) if m is not NameMatch.NOT_COVERED]
+    names = [
+        n for n, m in zip(san_dns_names, san_matches, strict=True) if m is not NameMatch.NOT_COVERED
+    ]
     if common_name and cn_match is not NameMatch.NOT_COVERED and common_name not in names:
         names.insert(0, common_name)
     return ConnectorMatch(via_cn=cn_match, via_san=_best(san_matches), matching_names=tuple(names))
@@ -255,7 +256,9 @@ def connector_domain_standing(
             )
     if direct.acceptance is Acceptance.UNCERTAIN:
         via = direct.via.name if direct.via else None
-        return ConnectorDomain(standing=DomainStanding.UNCERTAIN, domain=connector.domain, accepted_as=via)
+        return ConnectorDomain(
+            standing=DomainStanding.UNCERTAIN, domain=connector.domain, accepted_as=via
+        )
     return ConnectorDomain(standing=DomainStanding.NOT_ACCEPTED, domain=connector.domain)
 
 
@@ -276,7 +279,9 @@ def rfc6125_name_matches(pattern: str, host: str) -> bool:
     return bool(sep) and bool(head) and rest == suffix and not head.startswith("xn--")
 
 
-def certificate_covers_host(host: str, *, common_name: str | None, san_dns_names: Sequence[str]) -> bool:
+def certificate_covers_host(
+    host: str, *, common_name: str | None, san_dns_names: Sequence[str]
+) -> bool:
     """RFC 6125/9525: SAN dNSNames when present, else the CN; wildcard = one left-most label."""
     try:
         reference = to_ascii_domain(host)
