@@ -1,0 +1,172 @@
+"""Socket Mode: the real bolt app over a WebSocket to the loopback stand-in.
+
+apps.connections.open returns the stand-in's WebSocket URL; envelopes pushed there are
+acknowledged by bolt, answers go to response_url, shares to chat.postMessage, App Home to
+views.publish: all recorded by the stand-in on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from bot.app import build_app, build_client
+from bot.settings import Secret, Settings
+from checks.config import parse_config
+from checks.model import Config, SlackMode
+from tests.fakes.slack import SlackApiStandIn
+from tests.integration.slack_support import CERT_CONNECTOR, tenant_config
+
+SETTINGS = Settings(
+    mode=SlackMode.SOCKET, bot_token=Secret("xoxb-1-test"), app_token=Secret("xapp-1-test")
+)
+
+Runner = Callable[[Config], Any]
+
+
+@pytest.fixture
+async def run_bot(slack_api: SlackApiStandIn) -> AsyncIterator[Runner]:
+    handlers: list[tuple[AsyncSocketModeHandler, Any]] = []
+
+    async def start(config: Config) -> None:
+        config = replace(config, slack=replace(config.slack, api_url=slack_api.base_url))
+        client = build_client(config, SETTINGS)
+        app = build_app(config, SETTINGS, client=client)
+        handler = AsyncSocketModeHandler(app, app_token="xapp-1-test", web_client=client)
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        handlers.append((handler, client))
+        await slack_api.await_until(lambda: slack_api.socket_connected)
+
+    yield start
+    for handler, client in handlers:
+        await handler.close_async()  # type: ignore[no-untyped-call]
+        if client.session is not None:
+            await client.session.close()
+    await asyncio.sleep(0)
+
+
+async def test_explain_is_acked_then_answered_and_shared(
+    tmp_path: Path, slack_api: SlackApiStandIn, run_bot: Runner
+) -> None:
+    await run_bot(tenant_config(tmp_path))
+    envelope = slack_api.push_slash_command(
+        "/relaycheck", "<> -> kate@tailspintoys.com", response_id="q1"
+    )
+    ack = await slack_api.ack_for(envelope, within=3)
+    assert ack["envelope_id"] == envelope.envelope_id
+    await slack_api.await_until(lambda: bool(slack_api.responses("q1")))
+    blocks = str(slack_api.responses("q1")[0].params["blocks"])
+    assert "(`ndr`)" in blocks
+    assert "*Relayed*" in blocks
+    assert "Cert &lt;@U123&gt; &amp; more" in blocks and CERT_CONNECTOR not in blocks
+    assert "mail.contoso.com" in blocks and "days left" in blocks and "trusted" in blocks
+
+    share = slack_api.push_block_action(
+        "relaycheck_share", "<> -> kate@tailspintoys.com", channel_id="C0INCIDENT"
+    )
+    await slack_api.ack_for(share, within=3)
+    await slack_api.await_until(lambda: bool(slack_api.received("chat.postMessage")))
+    post = slack_api.received("chat.postMessage")[0]
+    assert post.params["channel"] == "C0INCIDENT"
+    shared = str(post.params["blocks"])
+    assert "(`ndr`)" in shared and "shared by <@U0ONCALL1>" in shared
+    assert "relaycheck_share" not in shared  # no second button in the channel copy
+
+
+async def test_help_status_and_channel_restrictions(
+    tmp_path: Path, slack_api: SlackApiStandIn, run_bot: Runner
+) -> None:
+    config = tenant_config(tmp_path, with_certificate=False, slack={"allowed_channels": ["C0OK"]})
+    await run_bot(config)
+    refused = slack_api.push_slash_command("/relaycheck", "help", channel_id="C0OTHER")
+    assert "not enabled in this channel" in str(await slack_api.ack_for(refused))
+    empty = slack_api.push_slash_command("/relaycheck", "", channel_id="C0OK")
+    ack = await slack_api.ack_for(empty)
+    assert "no input given" in str(ack["payload"]) and "Examples" in str(ack["payload"])
+    status = slack_api.push_slash_command(
+        "/relaycheck", "status", channel_id="C0OK", response_id="s"
+    )
+    await slack_api.ack_for(status)
+    await slack_api.await_until(lambda: bool(slack_api.responses("s")))
+    assert "no scan has run yet" in str(slack_api.responses("s")[0].params["blocks"])
+
+
+async def test_app_home_is_published(
+    tmp_path: Path, slack_api: SlackApiStandIn, run_bot: Runner
+) -> None:
+    await run_bot(tenant_config(tmp_path))
+    envelope = slack_api.push_app_home_opened("U0ONCALL1")
+    await slack_api.ack_for(envelope)
+    await slack_api.await_until(lambda: bool(slack_api.received("views.publish")))
+    call = slack_api.received("views.publish")[0]
+    assert call.params["user_id"] == "U0ONCALL1"
+    view = str(call.params["view"])
+    assert "Contoso &lt;!here&gt;" not in view  # header is plain text: shown literally
+    assert "relaycheck: Contoso <!here>" in view
+    assert "On-prem IP &lt;!channel&gt; &amp; co" in view
+    assert "contoso.com" in view and "no scan has run yet" in view
+
+
+async def test_cert_probe_of_a_configured_endpoint_and_ad_hoc_hosts(
+    tmp_path: Path, slack_api: SlackApiStandIn, run_bot: Runner, pki: Any, smtp_server: Any
+) -> None:
+    server = await smtp_server(kind="good", chain=pki.leaf(("mail.contoso.com",)))
+    raw = {
+        "tenant": {"name": "Contoso", "accepted_domains": ["contoso.com"]},
+        "endpoints": [
+            {
+                "name": "smarthost",
+                "host": "mail.contoso.com",
+                "address": "127.0.0.1",
+                "port": server.port,
+            }
+        ],
+        "trust": {"ca_file": str(pki.ca_file)},
+        "probe": {"timeout_seconds": 2, "deadline_seconds": 5},
+        "slack": {"probe_allowed_domains": ["localhost"], "allow_private_targets": False},
+    }
+    await run_bot(parse_config(raw, base_dir=tmp_path))
+    probe = slack_api.push_slash_command("/relaycheck", "cert smarthost", response_id="c1")
+    assert "Probing smarthost" in str(await slack_api.ack_for(probe, within=3))
+    await slack_api.await_until(lambda: bool(slack_api.responses("c1")))
+    answer = str(slack_api.responses("c1")[0].params["blocks"])
+    assert "127.0.0.1 port" in answer and "mail.contoso.com" in answer
+    assert "trusted" in answer and "days left" in answer
+
+    for text, rid, reason in (
+        (f"cert localhost:{server.port}", "c2", "private, loopback or link-local"),
+        (f"cert 127.0.0.1:{server.port}", "c3", "is an IP address"),
+        ("cert evil.example:25", "c4", "not within [slack] probe_allowed_domains"),
+    ):
+        envelope = slack_api.push_slash_command("/relaycheck", text, response_id=rid)
+        await slack_api.ack_for(envelope)
+        await slack_api.await_until(lambda rid=rid: bool(slack_api.responses(rid)))
+        assert reason in str(slack_api.responses(rid)[0].params["blocks"])
+    assert server.connections == 1  # only the configured endpoint was ever contacted
+
+
+async def test_ad_hoc_loopback_probe_when_private_targets_are_allowed(
+    tmp_path: Path, slack_api: SlackApiStandIn, run_bot: Runner, pki: Any, smtp_server: Any
+) -> None:
+    server = await smtp_server(kind="good", chain=pki.leaf(("mail.contoso.com",)))
+    raw = {
+        "tenant": {"name": "Contoso", "accepted_domains": ["contoso.com"]},
+        "trust": {"ca_file": str(pki.ca_file)},
+        "probe": {"timeout_seconds": 2, "deadline_seconds": 5},
+        "slack": {"probe_allowed_domains": ["localhost"], "allow_private_targets": True},
+    }
+    await run_bot(parse_config(raw, base_dir=tmp_path))
+    envelope = slack_api.push_slash_command(
+        "/relaycheck", f"cert localhost:{server.port}", response_id="c5"
+    )
+    await slack_api.ack_for(envelope)
+    await slack_api.await_until(lambda: bool(slack_api.responses("c5")), within=8)
+    answer = str(slack_api.responses("c5")[0].params["blocks"])
+    assert "does not cover localhost" in answer  # the certificate names mail.contoso.com
+    assert server.connections >= 1
