@@ -5,3 +5,5 @@ can ask for `pki`, `smtp_server`, `dns_server`, `slack_api` or `graph_api` by na
 """
 
 from tests.fakes.slack import slack_api  # noqa: F401
+from tests.fakes.dns import dns_server  # noqa: F401
+from tests.fakes.graph import graph_api  # noqa: F401

@@ -1,0 +1,69 @@
+"""Scan stages for the domain checks: `accepted-domain`, and `mx` + `dns` over one DNS pass.
+
+They plug into `checks.scan.DOMAIN_STAGES`. `checks.scan` imports this module, so the scan
+types are imported lazily here to keep the import graph acyclic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import httpx
+
+from checks.model import CheckId, Finding
+from checks.probes.dns import observe_domains
+from checks.rules.certificates import CertificateFacts
+from checks.rules.dns import DomainDns, dns_findings, mx_endpoints, mx_findings
+from checks.rules.domains import accepted_domain_findings
+
+if TYPE_CHECKING:
+    from checks.scan import ScanContext, StageResult
+
+# Microsoft-managed routing domains: their MX is Microsoft's business, not the mail team's
+MANAGED_SUFFIXES = (".onmicrosoft.com", ".mail.onmicrosoft.com")
+
+
+def dns_domains(ctx: ScanContext) -> list[str]:
+    """Accepted domains whose DNS the mail team controls."""
+    return [d.name for d in ctx.tenant.accepted_domains if not d.name.endswith(MANAGED_SUFFIXES)]
+
+
+async def accepted_domain_stage(ctx: ScanContext) -> StageResult:
+    from checks.scan import StageResult
+
+    if not ctx.wants(CheckId.ACCEPTED_DOMAIN):
+        return StageResult()
+    findings = accepted_domain_findings(ctx.tenant, sender_domains=ctx.config.tenant.sender_domains)
+    return StageResult(findings=tuple(findings))
+
+
+def judge_dns(
+    observations: tuple[DomainDns, ...],
+    *,
+    expected: tuple[str, ...],
+    chains: Mapping[str, tuple[CertificateFacts, ...]] | None = None,
+) -> list[Finding]:
+    """`mx` and `dns` findings of every observed domain (pure)."""
+    findings: list[Finding] = []
+    for obs in observations:
+        findings.extend(mx_findings(obs, expected=expected))
+        findings.extend(dns_findings(obs, chains=chains))
+    return findings
+
+
+async def dns_stage(ctx: ScanContext, *, http: httpx.AsyncClient | None = None) -> StageResult:
+    """One DNS pass for `mx` and `dns`; non-Exchange-Online MX hosts become endpoints.
+
+    TLSA records are matched against chains only once the certificate stage has observed them
+    (`judge_dns(..., chains=...)`); here they are reported as present."""
+    from checks.scan import StageResult
+
+    if not ctx.wants(CheckId.MX, CheckId.DNS):
+        return StageResult()
+    domains = dns_domains(ctx)
+    if not domains:
+        return StageResult()
+    observations = await observe_domains(ctx.config.dns, domains, http=http)
+    findings = judge_dns(observations, expected=ctx.config.tenant.mx_expected)
+    return StageResult(findings=tuple(findings), extra_endpoints=mx_endpoints(observations))

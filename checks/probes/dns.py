@@ -1,0 +1,203 @@
+"""DNS probe: MX, A/AAAA, TXT (SPF, `_mta-sts`), TLSA, and the MTA-STS policy over HTTPS.
+
+Every answer and every failure becomes a `Lookup` value; NXDOMAIN, no answer, SERVFAIL (all
+servers failed: dnspython's NoNameservers) and timeouts stay distinct because they mean
+different things to the mail team. Nothing here judges; `checks.rules.dns` does.
+
+The resolver is dnspython's async one: the system configuration unless `[dns] nameservers` is
+set, in which case it is built with `configure=False` and only those servers, on `[dns] port`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import dns.asyncresolver
+import dns.exception
+import dns.name
+import dns.rdatatype
+import dns.resolver
+import httpx
+
+from checks.model import DnsSettings
+from checks.rules.dns import (
+    EXCHANGE_ONLINE_SPF,
+    SPF_LOOKUP_LIMIT,
+    DomainDns,
+    Lookup,
+    MtaStsObservation,
+    MxHostObservation,
+    MxRecord,
+    Outcome,
+    TlsaRecord,
+    normalise_host,
+    spf_targets,
+    sts_txt_records,
+)
+
+MTA_STS_MAX_BYTES = 64 * 1024  # RFC 8461 section 3.3: senders may stop reading beyond this
+
+
+def make_resolver(settings: DnsSettings) -> dns.asyncresolver.Resolver:
+    """The resolver the settings ask for; per-query lifetime is `[dns] timeout_seconds`."""
+    if settings.nameservers:
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = list(settings.nameservers)
+        resolver.port = settings.port
+    else:
+        resolver = dns.asyncresolver.Resolver()
+    resolver.timeout = settings.timeout_seconds
+    resolver.lifetime = settings.timeout_seconds
+    return resolver
+
+
+class DnsProbe:
+    """Asks one resolver; every method returns data, never raises for a remote failure."""
+
+    def __init__(self, resolver: dns.asyncresolver.Resolver) -> None:
+        self.resolver = resolver
+
+    async def query(self, name: str, rdtype: str) -> tuple[Lookup, tuple[Any, ...]]:
+        qname = dns.name.from_text(name)
+        try:
+            answer = await self.resolver.resolve(qname, rdtype, search=False)
+        except dns.resolver.NXDOMAIN:
+            return Lookup(name=name, rdtype=rdtype, outcome=Outcome.NXDOMAIN), ()
+        except dns.resolver.NoAnswer:
+            return Lookup(name=name, rdtype=rdtype, outcome=Outcome.NO_ANSWER), ()
+        except dns.resolver.NoNameservers as err:
+            return Lookup(name=name, rdtype=rdtype, outcome=Outcome.SERVFAIL, detail=str(err)), ()
+        except dns.exception.Timeout as err:
+            return Lookup(name=name, rdtype=rdtype, outcome=Outcome.TIMEOUT, detail=str(err)), ()
+        except (dns.exception.DNSException, OSError) as err:
+            return Lookup(name=name, rdtype=rdtype, outcome=Outcome.ERROR, detail=str(err)), ()
+        rdatas = tuple(answer)
+        texts: tuple[str, ...] = ()
+        if answer.rdtype == dns.rdatatype.TXT:
+            texts = tuple(
+                b"".join(r.strings).decode("utf-8", "replace")  # one record, several strings
+                for r in rdatas
+            )
+        return Lookup(name=name, rdtype=rdtype, outcome=Outcome.ANSWER, texts=texts), rdatas
+
+    async def mx_host(self, host: str) -> MxHostObservation:
+        (a, a_rd), (aaaa, aaaa_rd), (tlsa, tlsa_rd) = await asyncio.gather(
+            self.query(host, "A"), self.query(host, "AAAA"), self.query(f"_25._tcp.{host}", "TLSA")
+        )
+        return MxHostObservation(
+            host=host,
+            a=a,
+            aaaa=aaaa,
+            addresses=tuple(r.address for r in (*a_rd, *aaaa_rd)),
+            tlsa=tlsa,
+            tlsa_records=tuple(
+                TlsaRecord(usage=r.usage, selector=r.selector, mtype=r.mtype, data=r.cert)
+                for r in tlsa_rd
+            ),
+        )
+
+    async def spf(self, domain: str) -> dict[str, Lookup]:
+        """The domain's TXT and, breadth first, those its SPF includes and redirects name,
+        bounded by the RFC 7208 limit of ten DNS lookups."""
+        seen: dict[str, Lookup] = {}
+        pending = [domain]
+        while pending and len(seen) <= SPF_LOOKUP_LIMIT:
+            batch = [n for n in dict.fromkeys(pending) if n not in seen][
+                : SPF_LOOKUP_LIMIT + 1 - len(seen)
+            ]
+            results = await asyncio.gather(*(self.query(n, "TXT") for n in batch))
+            pending = []
+            for name, (lookup, _) in zip(batch, results, strict=True):
+                seen[name] = lookup
+                if lookup.outcome is Outcome.ANSWER:
+                    # Exchange Online's own record is the goal, not something to read
+                    pending.extend(t for t in spf_targets(lookup.texts) if t != EXCHANGE_ONLINE_SPF)
+        return seen
+
+
+async def fetch_mta_sts_policy(
+    domain: str, http: httpx.AsyncClient, *, origin: str | None = None
+) -> tuple[str, str | None, str | None]:
+    """Fetch `https://mta-sts.<domain>/.well-known/mta-sts.txt`: (url, text, error).
+
+    `origin` ("https://127.0.0.1:8443") only exists for tests: the request then goes there,
+    still presenting and verifying the name `mta-sts.<domain>` (SNI and Host), so the
+    certificate check is the real one. Redirects are not followed (RFC 8461 section 3.3)."""
+    host = f"mta-sts.{domain}"
+    url = f"https://{host}/.well-known/mta-sts.txt"
+    target = f"{origin.rstrip('/')}/.well-known/mta-sts.txt" if origin else url
+    try:
+        async with http.stream(
+            "GET",
+            target,
+            headers={"Host": host},
+            extensions={"sni_hostname": host},
+            follow_redirects=False,
+        ) as response:
+            if response.status_code != 200:
+                return url, None, f"HTTP {response.status_code}"
+            content_type = response.headers.get("content-type", "")
+            if not content_type.lower().startswith("text/plain"):
+                return url, None, f"Content-Type is {content_type or 'missing'}, not text/plain"
+            body = b""
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MTA_STS_MAX_BYTES:
+                    return url, None, "policy is larger than 64 KiB"
+    except httpx.TimeoutException:
+        return url, None, "timed out"
+    except httpx.HTTPError as err:
+        return url, None, f"{type(err).__name__}: {err}"
+    try:
+        return url, body.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return url, None, "policy is not UTF-8 text"
+
+
+async def observe_domain(
+    probe: DnsProbe,
+    domain: str,
+    *,
+    http: httpx.AsyncClient,
+    sts_origin: str | None = None,
+) -> DomainDns:
+    """Everything relaycheck looks at in DNS for one accepted domain."""
+    (mx, mx_rd), spf, (sts_txt, _) = await asyncio.gather(
+        probe.query(domain, "MX"), probe.spf(domain), probe.query(f"_mta-sts.{domain}", "TXT")
+    )
+    records = tuple(
+        MxRecord(preference=r.preference, exchange=normalise_host(r.exchange.to_text()))
+        for r in mx_rd
+    )
+    hosts = sorted({r.exchange for r in records if r.exchange})
+    host_obs = await asyncio.gather(*(probe.mx_host(h) for h in hosts))
+    sts = MtaStsObservation(txt=sts_txt)
+    if sts_txt.outcome is Outcome.ANSWER and sts_txt_records(sts_txt.texts):
+        url, text, error = await fetch_mta_sts_policy(domain, http, origin=sts_origin)
+        sts = MtaStsObservation(txt=sts_txt, policy_url=url, policy_text=text, policy_error=error)
+    return DomainDns(
+        domain=domain, mx=mx, mx_records=records, hosts=tuple(host_obs), spf=spf, mta_sts=sts
+    )
+
+
+async def observe_domains(
+    settings: DnsSettings,
+    domains: Sequence[str],
+    *,
+    http: httpx.AsyncClient | None = None,
+    sts_origin: str | None = None,
+) -> tuple[DomainDns, ...]:
+    """Observe every domain concurrently with one resolver and one HTTP client."""
+    probe = DnsProbe(make_resolver(settings))
+    if http is not None:
+        results = await asyncio.gather(
+            *(observe_domain(probe, d, http=http, sts_origin=sts_origin) for d in domains)
+        )
+        return tuple(results)
+    async with httpx.AsyncClient(timeout=settings.timeout_seconds) as client:
+        results = await asyncio.gather(
+            *(observe_domain(probe, d, http=client, sts_origin=sts_origin) for d in domains)
+        )
+    return tuple(results)

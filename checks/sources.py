@@ -1,0 +1,145 @@
+"""Tenant facts from every configured source: config, PowerShell exports, Microsoft Graph.
+
+Each source can fail on its own without stopping the others: a broken export becomes one
+`tenant-source` finding and the rest runs with what is left; a Graph failure likewise. When
+Graph answers it is the freshest truth, so its accepted domains replace the config's list
+(config entries it does not confirm become drift findings instead of silently counting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from checks.errors import ExportError
+from checks.model import AcceptedDomain, Config, Connector, Finding
+from checks.probes.graph import Sleep, fetch_domains
+from checks.rules.domains import (
+    GraphObservation,
+    drift_findings,
+    export_finding,
+    graph_accepted_domains,
+    graph_finding,
+)
+from checks.tenant import (
+    TenantFacts,
+    merge_tenant,
+    parse_accepted_domains,
+    parse_inbound_connectors,
+)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ExportError("file not found", file=str(path)) from None
+    except OSError as err:
+        raise ExportError(f"cannot read ({err.strerror})", file=str(path)) from None
+
+
+def load_exports(
+    config: Config,
+) -> tuple[tuple[AcceptedDomain, ...], tuple[Connector, ...], list[str], list[ExportError]]:
+    """Each export on its own: one that fails is reported and the other still loads."""
+    domains: tuple[AcceptedDomain, ...] = ()
+    connectors: tuple[Connector, ...] = ()
+    sources: list[str] = []
+    errors: list[ExportError] = []
+    if config.tenant.accepted_domains_file is not None:
+        path = config.tenant.accepted_domains_file
+        try:
+            domains = parse_accepted_domains(_read(path), str(path))
+            sources.append(str(path))
+        except ExportError as err:
+            errors.append(err)
+    if config.tenant.connectors_file is not None:
+        path = config.tenant.connectors_file
+        try:
+            connectors = parse_inbound_connectors(_read(path), str(path))
+            sources.append(str(path))
+        except ExportError as err:
+            errors.append(err)
+    return domains, connectors, sources, errors
+
+
+def combine(
+    config: Config,
+    *,
+    exported_domains: tuple[AcceptedDomain, ...],
+    exported_connectors: tuple[Connector, ...],
+    export_sources: list[str],
+    graph: GraphObservation | None,
+    previous_domains: frozenset[str] | None = None,
+) -> tuple[TenantFacts, list[Finding]]:
+    """Merge the sources (pure) and judge drift between config, tenant and the last run."""
+    merged = merge_tenant(
+        config,
+        exported_domains=exported_domains,
+        exported_connectors=exported_connectors,
+        sources=export_sources,
+    )
+    findings: list[Finding] = []
+    live: list[AcceptedDomain] = list(exported_domains)
+    facts = merged
+    if graph is not None:
+        findings.append(graph_finding(graph))
+        if graph.ok:
+            from_graph = graph_accepted_domains(graph)
+            exported = {d.name: d for d in exported_domains}
+            # Graph decides what is accepted; an export adds DomainType/MatchSubDomains
+            accepted = tuple(exported.get(d.name, d) for d in from_graph)
+            live = list(accepted)
+            facts = TenantFacts(
+                name=merged.name,
+                accepted_domains=accepted,
+                connectors=merged.connectors,
+                sources=(*merged.sources, "microsoft-graph"),
+                notes=merged.notes,
+            )
+    has_live_source = bool(exported_domains) or (graph is not None and graph.ok)
+    if has_live_source:
+        findings.extend(
+            drift_findings(
+                config_domains=[d.name for d in config.tenant.accepted_domains],
+                live=live,
+                graph_domains=graph.domains if graph is not None else (),
+                previous=previous_domains,
+            )
+        )
+    return facts, findings
+
+
+async def collect_tenant(
+    config: Config,
+    *,
+    now: datetime,
+    environ: Mapping[str, str],
+    http: httpx.AsyncClient | None = None,
+    previous_domains: frozenset[str] | None = None,
+    sleep: Sleep = asyncio.sleep,
+) -> tuple[TenantFacts, list[Finding]]:
+    """Config + exports + Graph (when `[microsoft365]` is configured) as one `TenantFacts`.
+
+    `previous_domains` is the accepted-domain set of the last run (from the store); None means
+    no history, and drift is then judged against the config. `now` is the scan's clock, taken
+    for symmetry with the other stages; no tenant rule depends on time yet."""
+    del now
+    domains, connectors, sources, errors = load_exports(config)
+    findings = [export_finding(err) for err in errors]
+    graph: GraphObservation | None = None
+    if config.microsoft365.enabled:
+        graph = await fetch_domains(config.microsoft365, environ=environ, http=http, sleep=sleep)
+    facts, more = combine(
+        config,
+        exported_domains=domains,
+        exported_connectors=connectors,
+        export_sources=sources,
+        graph=graph,
+        previous_domains=previous_domains,
+    )
+    return facts, [*findings, *more]
