@@ -20,8 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from checks.chain import TrustAnchors, load_trust_anchors
-from checks.domain_stages import accepted_domain_stage, dns_stage
-from checks.errors import CertificateFileError
+from checks.errors import CertificateFileError, ExportError
 from checks.model import (
     CheckId,
     Config,
@@ -44,8 +43,7 @@ from checks.rules.certcheck import (
     group_chains,
 )
 from checks.rules.certificates import CertificateFacts
-from checks.sources import collect_tenant
-from checks.tenant import TenantFacts, merge_tenant
+from checks.tenant import TenantFacts, load_tenant, merge_tenant
 
 # progress(done, total): called as endpoints finish, so a terminal can draw a bar
 Progress = Callable[[int, int], None]
@@ -77,7 +75,7 @@ class StageResult:
 Stage = Callable[[ScanContext], Awaitable[StageResult]]
 
 # Stages that judge domains (DNS, MX, accepted domains) and run before the certificate stage.
-DOMAIN_STAGES: tuple[Stage, ...] = (accepted_domain_stage, dns_stage)
+DOMAIN_STAGES: tuple[Stage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,10 +124,19 @@ def bug_finding(where: str, subject: str, err: BaseException) -> Finding:
 
 
 async def gather_tenant(ctx: ScanContext) -> tuple[TenantFacts, tuple[Finding, ...]]:
-    """Tenant facts for the scan: config, exports and Graph (`checks.sources`); an unusable
-    source becomes a `tenant-source` finding and the others still count."""
-    facts, findings = await collect_tenant(ctx.config, now=ctx.now, environ=ctx.environ)
-    return facts, tuple(findings)
+    """Tenant facts for the scan; an unusable export falls back to the config's facts."""
+    try:
+        return load_tenant(ctx.config), ()
+    except ExportError as err:
+        finding = Finding(
+            check=CheckId.TENANT_SOURCE,
+            severity=Severity.CRITICAL,
+            subject=ctx.config.tenant.name,
+            message=f"tenant export unusable, using the configuration only: {err}",
+            details={"file": err.file, "problem": err.problem},
+            cause=err.file or "",
+        )
+        return merge_tenant(ctx.config), (finding,)
 
 
 async def run_scan(

@@ -5,5 +5,6 @@ from __future__ import annotations
 from types import ModuleType
 
 from bot.commands import config_cmd, explain
+from bot.commands import scan as scan_cmd
 
-COMMANDS: tuple[ModuleType, ...] = (explain, config_cmd)
+COMMANDS: tuple[ModuleType, ...] = (explain, config_cmd, scan_cmd)

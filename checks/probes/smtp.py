@@ -193,7 +193,7 @@ class _Session:
                 pass
         transport.abort()
         try:
-            async with asyncio.timeout(1.0):
+            async with asyncio.timeout(min(1.0, self.settings.timeout_seconds)):
                 await self.writer.wait_closed()
         except (TimeoutError, ConnectionError, OSError, ssl.SSLError):
             pass
