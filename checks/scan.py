@@ -11,6 +11,7 @@ goes on, because one broken check must not hide every other result.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -18,8 +19,31 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from checks.chain import TrustAnchors, load_trust_anchors
 from checks.domain_stages import accepted_domain_stage, dns_stage
-from checks.model import CheckId, Config, Endpoint, Finding, Severity, worst
+from checks.errors import CertificateFileError
+from checks.model import (
+    CheckId,
+    Config,
+    Connector,
+    ConnectorType,
+    Endpoint,
+    Finding,
+    Severity,
+    worst,
+)
+from checks.observations import TlsObservation
+from checks.probes.certfile import read_certificate_file
+from checks.probes.smtp import HostLocks, probe_endpoint
+from checks.rules.certcheck import (
+    ServedChain,
+    check_not_deployed,
+    connector_domain_finding,
+    evaluate_connector_certificate,
+    evaluate_endpoint,
+    group_chains,
+)
+from checks.rules.certificates import CertificateFacts
 from checks.sources import collect_tenant
 from checks.tenant import TenantFacts, merge_tenant
 
@@ -57,13 +81,31 @@ DOMAIN_STAGES: tuple[Stage, ...] = (accepted_domain_stage, dns_stage)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ObservedCertificate:
+    """A chain seen during the scan: served by an endpoint address, or read from a file."""
+
+    subject: str  # endpoint or connector name from the config
+    source: str  # "endpoint" or "file"
+    address: str | None
+    chain: tuple[CertificateFacts, ...]
+
+    @property
+    def fingerprint(self) -> str:
+        return self.chain[0].fingerprint_sha256
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.subject, self.source, self.address or "")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ScanReport:
     findings: tuple[Finding, ...]
     summary: dict[str, Any]
     started_at: datetime
     finished_at: datetime
     # observed chains per endpoint/address/connector, for change detection by fingerprint
-    certificates: tuple[Any, ...] = ()
+    certificates: tuple[ObservedCertificate, ...] = ()
 
     @property
     def worst(self) -> Severity:
@@ -124,15 +166,19 @@ async def run_scan(
             continue
         findings.extend(result.findings)
         ctx = replace(ctx, extra_endpoints=(*ctx.extra_endpoints, *result.extra_endpoints))
-    # certificate stage: filled in below (issue 3)
+    certificates: tuple[ObservedCertificate, ...] = ()
+    if ctx.wants(*CERTIFICATE_CHECKS):
+        cert_findings, certificates = await certificate_stage(ctx, progress=progress)
+        findings.extend(cert_findings)
     if only is not None:
-        findings = [f for f in findings if f.check is only]
+        findings = [f for f in findings if f.check in (only, CheckId.RELAYCHECK)]
     elapsed = time.monotonic() - started
     return ScanReport(
         findings=tuple(findings),
         summary=summarize(findings),
         started_at=now,
         finished_at=now + timedelta(seconds=elapsed),
+        certificates=certificates,
     )
 
 
@@ -145,3 +191,222 @@ def summarize(findings: list[Finding] | tuple[Finding, ...]) -> dict[str, Any]:
         "counts": counts,
         "total": len(findings),
     }
+
+
+# --------------------------------------------------------------------------- certificate stage
+
+ENDPOINT_CHECKS = (
+    CheckId.ENDPOINT_UNREACHABLE,
+    CheckId.STARTTLS_MISSING,
+    CheckId.TLS_HANDSHAKE,
+    CheckId.CERT_EXPIRY,
+    CheckId.CERT_NOT_YET_VALID,
+    CheckId.CERT_CHAIN,
+    CheckId.CERT_HOSTNAME,
+    CheckId.CERT_WEAK,
+)
+CONNECTOR_CHECKS = (
+    CheckId.SAN_COVERAGE,
+    CheckId.CERT_EKU,
+    CheckId.CERT_NOT_DEPLOYED,
+    CheckId.CERT_SOURCE,
+    CheckId.CERT_EXPIRY,
+    CheckId.CERT_NOT_YET_VALID,
+    CheckId.CERT_CHAIN,
+    CheckId.CERT_WEAK,
+)
+CERTIFICATE_CHECKS = tuple(dict.fromkeys((*ENDPOINT_CHECKS, *CONNECTOR_CHECKS)))
+
+
+def scan_endpoints(ctx: ScanContext) -> tuple[Endpoint, ...]:
+    """Configured endpoints, then those stages discovered (MX hosts); the first name wins."""
+    seen: dict[str, Endpoint] = {}
+    for endpoint in (*ctx.config.endpoints, *ctx.extra_endpoints):
+        seen.setdefault(endpoint.name, endpoint)
+    return tuple(seen.values())
+
+
+def relevant_connectors(tenant: TenantFacts) -> tuple[Connector, ...]:
+    """Enabled OnPremises connectors: the ones that carry on-prem relay."""
+    return tuple(c for c in tenant.connectors if c.enabled and c.type is ConnectorType.ON_PREMISES)
+
+
+async def probe_all(
+    endpoints: tuple[Endpoint, ...],
+    config: Config,
+    *,
+    progress: Progress | None = None,
+) -> tuple[dict[str, tuple[TlsObservation, ...]], list[Finding]]:
+    """Probe endpoints concurrently: at most `[probe] concurrency`, one connection per host."""
+    semaphore = asyncio.Semaphore(config.probe.concurrency)
+    locks = HostLocks()
+    results: dict[str, tuple[TlsObservation, ...]] = {}
+    bugs: list[Finding] = []
+    done = 0
+    total = len(endpoints)
+    if progress is not None:
+        progress(0, total)
+
+    async def one(endpoint: Endpoint) -> None:
+        nonlocal done
+        async with semaphore:
+            try:
+                results[endpoint.name] = await probe_endpoint(endpoint, config.probe, locks=locks)
+            except Exception as err:  # our bug becomes a finding; the scan goes on
+                bugs.append(bug_finding("probe", endpoint.name, err))
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    await asyncio.gather(*(one(e) for e in endpoints))
+    return results, bugs
+
+
+async def certificate_stage(
+    ctx: ScanContext, *, progress: Progress | None = None
+) -> tuple[list[Finding], tuple[ObservedCertificate, ...]]:
+    """Probe endpoints, read certificate files, and judge every chain observed."""
+    config = ctx.config
+    anchors = load_trust_anchors(config.trust.ca_file)
+    connectors = relevant_connectors(ctx.tenant)
+    endpoints = scan_endpoints(ctx)
+    if not ctx.wants(*ENDPOINT_CHECKS):
+        referenced = {c.certificate.endpoint for c in connectors if c.certificate}
+        endpoints = tuple(e for e in endpoints if e.name in referenced)
+    observations, findings = await probe_all(endpoints, config, progress=progress)
+    certificates: list[ObservedCertificate] = []
+    for endpoint in endpoints:
+        seen = observations.get(endpoint.name, ())
+        certificates.extend(
+            ObservedCertificate(
+                subject=endpoint.name, source="endpoint", address=o.address, chain=o.chain
+            )
+            for o in seen
+            if o.ok
+        )
+        findings.extend(
+            _guarded(
+                "endpoint",
+                endpoint.name,
+                lambda e=endpoint, s=seen: evaluate_endpoint(  # type: ignore[misc]
+                    e, s, now=ctx.now, thresholds=config.thresholds, anchors=anchors
+                ),
+            )
+        )
+    for connector in connectors:
+        findings.extend(
+            _guarded(
+                "connector",
+                connector.name,
+                lambda c=connector: _connector_findings(  # type: ignore[misc]
+                    ctx, c, anchors, observations, certificates
+                ),
+            )
+        )
+    return findings, tuple(certificates)
+
+
+def _guarded(where: str, subject: str, run: Callable[[], list[Finding]]) -> list[Finding]:
+    try:
+        return run()
+    except Exception as err:  # our bug becomes a finding; the scan goes on
+        return [bug_finding(where, subject, err)]
+
+
+def _connector_findings(
+    ctx: ScanContext,
+    connector: Connector,
+    anchors: TrustAnchors,
+    observations: Mapping[str, tuple[TlsObservation, ...]],
+    certificates: list[ObservedCertificate],
+) -> list[Finding]:
+    config = ctx.config
+    findings: list[Finding] = []
+    domain = connector_domain_finding(connector, ctx.tenant.accepted_domains)
+    if domain is not None:
+        findings.append(domain)
+    source = connector.certificate
+    if source is None:
+        if connector.certificate_based:
+            findings.append(
+                Finding(
+                    check=CheckId.CERT_SOURCE,
+                    severity=Severity.INFO,
+                    subject=connector.name,
+                    message="no certificate source configured ([connectors.certificate] endpoint "
+                    "or file): the certificate this connector matches is not checked",
+                    cause="none",
+                )
+            )
+        return findings
+    served: tuple[ServedChain, ...] = ()
+    if source.endpoint is not None:
+        served = group_chains(observations.get(source.endpoint, ()))
+        if not served:
+            findings.append(
+                Finding(
+                    check=CheckId.CERT_SOURCE,
+                    severity=Severity.WARNING,
+                    subject=connector.name,
+                    message=f"the certificate could not be observed at endpoint {source.endpoint} "
+                    "(see that endpoint's findings)",
+                    details={"endpoint": source.endpoint},
+                    cause=f"endpoint:{source.endpoint}",
+                )
+            )
+    file_chain: tuple[CertificateFacts, ...] = ()
+    if source.file is not None:
+        try:
+            file_chain = read_certificate_file(
+                source.file, password_env=source.password_env, environ=ctx.environ
+            )
+        except CertificateFileError as err:
+            findings.append(
+                Finding(
+                    check=CheckId.CERT_SOURCE,
+                    severity=Severity.CRITICAL,
+                    subject=connector.name,
+                    message=f"certificate file unusable: {err}",
+                    details={"file": str(source.file), "problem": err.problem},
+                    cause=f"file:{source.file.name}",
+                )
+            )
+    if file_chain:
+        certificates.append(
+            ObservedCertificate(
+                subject=connector.name, source="file", address=None, chain=file_chain
+            )
+        )
+        findings.extend(
+            evaluate_connector_certificate(
+                connector,
+                file_chain,
+                now=ctx.now,
+                thresholds=config.thresholds,
+                anchors=anchors,
+                cause=f"sha256:{file_chain[0].fingerprint_sha256[:16]}",
+                source=f"file {source.file.name if source.file else ''}",
+                full=True,
+            )
+        )
+        if served:
+            findings.extend(
+                check_not_deployed(
+                    connector, file_chain[0], served, now=ctx.now, thresholds=config.thresholds
+                )
+            )
+        return findings
+    for group in served:
+        findings.extend(
+            evaluate_connector_certificate(
+                connector,
+                group.chain,
+                now=ctx.now,
+                thresholds=config.thresholds,
+                anchors=anchors,
+                cause=group.cause,
+                source=f"endpoint {source.endpoint} ({', '.join(group.addresses)})",
+                full=False,
+            )
+        )
+    return findings
