@@ -1,0 +1,175 @@
+"""Block Kit rendering: content, escaping of hostile strings, and Slack's limits."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from slack_sdk.models.views import View
+
+from bot.blocks import (
+    MAX_HOME_BLOCKS,
+    MAX_MESSAGE_BLOCKS,
+    escape_mrkdwn,
+    explanation_message,
+    fit_lines,
+    help_message,
+    home_view,
+    status_message,
+)
+from checks.config import parse_config
+from checks.explain import explain
+from checks.model import CheckId, Finding, Severity
+from checks.rules.addresses import parse_pair
+from checks.tenant import load_tenant
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _sections(blocks: list[dict[str, Any]]) -> list[str]:
+    texts = []
+    for block in blocks:
+        if isinstance(block.get("text"), dict):
+            texts.append(block["text"]["text"])
+        texts.extend(f["text"] for f in block.get("fields", []))
+        texts.extend(e["text"] for e in block.get("elements", []) if isinstance(e.get("text"), str))
+    return texts
+
+
+def _no_control_sequences(payload: Any) -> None:
+    dumped = json.dumps(payload)
+    for needle in ("<!channel>", "<!here>", "<@U123>", "<@UEVIL>"):
+        assert needle not in dumped
+
+
+def test_escape_mrkdwn() -> None:
+    assert escape_mrkdwn("<!channel> & <@U1>") == "&lt;!channel&gt; &amp; &lt;@U1&gt;"
+
+
+def _explanation(tmp_path: Path, text: str) -> Any:
+    config = parse_config(
+        {
+            "tenant": {"name": "Contoso", "accepted_domains": ["contoso.com"]},
+            "connectors": [{"name": "IP <!channel> & co", "sender_ip_addresses": ["203.0.113.1"]}],
+        },
+        base_dir=tmp_path,
+    )
+    return explain(parse_pair(text), load_tenant(config), forwards=(), certificates={}, now=NOW)
+
+
+def test_explanation_content_and_escaping(tmp_path: Path) -> None:
+    rendered = explanation_message(
+        _explanation(tmp_path, "<> -> kate@tailspintoys.com"), now=NOW, share_value="x"
+    )
+    payload = rendered.to_dict()
+    text = "\n".join(_sections(payload["blocks"]))
+    assert "(`ndr`)" in text
+    assert "550 5.7.64 Relay Access Denied ATTR36" in text
+    assert "IP &lt;!channel&gt; &amp; co" in text
+    assert "*Refused*" in text
+    assert payload["blocks"][0]["type"] == "header"
+    assert any(b["type"] == "actions" for b in payload["blocks"])
+    _no_control_sequences(payload)
+
+
+def test_hostile_input_address_is_escaped(tmp_path: Path) -> None:
+    explanation = _explanation(tmp_path, "a&b@fabrikam.com -> kate@tailspintoys.com")
+    payload = explanation_message(explanation, now=NOW).to_dict()
+    _no_control_sequences(payload)
+    assert "a&amp;b@fabrikam.com" in json.dumps(payload)
+    assert "a&b@" not in json.dumps(payload)
+
+
+def test_help_names_the_reason_and_escapes_it() -> None:
+    payload = help_message("could not read '<!channel>'").to_dict()
+    assert "could not read '&lt;!channel&gt;'" in payload["blocks"][0]["text"]["text"]
+    _no_control_sequences(payload)
+
+
+def test_fit_lines_summarises_what_does_not_fit() -> None:
+    text = fit_lines([f"line {i} " + "x" * 50 for i in range(300)], 3000, head="*Head*")
+    assert len(text) <= 3000
+    assert text.endswith("more")
+    assert "…and" in text
+    assert len(fit_lines(["&" * 5000])) <= 3000
+
+
+@dataclass(frozen=True)
+class _Open:
+    finding: Finding
+    opened_at: datetime
+    acknowledged_by: str | None = None
+    snoozed_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class _Run:
+    started_at: datetime
+    finished_at: datetime | None
+    ok: bool
+
+
+def _findings(n: int) -> list[_Open]:
+    severities = [Severity.WARNING, Severity.CRITICAL, Severity.INFO]
+    return [
+        _Open(
+            finding=Finding(
+                check=CheckId.CERT_EXPIRY,
+                severity=severities[i % 3],
+                subject=f"endpoint-{i} <!channel>",
+                message="expires soon & " + "y" * 400,
+            ),
+            opened_at=NOW - timedelta(hours=i),
+            acknowledged_by="U0OWNER" if i % 2 else None,
+        )
+        for i in range(n)
+    ]
+
+
+def test_status_worst_first_and_within_limits() -> None:
+    rendered = status_message(_findings(300), last_run=_Run(NOW, NOW, True), now=NOW)
+    payload = rendered.to_dict()
+    assert len(payload["blocks"]) <= MAX_MESSAGE_BLOCKS
+    texts = _sections(payload["blocks"])
+    assert texts[0] == "Open findings: 300"
+    assert "critical" in texts[3]  # after header and context: the worst finding first
+    assert texts[-1].startswith("…and")
+    assert "more open findings" in texts[-1]
+    assert all(len(t) <= 3000 for t in texts)
+    _no_control_sequences(payload)
+
+
+def test_home_with_300_endpoints_is_a_valid_view(tmp_path: Path) -> None:
+    raw = {
+        "tenant": {
+            "name": "Contoso",
+            "accepted_domains": [f"d{i}.contoso.com" for i in range(300)],
+        },
+        "connectors": [
+            {"name": f"conn {i} <!channel>", "sender_ip_addresses": ["203.0.113.1"]}
+            for i in range(300)
+        ],
+        "endpoints": [
+            {"name": f"ep{i}", "host": f"mx{i}.contoso.com", "port": 25} for i in range(300)
+        ],
+    }
+    config = parse_config(raw, base_dir=tmp_path)
+    view = home_view(
+        config,
+        facts=load_tenant(config),
+        certificates={},
+        findings=_findings(300),
+        last_run=None,
+        now=NOW,
+    )
+    assert isinstance(view, View)
+    payload = view.to_dict()  # raises SlackObjectFormationError beyond Slack's limits
+    assert len(payload["blocks"]) <= MAX_HOME_BLOCKS
+    texts = _sections(payload["blocks"])
+    assert all(len(t) <= 3000 for t in texts)
+    assert any("*Endpoints (300)*" in t and "more" in t for t in texts)
+    assert any("no scan has run yet" in t for t in texts)
+    _no_control_sequences(payload)
