@@ -220,8 +220,12 @@ def _certificate_source(reader: _Reader, base_dir: Path) -> CertificateSource | 
     file = sub.opt("file", str)
     password_env = sub.opt("password_env", str)
     sub.finish()
-    if (endpoint is None) == (file is None):
-        raise reader.error("certificate", "give exactly one of 'endpoint' or 'file'")
+    # both: the file is what the MTA presents, the endpoint shows whether it is deployed
+    if endpoint is None and file is None:
+        raise reader.error(
+            "certificate",
+            "give exactly one of 'endpoint' or 'file', or both to check that a renewed file is served",
+        )
     if password_env is not None and file is None:
         raise sub.error("password_env", "only applies to a certificate 'file' (PFX)")
     return CertificateSource(

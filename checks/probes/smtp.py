@@ -412,7 +412,7 @@ async def probe_endpoint(
     """Probe every address of an endpoint (its `address`, or each A/AAAA of its host)."""
     locks = locks or HostLocks()
     loop = asyncio.get_running_loop()
-    ends_at = loop.time() + settings.deadline_seconds
+    ends_at: float | None = None  # the deadline starts with the first connection, not the queue
     if endpoint.address is not None:
         addresses: tuple[str, ...] = (endpoint.address,)
     else:
@@ -431,6 +431,8 @@ async def probe_endpoint(
     results = []
     for address in addresses:
         async with locks.for_host(endpoint.host):
+            if ends_at is None:
+                ends_at = loop.time() + settings.deadline_seconds
             remaining = ends_at - loop.time()
             if remaining <= 0:
                 results.append(

@@ -92,6 +92,8 @@ class _Behaviour:
             await self.converse(reader, writer)
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, OSError):
             pass
+        except asyncio.CancelledError:
+            pass  # teardown cancels hanging handlers; asyncio would log a cancelled callback task
         finally:
             fake.active -= 1
             writer.transport.abort()
