@@ -15,6 +15,7 @@ from checks.chain import TrustAnchors, load_trust_anchors, verify_chain
 from checks.errors import CertificateFileError
 from checks.model import Config, Connector
 from checks.probes.certfile import read_certificate_file
+from checks.probes.smtp import HostLocks, probe_endpoint
 from checks.rules.certificates import CertificateObservation
 from checks.tenant import TenantFacts
 
@@ -61,15 +62,55 @@ async def observe_connector_certificates(
     if not wanted:
         return {}
     trust = anchors if anchors is not None else load_trust_anchors(config.trust.ca_file)
+    locks = HostLocks()
     result: dict[str, CertificateObservation] = {}
     for connector in wanted:
         source = connector.certificate
         assert source is not None
         if source.file is not None:
             result[connector.name] = observe_file(connector, trust, now=now, environ=environ)
-        else:
-            result[connector.name] = CertificateObservation(
-                source=f"endpoint {source.endpoint}",
-                error="endpoint sources are probed by 'relaycheck scan' (not observed here yet)",
+        elif source.endpoint is not None:
+            result[connector.name] = await observe_endpoint(
+                config, source.endpoint, trust, now=now, locks=locks
             )
     return result
+
+
+async def observe_endpoint(
+    config: Config,
+    name: str,
+    anchors: TrustAnchors,
+    *,
+    now: datetime,
+    locks: HostLocks | None = None,
+) -> CertificateObservation:
+    """The certificate an endpoint serves today, probed with the scan's timeouts.
+
+    Of a pool behind one name, the first address that answered is used and the others are
+    named in `source` when they serve something else: the scan reports each one.
+    """
+    endpoint = config.endpoint(name)
+    if endpoint is None:
+        return CertificateObservation(source=f"endpoint {name}", error="no such endpoint")
+    observations = await probe_endpoint(endpoint, config.probe, locks=locks)
+    served = [o for o in observations if o.ok]
+    if not served:
+        failure = next((o.failure for o in observations if o.failure is not None), None)
+        reason = failure.reason if failure is not None else "no certificate was sent"
+        if failure is not None and failure.server_words:
+            reason += f" (server said: {failure.server_words})"
+        return CertificateObservation(source=f"endpoint {name}", error=reason)
+    first = served[0]
+    others = sorted(
+        {
+            o.address or ""
+            for o in served
+            if o.chain[0].fingerprint_sha256 != first.chain[0].fingerprint_sha256
+        }
+    )
+    shown = f"endpoint {name} ({first.address})"
+    if others:
+        shown += f"; {', '.join(others)} serve a different certificate"
+    return CertificateObservation(
+        source=shown, chain=first.chain, verdict=verify_chain(first.chain, anchors, now=now)
+    )
