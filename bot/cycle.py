@@ -1,0 +1,217 @@
+"""One scheduled cycle: scan -> lifecycle -> store (+ outbox), in that order, every time.
+
+The scan is the only slow, fallible part; everything after it is pure (lifecycle, rendering)
+followed by one store transaction. A scan that raises is our bug: it is logged, recorded as a
+`relaycheck` finding about relaycheck itself (so it reaches the channel like any other
+problem), nothing else is resolved by that run, and the next run happens as scheduled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.alerts import OutboxDraft, render_digest, render_event
+from bot.store import RunRecord, Store
+from checks.model import CheckId, Config, Finding, Severity, worst
+from checks.rules.lifecycle import (
+    CertificateSnapshot,
+    Event,
+    Policy,
+    advance,
+    certificate_changes,
+)
+
+log = logging.getLogger("relaycheck.cycle")
+
+# which checks each scheduled job runs; None = every check (and so it may resolve every finding)
+JOB_CHECKS: dict[str, tuple[CheckId, ...] | None] = {
+    "certificates": None,
+    "domains": (CheckId.ACCEPTED_DOMAIN, CheckId.MX, CheckId.DNS),
+}
+
+Scan = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CycleResult:
+    job: str
+    ok: bool
+    findings: tuple[Finding, ...]
+    events: tuple[Event, ...]
+    drafts: int
+
+    @property
+    def exit_code(self) -> int:
+        """Like `relaycheck scan`: 0 ok, 1 warning, 2 critical, 3 the scan could not run."""
+        if not self.ok:
+            return 3
+        level = worst(f.severity for f in self.findings)
+        return {Severity.CRITICAL: 2, Severity.WARNING: 1}.get(level, 0)
+
+
+def policy_from(config: Config) -> Policy:
+    return Policy(expiry_steps=config.alerts.expiry_steps, flap_runs=config.alerts.flap_runs)
+
+
+def failure_finding(job: str, err: BaseException) -> Finding:
+    return Finding(
+        check=CheckId.RELAYCHECK,
+        severity=Severity.WARNING,
+        subject="relaycheck",
+        message=f"the scheduled {job} run failed inside relaycheck ({type(err).__name__}: {err}); "
+        "its checks did not run this time, the next run happens as scheduled",
+        details={"job": job, "error": type(err).__name__},
+        cause=f"job:{job}",
+    )
+
+
+def snapshots(observed: Iterable[Any]) -> dict[str, CertificateSnapshot]:
+    """Reduce the scan's observed chains to per-source snapshots (source = subject/address)."""
+    out: dict[str, CertificateSnapshot] = {}
+    for item in observed:
+        chain = getattr(item, "chain", ())
+        if not chain:
+            continue
+        leaf = chain[0]
+        subject = getattr(item, "subject", None) or getattr(item, "source", "?")
+        address = getattr(item, "address", None)
+        source = f"{subject}/{address}" if address else str(subject)
+        out[source] = CertificateSnapshot(
+            source=source,
+            fingerprint=leaf.fingerprint_sha256,
+            subject=leaf.subject,
+            issuer=leaf.issuer,
+            names=tuple(leaf.names),
+            not_after=leaf.not_after,
+            chain_length=len(chain),
+            chain_fingerprints=tuple(c.fingerprint_sha256 for c in chain),
+            client_auth=bool(leaf.client_auth_allowed),
+        )
+    return out
+
+
+async def _scan(
+    config: Config, job: str, now: datetime, scan: Scan, environ: Mapping[str, str] | None
+) -> tuple[list[Finding], list[Any], frozenset[CheckId] | None]:
+    wanted = JOB_CHECKS.get(job)
+    findings: list[Finding] = []
+    observed: list[Any] = []
+    if wanted is None:
+        report = await scan(config, now=now, only=None, environ=environ)
+        return list(report.findings), list(report.certificates), None
+    for check in wanted:
+        report = await scan(config, now=now, only=check, environ=environ)
+        findings.extend(report.findings)
+        observed.extend(report.certificates)
+    return findings, observed, frozenset(wanted)
+
+
+async def run_cycle(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime,
+    job: str = "certificates",
+    scan: Scan | None = None,
+    environ: Mapping[str, str] | None = None,
+    channel: str | None = None,
+) -> CycleResult:
+    """Run one job now and queue whatever it means for the channel."""
+    if scan is None:
+        from checks.scan import run_scan
+
+        scan = run_scan
+    ok = True
+    observed: list[Any] = []
+    try:
+        findings, observed, checked = await _scan(config, job, now, scan, environ)
+    except Exception as err:  # our bug: reported as a finding, never kills the daemon
+        log.exception("scheduled %s run failed", job)
+        ok = False
+        findings = [failure_finding(job, err)]
+        checked = frozenset({CheckId.RELAYCHECK})
+    else:
+        # a successful partial run clears a failure of this same job reported earlier
+        if checked is not None:
+            checked = checked | {CheckId.RELAYCHECK}
+    previous = store.load_states()
+    transition = advance(
+        previous,
+        findings,
+        now=now,
+        policy=policy_from(config),
+        checked=checked,
+        acks=store.acks(),
+        snoozes=store.snoozes(),
+    )
+    states = dict(transition.states)
+    events = list(transition.events)
+    if checked is not None and ok:
+        # a partial job only vouches for its own job-failure finding, not other relaycheck ones
+        def foreign(key: tuple[str, str, str]) -> bool:
+            return key[0] == CheckId.RELAYCHECK.value and key[2] != f"job:{job}"
+
+        for key in [k for k in states if foreign(k)]:
+            if key in previous:
+                states[key] = previous[key]
+            else:
+                del states[key]
+        events = [e for e in events if not any(foreign(k) for k in e.keys)]
+    current = snapshots(observed)
+    changes = certificate_changes(store.latest_certificates(), current, now=now)
+    all_events = (*events, *changes)
+    drafts: list[OutboxDraft] = []
+    for event in all_events:
+        for draft in render_event(event, config.alerts):
+            drafts.append(_with_channel(draft, channel))
+    finished = datetime.now(now.tzinfo)
+    store.record_cycle(
+        run=RunRecord(
+            job=job,
+            started_at=now,
+            finished_at=max(finished, now),
+            ok=ok,
+            summary={"findings": len(findings), "events": len(all_events)},
+        ),
+        states=states,
+        drafts=drafts,
+        certificates=current.values(),
+        now=now,
+    )
+    return CycleResult(
+        job=job, ok=ok, findings=tuple(findings), events=tuple(all_events), drafts=len(drafts)
+    )
+
+
+def _with_channel(draft: OutboxDraft, channel: str | None) -> OutboxDraft:
+    if channel is None or draft.channel is not None:
+        return draft
+    return OutboxDraft(
+        id=draft.id,
+        event_id=draft.event_id,
+        action=draft.action,
+        text=draft.text,
+        blocks=draft.blocks,
+        reply_to=draft.reply_to,
+        channel=channel,
+        keys=draft.keys,
+    )
+
+
+async def run_digest(
+    config: Config, store: Store, *, now: datetime, channel: str | None = None
+) -> None:
+    """Queue the weekly digest (one per scheduled time: its id is the time)."""
+    draft = render_digest(
+        store.open_findings(now=now),
+        store.latest_certificates().values(),
+        now=now,
+        settings=config.alerts,
+        digest_id=f"digest@{now.isoformat()}",
+    )
+    store.enqueue([_with_channel(draft, channel)], now)
+    store.mark_job("digest", now)

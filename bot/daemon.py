@@ -1,0 +1,107 @@
+"""Background work of `relaycheck serve`: the scheduler and the outbox worker.
+
+`start_background` is the one entry point the Slack side calls; it returns a `Background` whose
+`stop()` halts the scheduler first (no new alerts) and then the delivery worker. Anything still
+in the outbox stays there and is delivered by the next start: stopping never drops an alert.
+
+`python -m bot.daemon --config FILE` runs the same background work without the Slack app (tests
+use it to kill -9 a delivering process; admins can use it where no slash command is wanted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.delivery import DeliveryWorker
+from bot.scheduler import Scheduler
+from bot.store import Store
+from checks.model import Config
+
+log = logging.getLogger("relaycheck.daemon")
+
+
+@dataclass(slots=True)
+class Background:
+    scheduler: Scheduler
+    worker: DeliveryWorker
+    task: asyncio.Task[None]
+    owns_store: Store | None = None
+
+    async def stop(self) -> None:
+        self.scheduler.shutdown()
+        self.worker.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(self.task, timeout=20)
+        if self.owns_store is not None:
+            self.owns_store.close()
+
+
+async def start_background(
+    *,
+    config: Config,
+    store: Store | None,
+    client: AsyncWebClient | None,
+    scan: Callable[..., Awaitable[Any]] | None = None,
+    min_interval: float = 1.0,
+) -> Background:
+    owned = None
+    if store is None:
+        store = owned = Store.open(config.state.path)
+    channel = config.slack.alerts_channel
+    if client is not None and not channel:
+        log.warning("[slack] alerts_channel is not set: alerts are written to the console")
+        client = None
+    worker = DeliveryWorker(store, client, min_interval=min_interval)
+    scheduler = Scheduler(
+        config,
+        store,
+        on_queued=worker.wake,
+        scan=scan,
+        channel=channel if client is not None else None,
+    )
+    task = asyncio.create_task(worker.run_forever(), name="relaycheck-delivery")
+    scheduler.start()
+    return Background(scheduler=scheduler, worker=worker, task=task, owns_store=owned)
+
+
+async def _main(config_path: Path) -> None:
+    from checks.config import load_config
+
+    config = load_config(config_path)
+    token = os.environ.get("SLACK_BOT_TOKEN")
+    client = AsyncWebClient(token=token, base_url=config.slack.api_url) if token else None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    background = await start_background(config=config, store=None, client=client)
+    print("relaycheck: background running", file=sys.stderr, flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await background.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.daemon")
+    parser.add_argument("--config", required=True, type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    asyncio.run(_main(args.config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Scheduled jobs: APScheduler 3.11 triggers built from `[schedule]`, run inside `serve`.
+
+APScheduler's in-memory job store forgets everything on restart: after a night of downtime it
+simply computes the next fire time from "now", silently skipping the missed runs; a persistent
+job store would instead replay them. Neither is what a monitor wants. So the store keeps, per
+job, when it last ran (`job_marks`), and on start `missed_run()` asks the job's own trigger
+whether a fire time fell between that mark and now; if so the job runs ONCE immediately
+(however many runs were missed), then follows its schedule. `coalesce=True` and
+`max_instances=1` cover the same ground while running: a stalled loop does not produce a
+burst, and a run that is still going is not started a second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, JobExecutionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.cycle import run_cycle, run_digest
+from bot.store import Store
+from checks.model import Config
+from checks.rules.schedule import parse_schedule
+
+log = logging.getLogger("relaycheck.scheduler")
+
+JOBS = ("certificates", "domains", "digest")
+# a run delayed by a blocked loop still happens if it is at most this late (then coalesced)
+MISFIRE_GRACE_SECONDS = 3600
+
+
+def build_trigger(text: str, timezone: str) -> BaseTrigger:
+    """A trigger from a validated schedule expression (day names only for weekdays)."""
+    schedule = parse_schedule(text)
+    tz = ZoneInfo(timezone)
+    if schedule.interval_seconds is not None:
+        return IntervalTrigger(seconds=schedule.interval_seconds, timezone=tz)
+    assert schedule.cron is not None
+    minute, hour, day, month, dow = schedule.cron
+    return CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=dow.lower(), timezone=tz
+    )
+
+
+def missed_run(trigger: BaseTrigger, last_run: datetime | None, now: datetime) -> bool:
+    """Whether the trigger fired at least once after `last_run` and up to `now`.
+
+    The answer is one boolean, not a count: three missed runs are made up by one run.
+    """
+    if last_run is None:
+        return True
+    if isinstance(trigger, IntervalTrigger):
+        interval: timedelta = trigger.interval
+        return last_run + interval <= now
+    after = trigger.get_next_fire_time(None, last_run + timedelta(seconds=1))
+    return after is not None and after <= now
+
+
+class Scheduler:
+    """The three jobs of `[schedule]`, each calling back `on_queued` when alerts were queued."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        on_queued: Callable[[], None] = lambda: None,
+        scan: Callable[..., Awaitable[Any]] | None = None,
+        channel: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.on_queued = on_queued
+        self.scan = scan
+        self.channel = channel
+        self.clock = clock
+        self.aps = AsyncIOScheduler(
+            timezone=ZoneInfo(config.schedule.timezone),
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": MISFIRE_GRACE_SECONDS,
+            },
+        )
+        self.aps.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
+
+    def triggers(self) -> dict[str, BaseTrigger]:
+        s = self.config.schedule
+        texts = {"certificates": s.certificates, "domains": s.domains, "digest": s.digest}
+        return {name: build_trigger(texts[name], s.timezone) for name in JOBS}
+
+    def start(self) -> None:
+        now = self.clock()
+        for name, trigger in self.triggers().items():
+            last = self.store.last_job_run(name)
+            kwargs: dict[str, Any] = {}
+            if name == "digest" and last is None:
+                # first start ever: no digest is owed yet; count from now
+                self.store.mark_job(name, now)
+            elif missed_run(trigger, last, now):
+                log.info(
+                    "job %s missed a run while stopped (last %s): running once now", name, last
+                )
+                kwargs["next_run_time"] = now
+            self.aps.add_job(self.run_job, trigger, args=[name], id=name, name=name, **kwargs)
+        self.aps.start()
+
+    def shutdown(self) -> None:
+        if self.aps.running:
+            self.aps.shutdown(wait=False)
+
+    async def run_job(self, name: str) -> None:
+        now = self.clock()
+        log.info("job %s started", name)
+        try:
+            if name == "digest":
+                await run_digest(self.config, self.store, now=now, channel=self.channel)
+            else:
+                result = await run_cycle(
+                    self.config, self.store, now=now, job=name, scan=self.scan, channel=self.channel
+                )
+                log.info(
+                    "job %s finished: %d findings, %d events, %d messages queued",
+                    name,
+                    len(result.findings),
+                    len(result.events),
+                    result.drafts,
+                )
+        finally:
+            self.on_queued()
+
+    def _on_event(self, event: JobExecutionEvent) -> None:
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            log.warning("job %s is still running; this run is skipped", event.job_id)
+        elif event.exception is not None:
+            # run_cycle already turns scan failures into findings; this is the store or worse
+            log.error("job %s failed: %r", event.job_id, event.exception)
