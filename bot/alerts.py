@@ -27,6 +27,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.blocks import escape_mrkdwn
 from checks.model import AlertSettings, Finding, Severity
 from checks.rules.lifecycle import CertificateSnapshot, Event, EventKind, FindingKey
 
@@ -70,11 +71,7 @@ class OutboxDraft:
 
 def _esc(text: str) -> str:
     """Escape mrkdwn control characters (`& < >`) in text we did not write ourselves."""
-    try:
-        from bot.blocks import escape_mrkdwn  # the Slack engineer's shared helper, when present
-    except ImportError:
-        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return str(escape_mrkdwn(text))
+    return escape_mrkdwn(text)
 
 
 def _clip(text: str, limit: int) -> str:

@@ -1,0 +1,94 @@
+"""The alert buttons: Acknowledge, Snooze 1 day, Snooze 7 days (Runbook is a plain link).
+
+A button carries the id of the event whose message it sits on; the store knows which findings
+that message was about (a grouped alert covers several), and every one of them is acknowledged
+or snoozed, recording who pressed it and when. The message is then edited in place to show it,
+so the channel sees who owns the problem without a new message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.alerts import ACK_ACTION, RUNBOOK_ACTION, SNOOZE_1D_ACTION, SNOOZE_7D_ACTION, with_status
+from bot.store import StateError, Store
+
+log = logging.getLogger("relaycheck.actions")
+
+SNOOZES = {SNOOZE_1D_ACTION: timedelta(days=1), SNOOZE_7D_ACTION: timedelta(days=7)}
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def register(app: AsyncApp, store: Store, *, clock: Callable[[], datetime] = _utc_now) -> None:
+    async def handle(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        action_id = str(action.get("action_id", ""))
+        event_id = str(action.get("value") or "")
+        user = str((body.get("user") or {}).get("id") or "someone")
+        now = clock()
+        keys = store.keys_for_event(event_id)
+        if not keys:
+            await respond(
+                text="relaycheck no longer knows this alert",
+                response_type="ephemeral",
+                replace_original=False,
+            )
+            return
+        try:
+            if action_id == ACK_ACTION:
+                for key in keys:
+                    store.acknowledge(key, user, now)
+                status = f":eyes: Acknowledged by <@{user}> at {now:%Y-%m-%d %H:%M} UTC"
+            else:
+                until = now + SNOOZES[action_id]
+                for key in keys:
+                    store.snooze(key, until, user, now)
+                status = (
+                    f":zzz: Snoozed by <@{user}> until {until:%Y-%m-%d %H:%M} UTC "
+                    "(an escalation still alerts)"
+                )
+        except StateError as err:
+            await respond(
+                text=f"relaycheck: {err}", response_type="ephemeral", replace_original=False
+            )
+            return
+        message = body.get("message") or {}
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+            "channel_id"
+        )
+        ts = message.get("ts") or (body.get("container") or {}).get("message_ts")
+        if not (channel and ts and message.get("blocks")):
+            return
+        try:
+            await client.chat_update(
+                channel=channel,
+                ts=ts,
+                text=message.get("text") or "relaycheck alert",
+                blocks=with_status(message["blocks"], status),
+            )
+        except SlackApiError as err:
+            # recorded in the store already; the message just does not show it yet
+            log.warning("could not update alert message %s: %s", ts, err.response.get("error"))
+
+    for action_id in (ACK_ACTION, *SNOOZES):
+        app.action(action_id)(handle)
+
+    @app.action(RUNBOOK_ACTION)
+    async def runbook(ack: AsyncAck) -> None:
+        await ack()  # a link button: Slack opens the URL, the app only acknowledges
