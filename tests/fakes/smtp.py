@@ -15,6 +15,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -215,39 +216,48 @@ def closed_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+async def start_fake_smtp(
+    tmp_path: Path,
+    kind: str = "good",
+    chain: Issued | None = None,
+    *,
+    host: str = "127.0.0.1",
+    with_intermediates: bool = True,
+    drip_interval: float = 1.0,
+    hold: float = 0.0,
+) -> FakeSmtpServer:
+    """Start one listener on `host` port 0 (the fixture and the benchmark both use this)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown fake SMTP kind {kind!r}; one of {', '.join(KINDS)}")
+    context = None
+    if chain is not None:
+        context = chain.server_context(
+            tmp_path,
+            with_intermediates=with_intermediates,
+            max_version=ssl.TLSVersion.TLSv1 if kind == "tls10" else None,
+        )
+    fake = FakeSmtpServer(kind=kind, host=host, port=0)
+    behaviour = _Behaviour(fake, context, drip_interval, hold)
+    server = await asyncio.start_server(
+        behaviour.handle,
+        host,
+        0,
+        ssl=context if kind == "implicit" else None,
+    )
+    fake.server = server
+    fake.port = int(server.sockets[0].getsockname()[1])
+    return fake
+
+
 @pytest.fixture
 async def smtp_server(tmp_path: Path) -> AsyncIterator[ServerFactory]:
     """Factory: `await smtp_server(kind="good", chain=issued)` starts one listener."""
     started: list[FakeSmtpServer] = []
 
     async def start(
-        kind: str = "good",
-        chain: Issued | None = None,
-        *,
-        host: str = "127.0.0.1",
-        with_intermediates: bool = True,
-        drip_interval: float = 1.0,
-        hold: float = 0.0,
+        kind: str = "good", chain: Issued | None = None, **options: Any
     ) -> FakeSmtpServer:
-        if kind not in KINDS:
-            raise ValueError(f"unknown fake SMTP kind {kind!r}; one of {', '.join(KINDS)}")
-        context = None
-        if chain is not None:
-            context = chain.server_context(
-                tmp_path,
-                with_intermediates=with_intermediates,
-                max_version=ssl.TLSVersion.TLSv1 if kind == "tls10" else None,
-            )
-        fake = FakeSmtpServer(kind=kind, host=host, port=0)
-        behaviour = _Behaviour(fake, context, drip_interval, hold)
-        server = await asyncio.start_server(
-            behaviour.handle,
-            host,
-            0,
-            ssl=context if kind == "implicit" else None,
-        )
-        fake.server = server
-        fake.port = int(server.sockets[0].getsockname()[1])
+        fake = await start_fake_smtp(tmp_path, kind, chain, **options)
         started.append(fake)
         return fake
 
