@@ -1,0 +1,69 @@
+"""`relaycheck run-once`: one scheduled cycle now, for cron users who do not run the daemon.
+
+Runs the full check cycle (scan -> lifecycle -> outbox), the weekly digest if one is due, and
+then delivers the outbox (Slack when SLACK_BOT_TOKEN and `[slack] alerts_channel` are set, else
+the console). Alerts Slack did not accept stay queued and go out with the next run. The exit code
+is the scan's: 0 ok, 1 warning, 2 critical, 3 the scan could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.commands.common import add_config_argument, resolve_config
+from bot.cycle import run_cycle, run_digest
+from bot.delivery import DeliveryWorker
+from bot.scheduler import build_trigger, missed_run
+from bot.store import Store
+from checks.model import Config
+
+DELIVERY_BUDGET_SECONDS = 60.0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run-once",
+        help="run one scheduled cycle now and deliver its alerts (for cron)",
+        description=__doc__.splitlines()[2] if __doc__ else None,
+    )
+    add_config_argument(parser)
+    parser.set_defaults(handler=run)
+
+
+async def cycle_and_deliver(config: Config, environ: dict[str, str]) -> int:
+    token = environ.get("SLACK_BOT_TOKEN")
+    channel = config.slack.alerts_channel
+    client = (
+        AsyncWebClient(token=token, base_url=config.slack.api_url) if token and channel else None
+    )
+    now = datetime.now(UTC)
+    with Store.open(config.state.path) as store:
+        result = await run_cycle(
+            config, store, now=now, job="certificates", channel=channel if client else None
+        )
+        digest = build_trigger(config.schedule.digest, config.schedule.timezone)
+        last_digest = store.last_job_run("digest")
+        if last_digest is None:
+            store.mark_job("digest", now)
+        elif missed_run(digest, last_digest, now):
+            await run_digest(config, store, now=now, channel=channel if client else None)
+        worker = DeliveryWorker(store, client)
+        deadline = time.monotonic() + DELIVERY_BUDGET_SECONDS
+        while True:
+            wait = await worker.drain()
+            if wait is None or time.monotonic() + wait > deadline:
+                break
+            await asyncio.sleep(wait)
+    return result.exit_code
+
+
+def run(args: argparse.Namespace) -> int:
+    config = resolve_config(args)
+    return asyncio.run(cycle_and_deliver(config, dict(os.environ)))
