@@ -92,7 +92,9 @@ def main() -> int:
     args = parser.parse_args()
     # the fake servers' SSL transports log a notice for each openssl EOF; not our subject
     logging.getLogger("asyncio").setLevel(logging.ERROR)
-    openssl = shutil.which("openssl") or "/usr/bin/openssl"
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        parser.error("openssl is not on PATH; the baseline needs it")
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         pki = Pki(tmp_path=tmp)
