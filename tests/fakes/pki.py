@@ -192,7 +192,7 @@ class Pki:
         if issuer != subject or not ca:
             issuer_public = signing_key.public_key()
             builder = builder.add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public),  # type: ignore[arg-type]
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public),
                 critical=False,
             )
         if ca:

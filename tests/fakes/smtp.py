@@ -82,7 +82,7 @@ class _Behaviour:
         fake = self.fake
         task = asyncio.current_task()
         assert task is not None
-        fake.tasks.add(task)  # type: ignore[arg-type]
+        fake.tasks.add(task)
         fake.writers.add(writer)
         fake.connections += 1
         fake.active += 1
@@ -99,7 +99,7 @@ class _Behaviour:
             fake.active -= 1
             writer.transport.abort()
             fake.writers.discard(writer)
-            fake.tasks.discard(task)  # type: ignore[arg-type]
+            fake.tasks.discard(task)
 
     async def send(self, writer: asyncio.StreamWriter, text: str | bytes) -> None:
         data = text.encode() if isinstance(text, str) else text
