@@ -63,7 +63,7 @@ def system_ca_file() -> Path | None:
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     try:
-        import certifi  # noqa: PLC0415 - optional fallback
+        import certifi  # optional fallback, imported only when needed
 
         return Path(certifi.where())
     except ImportError:
@@ -90,7 +90,9 @@ def load_trust_anchors(ca_file: Path | None, *, include_system: bool = True) -> 
         except OSError as err:
             raise CertificateFileError(str(ca_file), f"cannot read ({err.strerror})") from None
         except ValueError as err:
-            raise CertificateFileError(str(ca_file), f"not a PEM certificate bundle ({err})") from None
+            raise CertificateFileError(
+                str(ca_file), f"not a PEM certificate bundle ({err})"
+            ) from None
         if not extra:
             raise CertificateFileError(str(ca_file), "holds no PEM certificate")
         certificates.extend(extra)
@@ -100,9 +102,11 @@ def load_trust_anchors(ca_file: Path | None, *, include_system: bool = True) -> 
 
 def _policy_builder(anchors: TrustAnchors, now: datetime) -> PolicyBuilder:
     # Accept any EKU on the leaf (cert-eku judges it); keep the Web PKI rules for CAs.
-    ee_policy = ExtensionPolicy.webpki_defaults_ee().may_be_present(
-        x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None
-    ).may_be_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
+    ee_policy = (
+        ExtensionPolicy.webpki_defaults_ee()
+        .may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None)
+        .may_be_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
+    )
     return (
         PolicyBuilder()
         .store(Store(list(anchors.certificates)))
@@ -120,7 +124,9 @@ def verify_chain(
     leaf = x509.load_der_x509_certificate(chain[0].der)
     intermediates = [x509.load_der_x509_certificate(c.der) for c in chain[1:]]
     if not anchors.certificates:
-        return ChainVerdict(status=ChainStatus.UNTRUSTED_ROOT, detail="no trust anchors are available")
+        return ChainVerdict(
+            status=ChainStatus.UNTRUSTED_ROOT, detail="no trust anchors are available"
+        )
     try:
         verifier = _policy_builder(anchors, now).build_client_verifier()
         verified = verifier.verify(leaf, intermediates)
