@@ -19,7 +19,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.listeners import commands, home
+from bot.listeners import actions, commands, home
 from bot.listeners.common import Deps
 from bot.settings import Settings
 from checks.model import Config, SlackMode
@@ -62,4 +62,5 @@ def build_app(
     deps = Deps(config=config, store=store, clock=clock, anchors=anchors)
     commands.register(app, deps)
     home.register(app, deps)
+    actions.register(app, store, clock=clock)
     return app

@@ -29,7 +29,13 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def register(app: AsyncApp, store: Store, *, clock: Callable[[], datetime] = _utc_now) -> None:
+def register(
+    app: AsyncApp, store: Store | None, *, clock: Callable[[], datetime] = _utc_now
+) -> None:
+    """Wire the alert buttons; without a store (nothing to record into) there are none."""
+    if store is None:
+        return
+
     async def handle(
         ack: AsyncAck,
         body: dict[str, Any],
