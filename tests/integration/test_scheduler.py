@@ -243,3 +243,41 @@ async def test_certificate_change_is_queued_once(tmp_path: Path, store: Store) -
     assert "Names removed" in str(msg.blocks)
     await run_cycle(cfg, store, now=t0 + timedelta(hours=12), scan=scan)
     assert len(store.pending()) == 1
+
+
+async def test_digest_summarises_open_findings_and_expiring_certificates(
+    tmp_path: Path, store: Store
+) -> None:
+    cfg = config(tmp_path)
+    scan = ScriptedScan()
+    scan.findings = [
+        Finding(
+            check=CheckId.CERT_CHAIN, severity=Severity.CRITICAL, subject="smarthost", message="x"
+        )
+    ]
+    scan.certificates = [
+        ObservedCertificate(
+            subject="smarthost",
+            source="endpoint",
+            address="192.0.2.1",
+            chain=(facts("cc" * 32, ("soon.contoso.com",), 30),),
+        ),
+        ObservedCertificate(
+            subject="mx",
+            source="endpoint",
+            address="192.0.2.9",
+            chain=(facts("dd" * 32, ("later.contoso.com",), 200),),
+        ),
+    ]
+    t0 = datetime.now(UTC)
+    await run_cycle(cfg, store, now=t0, scan=scan)
+    sched = Scheduler(cfg, store, scan=scan, clock=lambda: t0 + timedelta(days=7))
+    await sched.run_job("digest")
+    await sched.run_job("digest")  # the same scheduled time twice: one digest (id = the time)
+    digests = [m for m in store.pending() if m.event_id.startswith("digest@")]
+    assert len(digests) == 1
+    text = str(digests[0].blocks)
+    assert "soon.contoso.com" in text
+    assert "later.contoso.com" not in text
+    assert "cert-chain" in text
+    assert store.last_job_run("digest") is not None
