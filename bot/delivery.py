@@ -40,10 +40,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.store import OutboxMessage, Store
+from bot.store import OutboxMessage, StateError, Store
 
 log = logging.getLogger("relaycheck.delivery")
 
@@ -131,7 +131,12 @@ class DeliveryWorker:
 
     async def run_forever(self) -> None:
         while not self._stopping:
-            wait = await self.drain()
+            try:
+                wait = await self.drain()
+            except StateError as err:
+                # the state file is busy or unwritable: keep the worker alive, try again later
+                log.error("outbox not readable/writable: %s", err)
+                wait = self.poll_interval
             if self._stopping:
                 break
             self._wake.clear()
@@ -234,6 +239,8 @@ class DeliveryWorker:
             response = await client.chat_postMessage(**kwargs)
         except SlackApiError as err:
             raise _classify(err) from None
+        except SlackClientError as err:  # slack_sdk refused the request itself: will not improve
+            raise _Permanent(f"{type(err).__name__}: {err}") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
             raise _Retry(f"network: {type(err).__name__}: {err}", None) from None
         ts = response.get("ts")
