@@ -343,7 +343,10 @@ def _probe(reader: _Reader) -> ProbeSettings:
         concurrency=reader.positive("concurrency", int, defaults.concurrency),
         ehlo_name=ehlo_ascii,
         max_reply_bytes=reader.positive("max_reply_bytes", int, defaults.max_reply_bytes),
+        mx_port=reader.get("mx_port", int, defaults.mx_port),
     )
+    if not 0 < settings.mx_port < 65536:
+        raise reader.error("mx_port", f"{settings.mx_port} is not a TCP port (1-65535)")
     reader.finish()
     return settings
 

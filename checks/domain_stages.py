@@ -14,7 +14,13 @@ import httpx
 from checks.model import CheckId, Finding
 from checks.probes.dns import observe_domains
 from checks.rules.certificates import CertificateFacts
-from checks.rules.dns import DomainDns, dns_findings, mx_endpoints, mx_findings
+from checks.rules.dns import (
+    mta_sts_findings,
+    mx_endpoints,
+    mx_findings,
+    spf_findings,
+    tlsa_findings,
+)
 from checks.rules.domains import accepted_domain_findings
 
 if TYPE_CHECKING:
@@ -38,25 +44,11 @@ async def accepted_domain_stage(ctx: ScanContext) -> StageResult:
     return StageResult(findings=tuple(findings))
 
 
-def judge_dns(
-    observations: tuple[DomainDns, ...],
-    *,
-    expected: tuple[str, ...],
-    chains: Mapping[str, tuple[CertificateFacts, ...]] | None = None,
-) -> list[Finding]:
-    """`mx` and `dns` findings of every observed domain (pure)."""
-    findings: list[Finding] = []
-    for obs in observations:
-        findings.extend(mx_findings(obs, expected=expected))
-        findings.extend(dns_findings(obs, chains=chains))
-    return findings
-
-
 async def dns_stage(ctx: ScanContext, *, http: httpx.AsyncClient | None = None) -> StageResult:
     """One DNS pass for `mx` and `dns`; non-Exchange-Online MX hosts become endpoints.
 
-    TLSA records are matched against chains only once the certificate stage has observed them
-    (`judge_dns(..., chains=...)`); here they are reported as present."""
+    TLSA records are matched in `after_probe`, once the certificate stage has observed the
+    chains the MX hosts serve."""
     from checks.scan import StageResult
 
     if not ctx.wants(CheckId.MX, CheckId.DNS):
@@ -65,5 +57,22 @@ async def dns_stage(ctx: ScanContext, *, http: httpx.AsyncClient | None = None) 
     if not domains:
         return StageResult()
     observations = await observe_domains(ctx.config.dns, domains, http=http)
-    findings = judge_dns(observations, expected=ctx.config.tenant.mx_expected)
-    return StageResult(findings=tuple(findings), extra_endpoints=mx_endpoints(observations))
+    findings: list[Finding] = []
+    for obs in observations:
+        findings.extend(mx_findings(obs, expected=ctx.config.tenant.mx_expected))
+        findings.extend(spf_findings(obs))
+        findings.extend(mta_sts_findings(obs))
+
+    def tlsa(chains: Mapping[str, tuple[CertificateFacts, ...]]) -> list[Finding]:
+        return [
+            finding
+            for obs in observations
+            for host in obs.hosts
+            for finding in tlsa_findings(obs.domain, host, chains.get(host.host))
+        ]
+
+    return StageResult(
+        findings=tuple(findings),
+        extra_endpoints=mx_endpoints(observations, port=ctx.config.probe.mx_port),
+        after_probe=tlsa,
+    )

@@ -216,6 +216,8 @@ class ProbeSettings:
     concurrency: int = 20
     ehlo_name: str = "relaycheck.invalid"
     max_reply_bytes: int = 65536
+    # MX hosts found in DNS are probed on this port (25; labs and tests move it)
+    mx_port: int = 25
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

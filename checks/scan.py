@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +34,7 @@ from checks.model import (
 )
 from checks.observations import TlsObservation
 from checks.probes.certfile import read_certificate_file
+from checks.probes.dns import address_resolver
 from checks.probes.smtp import HostLocks, probe_endpoint
 from checks.rules.certcheck import (
     ServedChain,
@@ -67,11 +68,17 @@ class ScanContext:
         return self.only is None or self.only in checks
 
 
+# Judges what needed the certificates a stage's endpoints served (TLSA): host -> chain.
+AfterProbe = Callable[[Mapping[str, tuple[CertificateFacts, ...]]], Sequence[Finding]]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StageResult:
     findings: tuple[Finding, ...] = ()
     # endpoints discovered by the stage (MX hosts), probed by the certificate stage
     extra_endpoints: tuple[Endpoint, ...] = ()
+    # run once the certificate stage has observed the chains (keyed by endpoint host)
+    after_probe: AfterProbe | None = None
 
 
 Stage = Callable[[ScanContext], Awaitable[StageResult]]
@@ -156,6 +163,7 @@ async def run_scan(
         findings.extend(tenant_findings)
     except Exception as err:  # our bug becomes a finding; the scan goes on
         findings.append(bug_finding("tenant", config.tenant.name, err))
+    after_probe: list[AfterProbe] = []
     for stage in DOMAIN_STAGES:
         try:
             result = await stage(ctx)
@@ -166,10 +174,22 @@ async def run_scan(
             continue
         findings.extend(result.findings)
         ctx = replace(ctx, extra_endpoints=(*ctx.extra_endpoints, *result.extra_endpoints))
+        if result.after_probe is not None:
+            after_probe.append(result.after_probe)
     certificates: tuple[ObservedCertificate, ...] = ()
-    if ctx.wants(*CERTIFICATE_CHECKS):
-        cert_findings, certificates = await certificate_stage(ctx, progress=progress)
+    # TLSA needs the MX certificates even when only `dns` was asked for
+    needs_probe = bool(after_probe and ctx.extra_endpoints)
+    if ctx.wants(*CERTIFICATE_CHECKS) or needs_probe:
+        cert_findings, certificates = await certificate_stage(
+            ctx, progress=progress, also_probe=ctx.extra_endpoints if needs_probe else ()
+        )
         findings.extend(cert_findings)
+    chains = chains_by_host(scan_endpoints(ctx), certificates)
+    for judge in after_probe:
+        try:
+            findings.extend(judge(chains))
+        except Exception as err:  # our bug becomes a finding; the scan goes on
+            findings.append(bug_finding("after-probe", config.tenant.name, err))
     if only is not None:
         findings = [f for f in findings if f.check in (only, CheckId.RELAYCHECK)]
     elapsed = time.monotonic() - started
@@ -240,6 +260,7 @@ async def probe_all(
     """Probe endpoints concurrently: at most `[probe] concurrency`, one connection per host."""
     semaphore = asyncio.Semaphore(config.probe.concurrency)
     locks = HostLocks()
+    resolver = address_resolver(config.dns) if config.dns.nameservers else None
     results: dict[str, tuple[TlsObservation, ...]] = {}
     bugs: list[Finding] = []
     done = 0
@@ -251,7 +272,9 @@ async def probe_all(
         nonlocal done
         async with semaphore:
             try:
-                results[endpoint.name] = await probe_endpoint(endpoint, config.probe, locks=locks)
+                results[endpoint.name] = await probe_endpoint(
+                    endpoint, config.probe, locks=locks, resolver=resolver
+                )
             except Exception as err:  # our bug becomes a finding; the scan goes on
                 bugs.append(bug_finding("probe", endpoint.name, err))
         done += 1
@@ -262,8 +285,24 @@ async def probe_all(
     return results, bugs
 
 
+def chains_by_host(
+    endpoints: Sequence[Endpoint], certificates: Sequence[ObservedCertificate]
+) -> dict[str, tuple[CertificateFacts, ...]]:
+    """The chain each endpoint host served (the first address's), for TLSA matching."""
+    hosts = {e.name: e.host.lower().rstrip(".") for e in endpoints}
+    chains: dict[str, tuple[CertificateFacts, ...]] = {}
+    for observed in certificates:
+        host = hosts.get(observed.subject)
+        if observed.source == "endpoint" and host is not None:
+            chains.setdefault(host, observed.chain)
+    return chains
+
+
 async def certificate_stage(
-    ctx: ScanContext, *, progress: Progress | None = None
+    ctx: ScanContext,
+    *,
+    progress: Progress | None = None,
+    also_probe: tuple[Endpoint, ...] = (),
 ) -> tuple[list[Finding], tuple[ObservedCertificate, ...]]:
     """Probe endpoints, read certificate files, and judge every chain observed."""
     config = ctx.config
@@ -272,6 +311,7 @@ async def certificate_stage(
     endpoints = scan_endpoints(ctx)
     if not ctx.wants(*ENDPOINT_CHECKS):
         referenced = {c.certificate.endpoint for c in connectors if c.certificate}
+        referenced.update(e.name for e in also_probe)
         endpoints = tuple(e for e in endpoints if e.name in referenced)
     observations, findings = await probe_all(endpoints, config, progress=progress)
     certificates: list[ObservedCertificate] = []

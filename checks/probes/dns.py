@@ -11,7 +11,7 @@ set, in which case it is built with `configure=False` and only those servers, on
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import dns.asyncresolver
@@ -36,6 +36,9 @@ from checks.rules.dns import (
     spf_targets,
     sts_txt_records,
 )
+
+# (host, port, wait_seconds) -> addresses; raises OSError, like `checks.probes.smtp.resolve`
+AddressResolver = Callable[[str, int, float], Awaitable[tuple[str, ...]]]
 
 MTA_STS_MAX_BYTES = 64 * 1024  # RFC 8461 section 3.3: senders may stop reading beyond this
 
@@ -201,3 +204,39 @@ async def observe_domains(
             *(observe_domain(probe, d, http=client, sts_origin=sts_origin) for d in domains)
         )
     return tuple(results)
+
+
+def address_resolver(settings: DnsSettings) -> AddressResolver:
+    """Host -> A/AAAA addresses through the configured servers, for the SMTP probe.
+
+    When `[dns] nameservers` is set, every name relaycheck looks up (MX hosts found in DNS
+    included) goes to those servers, not to the system resolver. Failures are raised as
+    `OSError` because that is what the probe's resolve stage reports as data."""
+    resolver = make_resolver(settings)
+
+    async def resolve(host: str, port: int, wait_seconds: float) -> tuple[str, ...]:
+        del port  # addresses do not depend on the port; the signature matches the probe's
+        addresses: list[str] = []
+        problems: list[str] = []
+        async with asyncio.timeout(wait_seconds):
+            for rdtype in ("A", "AAAA"):
+                try:
+                    answer = await resolver.resolve(host, rdtype, search=False)
+                except dns.resolver.NXDOMAIN:
+                    raise OSError(f"{host}: no such domain (NXDOMAIN)") from None
+                except dns.resolver.NoAnswer:
+                    continue
+                except dns.exception.Timeout:
+                    problems.append(f"{rdtype} lookup timed out")
+                    continue
+                except dns.exception.DNSException as err:
+                    problems.append(f"{rdtype} lookup failed ({type(err).__name__})")
+                    continue
+                addresses.extend(r.to_text() for r in answer)
+        if not addresses:
+            raise OSError(
+                f"{host}: no A/AAAA address" + (f" ({'; '.join(problems)})" if problems else "")
+            )
+        return tuple(dict.fromkeys(addresses))
+
+    return resolve

@@ -16,7 +16,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from checks.model import Endpoint, ProbeSettings, TlsMode
@@ -407,9 +407,15 @@ async def resolve(host: str, port: int, wait_seconds: float) -> tuple[str, ...]:
 
 
 async def probe_endpoint(
-    endpoint: Endpoint, settings: ProbeSettings, *, locks: HostLocks | None = None
+    endpoint: Endpoint,
+    settings: ProbeSettings,
+    *,
+    locks: HostLocks | None = None,
+    resolver: Callable[[str, int, float], Awaitable[tuple[str, ...]]] | None = None,
 ) -> tuple[TlsObservation, ...]:
-    """Probe every address of an endpoint (its `address`, or each A/AAAA of its host)."""
+    """Probe every address of an endpoint (its `address`, or each A/AAAA of its host).
+
+    `resolver` replaces the system resolver (see `checks.probes.dns.address_resolver`)."""
     locks = locks or HostLocks()
     loop = asyncio.get_running_loop()
     ends_at: float | None = None  # the deadline starts with the first connection, not the queue
@@ -417,7 +423,9 @@ async def probe_endpoint(
         addresses: tuple[str, ...] = (endpoint.address,)
     else:
         try:
-            addresses = await resolve(endpoint.host, endpoint.port, settings.timeout_seconds)
+            addresses = await (resolver or resolve)(
+                endpoint.host, endpoint.port, settings.timeout_seconds
+            )
         except (OSError, TimeoutError) as err:
             reason = "no answer in time" if isinstance(err, TimeoutError) else str(err)
             failure = ProbeFailure(

@@ -246,7 +246,7 @@ def mx_findings(obs: DomainDns, *, expected: Sequence[str]) -> list[Finding]:
     return findings
 
 
-def mx_endpoints(observations: Iterable[DomainDns]) -> tuple[Endpoint, ...]:
+def mx_endpoints(observations: Iterable[DomainDns], *, port: int = 25) -> tuple[Endpoint, ...]:
     """MX hosts that are not Exchange Online, as scan endpoints (their certificates matter)."""
     seen: dict[str, Endpoint] = {}
     for obs in observations:
@@ -255,7 +255,7 @@ def mx_endpoints(observations: Iterable[DomainDns]) -> tuple[Endpoint, ...]:
             if not host or is_exchange_online_host(host) or host in seen:
                 continue
             seen[host] = Endpoint(
-                name=f"mx:{host}", host=host, port=25, tls=TlsMode.STARTTLS, role=EndpointRole.MX
+                name=f"mx:{host}", host=host, port=port, tls=TlsMode.STARTTLS, role=EndpointRole.MX
             )
     return tuple(seen.values())
 
