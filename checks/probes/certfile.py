@@ -38,7 +38,11 @@ def parse_certificate_bytes(
     except ValueError as err:
         text = str(err).lower()
         if "password" in text or "mac" in text or "decrypt" in text:
-            problem = "wrong or missing PFX password" if password else "PFX is encrypted: set password_env"
+            problem = (
+                "wrong or missing PFX password"
+                if password
+                else "PFX is encrypted: set password_env"
+            )
             raise CertificateFileError(source, problem) from None
         try:
             return (facts_from_x509(x509.load_der_x509_certificate(data)),)

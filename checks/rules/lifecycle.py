@@ -143,6 +143,41 @@ def _days_left(finding: Finding) -> float | None:
     return float(value)
 
 
+# Checks judged from a certificate that was observed; unknowable while it cannot be observed.
+CERTIFICATE_DERIVED = frozenset(
+    {
+        CheckId.CERT_EXPIRY,
+        CheckId.CERT_NOT_YET_VALID,
+        CheckId.CERT_CHAIN,
+        CheckId.CERT_HOSTNAME,
+        CheckId.CERT_WEAK,
+        CheckId.CERT_EKU,
+        CheckId.CERT_NOT_DEPLOYED,
+        CheckId.SAN_COVERAGE,
+    }
+)
+# Failures that mean "no certificate was observed for this subject in this run".
+_BLINDING = frozenset(
+    {
+        CheckId.ENDPOINT_UNREACHABLE,
+        CheckId.STARTTLS_MISSING,
+        CheckId.TLS_HANDSHAKE,
+        CheckId.CERT_SOURCE,
+    }
+)
+
+
+def unobserved_subjects(findings: Iterable[Finding]) -> frozenset[str]:
+    """Subjects (endpoints, connectors) whose certificate this run could not observe.
+
+    An expired certificate behind an endpoint that is down for an hour is still expired: its
+    findings must stay open (and not be announced as resolved) until a run sees the endpoint.
+    """
+    return frozenset(
+        f.subject for f in findings if f.check in _BLINDING and f.severity >= Severity.WARNING
+    )
+
+
 def _check_id(value: str) -> CheckId | None:
     try:
         return CheckId(value)
@@ -200,6 +235,8 @@ def advance(
     acks = acks or {}
     snoozes = snoozes or {}
     covered = None if checked is None else frozenset(checked)
+    findings = tuple(findings)
+    blind = unobserved_subjects(findings)
     seen: dict[FindingKey, Finding] = {}
     for item in findings:
         # the same identity twice in one run: keep the worst
@@ -216,6 +253,8 @@ def advance(
         check = _check_id(key[0])
         if covered is not None and check not in covered and finding is None:
             continue
+        if finding is None and check in CERTIFICATE_DERIVED and key[1] in blind:
+            continue  # the certificate was not seen this run: unknown is not resolved
         bad = _is_bad(finding)
 
         if state is None:

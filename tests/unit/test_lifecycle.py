@@ -310,3 +310,27 @@ def _fields(s: CertificateSnapshot) -> dict[str, object]:
 def test_snapshot_json_round_trip() -> None:
     s = snap("a", "fp", chain_fingerprints=("fp", "ca"), client_auth=False)
     assert CertificateSnapshot.from_json(s.to_json()) == s
+
+
+def unreachable(subject: str = "smarthost") -> Finding:
+    return Finding(
+        check=CheckId.ENDPOINT_UNREACHABLE,
+        severity=Severity.CRITICAL,
+        subject=subject,
+        message="connection refused",
+        cause="192.0.2.25",
+    )
+
+
+def test_an_unreachable_endpoint_does_not_resolve_its_certificate_findings() -> None:
+    """The certificate cannot be seen while the server is down: unknown is not resolved."""
+    r = Runner()
+    assert kinds(r.run([expiry(5), chain()])) == ["opened", "opened"]
+    down = r.run([unreachable()])
+    assert kinds(down) == ["opened"]
+    assert [f.check for e in down for f in e.findings] == [CheckId.ENDPOINT_UNREACHABLE]
+    # another endpoint's certificate findings still resolve normally
+    assert kinds(r.run([unreachable(), expiry(20, subject="other")])) == ["opened"]
+    assert kinds(r.run([unreachable()])) == ["resolved"]
+    # back up and renewed: now the certificate findings resolve, and so does the outage
+    assert sorted(kinds(r.run([]))) == ["resolved", "resolved", "resolved"]
