@@ -4,8 +4,8 @@ Each fake lives in its own module; this plugin only re-exports their fixtures so
 can ask for `pki`, `smtp_server`, `dns_server`, `slack_api` or `graph_api` by name.
 """
 
-from tests.fakes.slack import slack_api  # noqa: F401
 from tests.fakes.dns import dns_server  # noqa: F401
-from tests.fakes.pki import pki  # noqa: F401
-from tests.fakes.smtp import smtp_server  # noqa: F401
 from tests.fakes.graph import graph_api  # noqa: F401
+from tests.fakes.pki import pki  # noqa: F401
+from tests.fakes.slack import slack_api  # noqa: F401
+from tests.fakes.smtp import smtp_server  # noqa: F401
