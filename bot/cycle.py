@@ -24,6 +24,7 @@ from checks.rules.lifecycle import (
     advance,
     certificate_changes,
 )
+from checks.scan import ObservedCertificate, run_scan
 
 log = logging.getLogger("relaycheck.cycle")
 
@@ -69,17 +70,15 @@ def failure_finding(job: str, err: BaseException) -> Finding:
     )
 
 
-def snapshots(observed: Iterable[Any]) -> dict[str, CertificateSnapshot]:
+def snapshots(observed: Iterable[ObservedCertificate]) -> dict[str, CertificateSnapshot]:
     """Reduce the scan's observed chains to per-source snapshots (source = subject/address)."""
     out: dict[str, CertificateSnapshot] = {}
     for item in observed:
-        chain = getattr(item, "chain", ())
+        chain = item.chain
         if not chain:
             continue
         leaf = chain[0]
-        subject = getattr(item, "subject", None) or getattr(item, "source", "?")
-        address = getattr(item, "address", None)
-        source = f"{subject}/{address}" if address else str(subject)
+        source = f"{item.subject}/{item.address}" if item.address else item.subject
         out[source] = CertificateSnapshot(
             source=source,
             fingerprint=leaf.fingerprint_sha256,
@@ -94,22 +93,6 @@ def snapshots(observed: Iterable[Any]) -> dict[str, CertificateSnapshot]:
     return out
 
 
-async def _scan(
-    config: Config, job: str, now: datetime, scan: Scan, environ: Mapping[str, str] | None
-) -> tuple[list[Finding], list[Any], frozenset[CheckId] | None]:
-    wanted = JOB_CHECKS.get(job)
-    findings: list[Finding] = []
-    observed: list[Any] = []
-    if wanted is None:
-        report = await scan(config, now=now, only=None, environ=environ)
-        return list(report.findings), list(report.certificates), None
-    for check in wanted:
-        report = await scan(config, now=now, only=check, environ=environ)
-        findings.extend(report.findings)
-        observed.extend(report.certificates)
-    return findings, observed, frozenset(wanted)
-
-
 async def run_cycle(
     config: Config,
     store: Store,
@@ -121,20 +104,28 @@ async def run_cycle(
     channel: str | None = None,
 ) -> CycleResult:
     """Run one job now and queue whatever it means for the channel."""
-    if scan is None:
-        from checks.scan import run_scan
-
-        scan = run_scan
+    wanted = JOB_CHECKS.get(job)
+    checked = frozenset(wanted) if wanted is not None else None
     ok = True
-    observed: list[Any] = []
+    observed: tuple[ObservedCertificate, ...] = ()
+    seen_domains: frozenset[str] | None = None
     try:
-        findings, observed, checked = await _scan(config, job, now, scan, environ)
+        report = await (scan or run_scan)(
+            config,
+            now=now,
+            only=checked,
+            environ=environ,
+            previous_domains=store.accepted_domains(),
+        )
     except Exception as err:  # our bug: reported as a finding, never kills the daemon
         log.exception("scheduled %s run failed", job)
         ok = False
         findings = [failure_finding(job, err)]
         checked = frozenset({CheckId.RELAYCHECK})
     else:
+        findings = list(report.findings)
+        observed = report.certificates
+        seen_domains = report.accepted_domains or None
         # a successful partial run clears a failure of this same job reported earlier
         if checked is not None:
             checked = checked | {CheckId.RELAYCHECK}
@@ -180,6 +171,7 @@ async def run_cycle(
         states=states,
         drafts=drafts,
         certificates=current.values(),
+        accepted_domains=seen_domains,
         now=now,
     )
     return CycleResult(

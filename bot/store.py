@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -160,7 +160,17 @@ def _m2_job_marks(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE job_marks(job TEXT PRIMARY KEY, last_run_at TEXT NOT NULL)")
 
 
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m1_initial, _m2_job_marks)
+def _m3_tenant_domains(db: sqlite3.Connection) -> None:
+    # the accepted domains the last run saw: "appeared/disappeared since the last run" drift
+    db.execute("CREATE TABLE tenant_domains(name TEXT PRIMARY KEY, seen_at TEXT NOT NULL)")
+    db.execute("CREATE TABLE tenant_domains_seen(id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT)")
+
+
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _m1_initial,
+    _m2_job_marks,
+    _m3_tenant_domains,
+)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
@@ -315,10 +325,24 @@ class Store:
         states: Mapping[FindingKey, FindingState],
         drafts: Sequence[OutboxDraft],
         certificates: Iterable[CertificateSnapshot] = (),
+        accepted_domains: Collection[str] | None = None,
         now: datetime,
     ) -> None:
-        """Persist everything one cycle decided, atomically (see the module docstring)."""
+        """Persist everything one cycle decided, atomically (see the module docstring).
+
+        `accepted_domains` None leaves the stored drift baseline as it was (a failed run)."""
         with self._write() as db:
+            if accepted_domains is not None:
+                db.execute("DELETE FROM tenant_domains")
+                db.executemany(
+                    "INSERT INTO tenant_domains(name, seen_at) VALUES (?, ?)",
+                    [(name, _ts(now)) for name in sorted(accepted_domains)],
+                )
+                db.execute(
+                    "INSERT INTO tenant_domains_seen(id, at) VALUES (1, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET at = excluded.at",
+                    (_ts(now),),
+                )
             db.execute(
                 "INSERT INTO runs(job, started_at, finished_at, ok, summary) VALUES (?,?,?,?,?)",
                 (
@@ -409,6 +433,13 @@ class Store:
                 "ON CONFLICT(job) DO UPDATE SET last_run_at = excluded.last_run_at",
                 (job, _ts(at)),
             )
+
+    def accepted_domains(self) -> frozenset[str] | None:
+        """The tenant's accepted domains as the last run saw them; None before any run did."""
+        if self._db.execute("SELECT 1 FROM tenant_domains_seen").fetchone() is None:
+            return None
+        rows = self._db.execute("SELECT name FROM tenant_domains").fetchall()
+        return frozenset(name for (name,) in rows)
 
     def latest_certificates(self) -> dict[str, CertificateSnapshot]:
         """The most recently seen certificate of every source (endpoint/address or file)."""

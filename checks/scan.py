@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,11 +61,13 @@ class ScanContext:
     tenant: TenantFacts
     extra_endpoints: tuple[Endpoint, ...] = ()
     environ: Mapping[str, str] = field(default_factory=dict)
-    only: CheckId | None = None
+    only: frozenset[CheckId] | None = None
+    # accepted domains the previous run saw (from the store): drift "since the last run"
+    previous_domains: frozenset[str] | None = None
 
     def wants(self, *checks: CheckId) -> bool:
-        """Whether any of `checks` is requested (`--only` narrows the scan to one id)."""
-        return self.only is None or self.only in checks
+        """Whether any of `checks` is requested (`--only` narrows the scan)."""
+        return self.only is None or not self.only.isdisjoint(checks)
 
 
 # Judges what needed the certificates a stage's endpoints served (TLSA): host -> chain.
@@ -113,6 +115,8 @@ class ScanReport:
     finished_at: datetime
     # observed chains per endpoint/address/connector, for change detection by fingerprint
     certificates: tuple[ObservedCertificate, ...] = ()
+    # the tenant's accepted domains as this scan saw them (the next run's drift baseline)
+    accepted_domains: frozenset[str] = frozenset()
 
     @property
     def worst(self) -> Severity:
@@ -135,7 +139,9 @@ def bug_finding(where: str, subject: str, err: BaseException) -> Finding:
 async def gather_tenant(ctx: ScanContext) -> tuple[TenantFacts, tuple[Finding, ...]]:
     """Tenant facts for the scan: config, exports and Graph (`checks.sources`); an unusable
     source becomes a `tenant-source` finding and the others still count."""
-    facts, findings = await collect_tenant(ctx.config, now=ctx.now, environ=ctx.environ)
+    facts, findings = await collect_tenant(
+        ctx.config, now=ctx.now, environ=ctx.environ, previous_domains=ctx.previous_domains
+    )
     return facts, tuple(findings)
 
 
@@ -143,18 +149,24 @@ async def run_scan(
     config: Config,
     *,
     now: datetime,
-    only: CheckId | None = None,
+    only: CheckId | Collection[CheckId] | None = None,
     progress: Progress | None = None,
     environ: Mapping[str, str] | None = None,
+    previous_domains: frozenset[str] | None = None,
 ) -> ScanReport:
-    """Run every check (or only `only`) and collect the findings."""
+    """Run every check (or only those in `only`) and collect the findings.
+
+    `previous_domains` is the accepted-domain set of the last run, so that a domain that
+    appeared or disappeared in the tenant since then is reported (None: no history yet)."""
+    wanted = frozenset({only} if isinstance(only, CheckId) else only) if only is not None else None
     started = time.monotonic()
     ctx = ScanContext(
         config=config,
         now=now,
         tenant=merge_tenant(config),
         environ=dict(os.environ if environ is None else environ),
-        only=only,
+        only=wanted,
+        previous_domains=previous_domains,
     )
     findings: list[Finding] = []
     try:
@@ -190,8 +202,8 @@ async def run_scan(
             findings.extend(judge(chains))
         except Exception as err:  # our bug becomes a finding; the scan goes on
             findings.append(bug_finding("after-probe", config.tenant.name, err))
-    if only is not None:
-        findings = [f for f in findings if f.check in (only, CheckId.RELAYCHECK)]
+    if wanted is not None:
+        findings = [f for f in findings if f.check in wanted or f.check is CheckId.RELAYCHECK]
     elapsed = time.monotonic() - started
     return ScanReport(
         findings=tuple(findings),
@@ -199,6 +211,7 @@ async def run_scan(
         started_at=now,
         finished_at=now + timedelta(seconds=elapsed),
         certificates=certificates,
+        accepted_domains=frozenset(ctx.tenant.accepted_names()),
     )
 
 

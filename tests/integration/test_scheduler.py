@@ -64,14 +64,14 @@ class ScriptedScan:
         self.error: Exception | None = None
 
     async def __call__(
-        self, config: Config, *, now: datetime, only: CheckId | None, **_: Any
+        self, config: Config, *, now: datetime, only: frozenset[CheckId] | None, **_: Any
     ) -> ScanReport:
         self.calls.append((now, only))
         if self.gate is not None:
             await self.gate.wait()
         if self.error is not None:
             raise self.error
-        findings = tuple(f for f in self.findings if only is None or f.check is only)
+        findings = tuple(f for f in self.findings if only is None or f.check in only)
         return ScanReport(
             findings=findings,
             summary={},
@@ -203,9 +203,7 @@ async def test_domains_job_does_not_resolve_certificate_findings(
     scan.findings = []
     result = await run_cycle(cfg, store, now=t0 + timedelta(hours=1), job="domains", scan=scan)
     assert [only for _, only in scan.calls[1:]] == [
-        CheckId.ACCEPTED_DOMAIN,
-        CheckId.MX,
-        CheckId.DNS,
+        frozenset({CheckId.ACCEPTED_DOMAIN, CheckId.MX, CheckId.DNS})
     ]
     assert result.events == ()
     assert len(store.open_findings(now=t0)) == 1
