@@ -14,7 +14,7 @@ from __future__ import annotations
 import ssl
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -36,13 +36,38 @@ _PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
 
 @dataclass(frozen=True, slots=True)
 class TrustAnchors:
-    """Root certificates to verify against: the system store plus `[trust] ca_file`."""
+    """Root certificates to verify against: the system store plus `[trust] ca_file`.
+
+    The verification `Store` is built once per `TrustAnchors`, on first use, and reused by
+    every `verify_chain`: building it from a system bundle (~150 roots) costs more than the
+    verification itself, and `/relaycheck` verifies on every answer. The `Store` is immutable,
+    so sharing it between threads is safe; two threads racing to build it build the same one.
+    """
 
     certificates: tuple[x509.Certificate, ...]
     sources: tuple[str, ...]
+    _store: Store | None = field(default=None, init=False, repr=False, compare=False)
+    _anchor_names: frozenset[str] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def subjects(self) -> frozenset[bytes]:
         return frozenset(c.subject.public_bytes() for c in self.certificates)
+
+    def store(self) -> Store:
+        """The verification store of these anchors (there must be at least one)."""
+        if self._store is None:
+            object.__setattr__(self, "_store", Store(list(self.certificates)))
+        assert self._store is not None
+        return self._store
+
+    def anchor_names(self) -> frozenset[str]:
+        """RFC 4514 subjects of the anchors, for naming a failed chain."""
+        if self._anchor_names is None:
+            names = frozenset(c.subject.rfc4514_string() for c in self.certificates)
+            object.__setattr__(self, "_anchor_names", names)
+        assert self._anchor_names is not None
+        return self._anchor_names
 
 
 def _load_pem_bundle(path: Path) -> list[x509.Certificate]:
@@ -100,18 +125,21 @@ def load_trust_anchors(ca_file: Path | None, *, include_system: bool = True) -> 
     return TrustAnchors(certificates=tuple(certificates), sources=tuple(sources))
 
 
+# Accept any EKU on the leaf (cert-eku judges it); keep the Web PKI rules for CAs.
+_EE_POLICY = (
+    ExtensionPolicy.webpki_defaults_ee()
+    .may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None)
+    .may_be_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
+)
+_CA_POLICY = ExtensionPolicy.webpki_defaults_ca()
+
+
 def _policy_builder(anchors: TrustAnchors, now: datetime) -> PolicyBuilder:
-    # Accept any EKU on the leaf (cert-eku judges it); keep the Web PKI rules for CAs.
-    ee_policy = (
-        ExtensionPolicy.webpki_defaults_ee()
-        .may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None)
-        .may_be_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
-    )
     return (
         PolicyBuilder()
-        .store(Store(list(anchors.certificates)))
+        .store(anchors.store())
         .time(now)
-        .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee_policy)
+        .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
     )
 
 
@@ -143,7 +171,7 @@ def _classify_failure(
 ) -> ChainVerdict:
     """Name the failure the way an admin fixes it."""
     leaf = chain[0]
-    anchor_subjects = {c.subject.rfc4514_string() for c in anchors.certificates}
+    anchor_subjects = anchors.anchor_names()
     presented_subjects = {c.subject for c in chain}
     if len(chain) == 1 and leaf.self_issued:
         return ChainVerdict(
