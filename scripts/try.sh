@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Quick start: install relaycheck into .venv and run it on the built-in Contoso example tenant.
+# Quick start: install relaycheck into .venv, explain the KB 3169958 scenarios on the built-in
+# Contoso example tenant, then run the demo (scheduled checks and alerts, all on loopback).
 # No Slack tokens, no network: the example's connector certificate is a file.
 source "$(dirname "$0")/bootstrap.sh"
 example=examples/contoso/relaycheck.toml
@@ -10,3 +11,6 @@ run explain --config "$example" "app@fabrikam.com -> someone@tailspintoys.com"
 run explain --config "$example" "kate@contoso.com -> kate@tailspintoys.com"
 echo "# The same tenant before the fix (IP connector only):"
 run explain --config examples/contoso-ip-only/relaycheck.toml "john@fabrikam.com -> kate@tailspintoys.com"
+echo "# And the whole chain on loopback: a smart host, two scheduled runs around a bad renewal,"
+echo "# the alerts (printed here, as 'serve' does without Slack tokens) and the bounce it causes:"
+run demo

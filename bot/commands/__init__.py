@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from bot.commands import config_cmd, explain, findings, run_once
+from bot.commands import config_cmd, demo, explain, findings, run_once
 from bot.commands import scan as scan_cmd
 from bot.commands import serve as serve_cmd
 
-COMMANDS: tuple[ModuleType, ...] = (explain, config_cmd, scan_cmd, serve_cmd, findings, run_once)
+COMMANDS: tuple[ModuleType, ...] = (
+    explain,
+    config_cmd,
+    scan_cmd,
+    serve_cmd,
+    findings,
+    run_once,
+    demo,
+)
