@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -22,6 +21,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.listeners import actions, commands, home
 from bot.listeners.common import Deps
 from bot.settings import Settings
+from bot.store import Store
+from checks.chain import TrustAnchors
 from checks.model import Config, SlackMode
 
 
@@ -40,9 +41,9 @@ def build_app(
     settings: Settings,
     *,
     client: AsyncWebClient | None = None,
-    store: Any = None,
+    store: Store | None = None,
     clock: Callable[[], datetime] = utc_now,
-    anchors: Any = None,
+    anchors: TrustAnchors | None = None,
 ) -> AsyncApp:
     """Build the bolt app for `settings.mode`; `store` None means "no scan has run yet"."""
     if settings.bot_token is None:

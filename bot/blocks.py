@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -34,11 +34,16 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from checks.explain import Explanation
-from checks.model import Config, Finding, Severity
+from checks.model import Config, Connector, Severity
 from checks.observations import TlsObservation
 from checks.rules.certificates import CertificateFacts, CertificateObservation, ChainVerdict
+from checks.rules.lifecycle import CertificateSnapshot
 from checks.rules.names import certificate_covers_host
 from checks.tenant import TenantFacts
+
+if TYPE_CHECKING:
+    # only for annotations: bot.store imports bot.alerts, which imports escape_mrkdwn from here
+    from bot.store import OpenFinding, RunRecord
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_HOME_BLOCKS = 100
@@ -358,29 +363,7 @@ def certificate_probe_message(
 # --------------------------------------------------------------------------- status
 
 
-class OpenFindingLike(Protocol):
-    """What `bot.store.OpenFinding` provides; rendering needs no more than this."""
-
-    @property
-    def finding(self) -> Finding: ...
-    @property
-    def opened_at(self) -> datetime: ...
-    @property
-    def acknowledged_by(self) -> str | None: ...
-    @property
-    def snoozed_until(self) -> datetime | None: ...
-
-
-class RunLike(Protocol):
-    @property
-    def started_at(self) -> datetime: ...
-    @property
-    def finished_at(self) -> datetime | None: ...
-    @property
-    def ok(self) -> bool: ...
-
-
-def _last_scan(run: RunLike | None, now: datetime) -> str:
+def _last_scan(run: RunRecord | None, now: datetime) -> str:
     if run is None:
         return "no scan has run yet"
     at = run.finished_at or run.started_at
@@ -388,7 +371,7 @@ def _last_scan(run: RunLike | None, now: datetime) -> str:
     return f"last scan {_when(at)} ({_age(now - at)} ago, {state})"
 
 
-def _finding_line(item: OpenFindingLike, now: datetime) -> str:
+def _finding_line(item: OpenFinding, now: datetime) -> str:
     f = item.finding
     owner = f"<@{escape_mrkdwn(item.acknowledged_by)}>" if item.acknowledged_by else "nobody"
     line = (
@@ -401,12 +384,12 @@ def _finding_line(item: OpenFindingLike, now: datetime) -> str:
     return line
 
 
-def _worst_first(findings: Iterable[OpenFindingLike]) -> list[OpenFindingLike]:
+def _worst_first(findings: Iterable[OpenFinding]) -> list[OpenFinding]:
     return sorted(findings, key=lambda o: (-o.finding.severity.rank, o.opened_at))
 
 
 def status_message(
-    findings: Sequence[OpenFindingLike], *, last_run: RunLike | None, now: datetime
+    findings: Sequence[OpenFinding], *, last_run: RunRecord | None, now: datetime
 ) -> Rendered:
     """The answer to `/relaycheck status`: open findings, worst first, with age and owner."""
     ordered = _worst_first(findings)
@@ -468,9 +451,9 @@ def error_message(problem: str) -> Rendered:
 # --------------------------------------------------------------------------- App Home
 
 
-def _connector_line(connector: Any) -> str:
+def _connector_line(connector: Connector) -> str:
     kinds = []
-    if connector.certificate_based:
+    if connector.tls_sender_certificate_name:  # what `certificate_based` tests
         kinds.append(f"certificate {_code(connector.tls_sender_certificate_name)}")
     if connector.ip_based:
         ips = connector.sender_ip_addresses
@@ -483,18 +466,7 @@ def _connector_line(connector: Any) -> str:
     return f"• *{escape_mrkdwn(connector.name)}*{state}: {'; '.join(kinds) or 'matches nothing'}"
 
 
-class SnapshotLike(Protocol):
-    """What the store keeps of a served certificate (`CertificateSnapshot`)."""
-
-    @property
-    def subject(self) -> str: ...
-    @property
-    def names(self) -> tuple[str, ...]: ...
-    @property
-    def not_after(self) -> datetime: ...
-
-
-HomeCertificate = CertificateObservation | SnapshotLike
+HomeCertificate = CertificateObservation | CertificateSnapshot
 
 
 def _home_certificate_line(name: str, cert: HomeCertificate, now: datetime) -> str:
@@ -528,8 +500,8 @@ def home_view(
     *,
     facts: TenantFacts | None,
     certificates: Mapping[str, HomeCertificate],
-    findings: Sequence[OpenFindingLike],
-    last_run: RunLike | None,
+    findings: Sequence[OpenFinding],
+    last_run: RunRecord | None,
     now: datetime,
 ) -> View:
     """The App Home tab: connectors, certificates with days left, domains, last scan."""

@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bot.serve import serve_until_signalled
 from bot.settings import load_settings
+from bot.store import Store
 from checks.config import load_config
 
 
@@ -29,8 +31,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.serve import open_store, serve_until_signalled
-
     config = load_config(args.config)
     settings = load_settings(os.environ, mode=config.slack.mode)
     logging.basicConfig(
@@ -38,15 +38,10 @@ def run(args: argparse.Namespace) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    store = open_store(config)
 
     def ready(description: str) -> None:
         print(f"relaycheck: serving ({description})", file=sys.stderr, flush=True)
 
-    try:
+    with Store.open(config.state.path) as store:
         asyncio.run(serve_until_signalled(config, settings, store=store, on_ready=ready))
-    finally:
-        close = getattr(store, "close", None)
-        if callable(close):
-            close()
     return 0

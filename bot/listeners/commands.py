@@ -36,9 +36,16 @@ from bot.blocks import (
     help_message,
     status_message,
 )
-from bot.listeners.common import Deps, store_call
+from bot.listeners.common import Deps
+from checks.chain import verify_chain
 from checks.errors import AddressError, RelaycheckError
+from checks.explain import explain
 from checks.model import Endpoint, TlsMode
+from checks.observe import observe_connector_certificates
+from checks.probes.smtp import HostLocks, probe_endpoint, resolve
+from checks.rules.addresses import parse_pair
+from checks.rules.names import InvalidName, to_ascii_domain
+from checks.tenant import load_tenant
 
 COMMAND = "/relaycheck"
 _LINK = re.compile(r"^<([^|>]*)(?:\|([^>]*))?>$")
@@ -57,16 +64,11 @@ async def answer_text(
     text: str, deps: Deps, *, share: bool = True, shared_by: str | None = None
 ) -> Rendered:
     """Explain `SENDER -> RECIPIENT [via MAILBOX]` (raises AddressError for unparseable input)."""
-    from checks.explain import explain
-    from checks.observe import observe_connector_certificates
-    from checks.rules.addresses import parse_pair
-    from checks.tenant import load_tenant
-
     envelope = parse_pair(text)
     now = deps.clock()
     facts = load_tenant(deps.config)
     certificates = await observe_connector_certificates(
-        deps.config, facts, now=now, anchors=deps.trust_anchors()
+        deps.config, facts, now=now, anchors=await deps.trust_anchors()
     )
     explanation = explain(
         envelope, facts, forwards=deps.config.forwards, certificates=certificates, now=now
@@ -125,9 +127,6 @@ def _within(host: str, domains: tuple[str, ...]) -> bool:
 
 async def resolve_target(text: str, deps: Deps) -> tuple[Endpoint, tuple[str, ...]]:
     """The endpoint to probe and the exact addresses allowed, or TargetError saying why not."""
-    from checks.probes.smtp import resolve
-    from checks.rules.names import InvalidName, to_ascii_domain
-
     slack = deps.config.slack
     configured = deps.config.endpoint(text.strip())
     if configured is not None:
@@ -177,9 +176,6 @@ async def resolve_target(text: str, deps: Deps) -> tuple[Endpoint, tuple[str, ..
 
 async def probe_target(text: str, deps: Deps) -> Rendered:
     """Probe a configured endpoint or an allowed host now and judge its certificate."""
-    from checks.chain import verify_chain
-    from checks.probes.smtp import HostLocks, probe_endpoint
-
     endpoint, addresses = await resolve_target(text, deps)
     locks = HostLocks()
     results = []
@@ -189,7 +185,9 @@ async def probe_target(text: str, deps: Deps) -> Rendered:
         ):
             verdict = None
             if observation.chain:
-                verdict = verify_chain(observation.chain, deps.trust_anchors(), now=deps.clock())
+                verdict = verify_chain(
+                    observation.chain, await deps.trust_anchors(), now=deps.clock()
+                )
             results.append(ProbedAddress(observation=observation, verdict=verdict))
     target = f"{endpoint.name} ({endpoint.host}:{endpoint.port})"
     return certificate_probe_message(target, endpoint.host, results, now=deps.clock())
@@ -231,8 +229,6 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await _cert(rest, respond, deps)
             return
         try:
-            from checks.rules.addresses import parse_pair
-
             parse_pair(text)
         except AddressError as err:
             await ack(**_reply(help_message(f"could not read {text!r}: {err}")))
@@ -288,6 +284,7 @@ async def _cert(text: str, respond: AsyncRespond, deps: Deps) -> None:
 
 
 async def _status(respond: AsyncRespond, deps: Deps) -> None:
-    findings = await store_call(deps.store, "open_findings", [])
-    last_run = await store_call(deps.store, "last_run", None)
-    await respond(**_reply(status_message(findings, last_run=last_run, now=deps.clock())))
+    store, now = deps.store, deps.clock()
+    findings = store.open_findings(now=now) if store is not None else []
+    last_run = store.last_run() if store is not None else None
+    await respond(**_reply(status_message(findings, last_run=last_run, now=now)))

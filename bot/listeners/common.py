@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
-import inspect
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from bot.store import Store
+from checks.chain import TrustAnchors, load_trust_anchors
 from checks.model import Config
 
 
 @dataclass(slots=True, kw_only=True)
 class Deps:
-    """Shared by the listeners of one app; `anchors` is loaded once, on first use."""
+    """Shared by the listeners of one app.
+
+    `store` is None when `serve` runs without state (tests, or before the first scan): the
+    listeners then answer "no scan has run yet". `anchors` is loaded once, on first use, off
+    the event loop (reading and parsing the system bundle would stall every pending ack).
+    """
 
     config: Config
-    store: Any
+    store: Store | None
     clock: Callable[[], datetime]
-    anchors: Any = None
+    anchors: TrustAnchors | None = None
 
-    def trust_anchors(self) -> Any:
+    async def trust_anchors(self) -> TrustAnchors:
         if self.anchors is None:
-            from checks.chain import load_trust_anchors
-
-            self.anchors = load_trust_anchors(self.config.trust.ca_file)
+            self.anchors = await asyncio.to_thread(load_trust_anchors, self.config.trust.ca_file)
         return self.anchors
 
     def channel_allowed(self, channel_id: str | None, channel_name: str | None = None) -> bool:
@@ -33,13 +37,3 @@ class Deps:
             return True
         wanted = {c.lstrip("#") for c in allowed}
         return bool({channel_id, channel_name} & wanted)
-
-
-async def store_call(store: Any, name: str, default: Any) -> Any:
-    """Call a store method whether the store is sync (sqlite3) or async; None store -> default."""
-    if store is None or not hasattr(store, name):
-        return default
-    result = getattr(store, name)()
-    if inspect.isawaitable(result):
-        result = await result
-    return result

@@ -6,35 +6,37 @@ probing: opening a tab must not start network traffic to the on-prem servers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import home_view
-from bot.listeners.common import Deps, store_call
+from bot.listeners.common import Deps
 from checks.errors import RelaycheckError
+from checks.tenant import TenantFacts, load_tenant
 
 _log = logging.getLogger("relaycheck.slack")
 
 
-async def render_home(deps: Deps) -> Any:
-    from checks.tenant import TenantFacts, load_tenant
-
+async def render_home(deps: Deps) -> View:
     facts: TenantFacts | None
     try:
-        facts = load_tenant(deps.config)
+        # reads and parses the tenant exports: off the loop, like the explain pipeline
+        facts = await asyncio.to_thread(load_tenant, deps.config)
     except RelaycheckError as err:
         _log.warning("App Home: tenant facts unavailable: %s", err)
         facts = None
-    certificates = await store_call(deps.store, "latest_certificates", {})
+    store = deps.store
     return home_view(
         deps.config,
         facts=facts,
-        certificates=certificates,
-        findings=await store_call(deps.store, "open_findings", []),
-        last_run=await store_call(deps.store, "last_run", None),
+        certificates=store.latest_certificates() if store is not None else {},
+        findings=store.open_findings(now=deps.clock()) if store is not None else [],
+        last_run=store.last_run() if store is not None else None,
         now=deps.clock(),
     )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from bot.blocks import (
     home_view,
     status_message,
 )
+from bot.store import OpenFinding, RunRecord
 from checks.config import parse_config
 from checks.explain import explain
 from checks.model import CheckId, Finding, Severity
@@ -97,25 +97,10 @@ def test_fit_lines_summarises_what_does_not_fit() -> None:
     assert len(fit_lines(["&" * 5000])) <= 3000
 
 
-@dataclass(frozen=True)
-class _Open:
-    finding: Finding
-    opened_at: datetime
-    acknowledged_by: str | None = None
-    snoozed_until: datetime | None = None
-
-
-@dataclass(frozen=True)
-class _Run:
-    started_at: datetime
-    finished_at: datetime | None
-    ok: bool
-
-
-def _findings(n: int) -> list[_Open]:
+def _findings(n: int) -> list[OpenFinding]:
     severities = [Severity.WARNING, Severity.CRITICAL, Severity.INFO]
     return [
-        _Open(
+        OpenFinding(
             finding=Finding(
                 check=CheckId.CERT_EXPIRY,
                 severity=severities[i % 3],
@@ -123,6 +108,7 @@ def _findings(n: int) -> list[_Open]:
                 message="expires soon & " + "y" * 400,
             ),
             opened_at=NOW - timedelta(hours=i),
+            last_seen_at=NOW,
             acknowledged_by="U0OWNER" if i % 2 else None,
         )
         for i in range(n)
@@ -130,7 +116,9 @@ def _findings(n: int) -> list[_Open]:
 
 
 def test_status_worst_first_and_within_limits() -> None:
-    rendered = status_message(_findings(300), last_run=_Run(NOW, NOW, True), now=NOW)
+    rendered = status_message(
+        _findings(300), last_run=RunRecord(started_at=NOW, finished_at=NOW, ok=True), now=NOW
+    )
     payload = rendered.to_dict()
     assert len(payload["blocks"]) <= MAX_MESSAGE_BLOCKS
     texts = _sections(payload["blocks"])
