@@ -132,7 +132,7 @@ def render_alert(event: Event, settings: AlertSettings) -> OutboxDraft:
         context.append(_esc(_clip(event.reason, 500)))
     if event.acknowledged_by:
         context.append(f"acknowledged by <@{_esc(event.acknowledged_by)}>")
-    fingerprint = event.findings[0].details.get("fingerprint")
+    fingerprint = event.findings[0].details.get("fingerprint_sha256")
     if isinstance(fingerprint, str) and fingerprint:
         context.append(f"certificate `{_esc(fingerprint[:16])}…`")
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(context))]))

@@ -13,7 +13,7 @@ Snoozes silence everything but escalation (which ends the snooze); acknowledgeme
 and only count for the incident they were made in (an ack older than the opening is stale).
 
 Findings that share a cause (one certificate fingerprint served on several endpoints or
-addresses, `details["fingerprint"]`) are delivered as one grouped alert (`group_events`).
+addresses, `details["fingerprint_sha256"]`) are delivered as one grouped alert (`group_events`).
 """
 
 from __future__ import annotations
@@ -494,7 +494,7 @@ def apply_snoozes(
 
 
 def _group_key(ev: Event) -> tuple[str, ...] | None:
-    fingerprints = {f.details.get("fingerprint") for f in ev.findings}
+    fingerprints = {f.details.get("fingerprint_sha256") for f in ev.findings}
     if len(fingerprints) != 1:
         return None
     (fp,) = fingerprints

@@ -29,7 +29,7 @@ def seeded(tmp_path: Path) -> tuple[Store, str, list[dict[str, object]]]:
             severity=Severity.WARNING,
             subject="smarthost",
             message="expires in 20 days",
-            details={"days_left": 20, "fingerprint": "ab" * 32},
+            details={"days_left": 20, "fingerprint_sha256": "ab" * 32},
             cause=cause,
         )
         for cause in ("192.0.2.1", "192.0.2.2")

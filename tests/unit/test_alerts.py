@@ -68,7 +68,7 @@ def test_no_runbook_button_without_url() -> None:
 
 def test_grouped_alert_lists_every_address_within_limits() -> None:
     findings = tuple(
-        f(subject="smarthost", cause=f"192.0.2.{i}", details={"fingerprint": "ab" * 32})
+        f(subject="smarthost", cause=f"192.0.2.{i}", details={"fingerprint_sha256": "ab" * 32})
         for i in range(60)
     )
     (draft,) = render_event(event(EventKind.OPENED, findings), SETTINGS)

@@ -31,7 +31,7 @@ def expiry(days_left: int, *, subject: str = "smarthost", cause: str = "") -> Fi
         severity=severity,
         subject=subject,
         message=f"expires in {days_left} days",
-        details={"days_left": days_left, "fingerprint": "ab" * 32},
+        details={"days_left": days_left, "fingerprint_sha256": "ab" * 32},
         cause=cause,
     )
 
