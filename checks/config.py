@@ -363,6 +363,7 @@ def _dns(reader: _Reader) -> DnsSettings:
     if not 0 < port < 65536:
         raise reader.error("port", f"{port} is not a UDP/TCP port (1-65535)")
     settings = DnsSettings(
+        enabled=reader.get("enabled", bool, defaults.enabled),
         nameservers=servers,
         port=port,
         timeout_seconds=reader.positive("timeout_seconds", float, defaults.timeout_seconds),

@@ -51,7 +51,7 @@ async def dns_stage(ctx: ScanContext, *, http: httpx.AsyncClient | None = None) 
     chains the MX hosts serve."""
     from checks.scan import StageResult
 
-    if not ctx.wants(CheckId.MX, CheckId.DNS):
+    if not ctx.config.dns.enabled or not ctx.wants(CheckId.MX, CheckId.DNS):
         return StageResult()
     domains = dns_domains(ctx)
     if not domains:
@@ -71,8 +71,13 @@ async def dns_stage(ctx: ScanContext, *, http: httpx.AsyncClient | None = None) 
             for finding in tlsa_findings(obs.domain, host, chains.get(host.host))
         ]
 
+    # MX hosts are probed for TLSA only when a TLSA record exists and `dns` was asked for
+    has_tlsa = any(host.tlsa_records for obs in observations for host in obs.hosts)
+    probe_for_tlsa = has_tlsa and ctx.wants(CheckId.DNS)
+    if not probe_for_tlsa and ctx.wants(CheckId.DNS):
+        findings.extend(tlsa({}))  # TLSA lookup failures still count
     return StageResult(
         findings=tuple(findings),
         extra_endpoints=mx_endpoints(observations, port=ctx.config.probe.mx_port),
-        after_probe=tlsa,
+        after_probe=tlsa if probe_for_tlsa else None,
     )

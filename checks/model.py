@@ -222,6 +222,8 @@ class ProbeSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DnsSettings:
+    # false: no DNS checks and no MX discovery (an offline lab, or the embedded example)
+    enabled: bool = True
     nameservers: tuple[str, ...] = ()  # empty: the system resolver's
     port: int = 53
     timeout_seconds: float = 5.0

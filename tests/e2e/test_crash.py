@@ -41,6 +41,9 @@ mode = "socket"
 alerts_channel = "C0ALERTS"
 api_url = "{api.base_url}"
 
+[dns]
+enabled = false  # tests never ask the system resolver
+
 [schedule]
 timezone = "UTC"
 certificates = "every 24h"

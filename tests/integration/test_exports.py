@@ -38,7 +38,7 @@ contoso.com. 300 IN TXT "v=spf1 include:spf.protection.outlook.com -all"
 contoso-com.mail.protection.outlook.com. 300 IN A 192.0.2.10
 fabrikam.com. 300 IN MX 10 mx1.fabrikam.com.
 fabrikam.com. 300 IN TXT "v=spf1 mx -all"
-mx1.fabrikam.com. 300 IN A 192.0.2.21
+mx1.fabrikam.com. 300 IN A 127.0.0.1
 """
 
 

@@ -71,3 +71,17 @@ async def test_full_scan_probes_the_mx_once_for_certificates_and_tlsa(
     mx_findings = {f.check for f in report.findings if f.subject == "mx:mx1.contoso.com"}
     assert CheckId.CERT_EXPIRY in mx_findings
     assert {c.subject for c in report.certificates} == {"mx:mx1.contoso.com"}
+
+
+async def test_dns_disabled_asks_nothing(tmp_path, dns_server) -> None:  # type: ignore[no-untyped-def]
+    dns = dns_server(zone="contoso.com. 300 IN MX 10 mx1.contoso.com.\n")
+    config = parse_config(
+        {
+            "tenant": {"name": "contoso", "accepted_domains": ["contoso.com"]},
+            "dns": {"enabled": False, "nameservers": ["127.0.0.1"], "port": dns.port},
+        },
+        base_dir=tmp_path,
+    )
+    report = await run_scan(config, now=datetime.now(UTC), environ={})
+    assert dns.queries == []
+    assert not [f for f in report.findings if f.check in (CheckId.MX, CheckId.DNS)]

@@ -38,6 +38,9 @@ port = {port}
 timeout_seconds = 1
 deadline_seconds = 3
 
+[dns]
+enabled = false  # tests never ask the system resolver
+
 [state]
 path = "state.sqlite3"
 {extra}
