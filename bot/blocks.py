@@ -34,11 +34,10 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from checks.explain import Explanation
-from checks.model import Config, Connector, Severity
+from checks.model import Config, Connector, Endpoint, Finding, Severity
 from checks.observations import TlsObservation
 from checks.rules.certificates import CertificateFacts, CertificateObservation, ChainVerdict
 from checks.rules.lifecycle import CertificateSnapshot
-from checks.rules.names import certificate_covers_host
 from checks.tenant import TenantFacts
 
 if TYPE_CHECKING:
@@ -299,65 +298,99 @@ def explanation_message(
 # --------------------------------------------------------------------------- cert probe
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProbedAddress:
-    """One probed address of `/relaycheck cert`, with the chain verdict the shell computed."""
+def _leaf_summary(leaf: CertificateFacts, now: datetime) -> list[str]:
+    """What the certificate says about itself; judging it is the rules' job, not rendering's."""
+    left = days_left(leaf.not_after, now)
+    if left < 0:
+        expiry = f"expired {_when(leaf.not_after)} ({-left} days ago)"
+    else:
+        expiry = f"expires {_when(leaf.not_after)} ({left} days left)"
+    names = [escape_mrkdwn(n) for n in leaf.names]
+    shown = ", ".join(names[:10]) + (f" …and {len(names) - 10} more" if len(names) > 10 else "")
+    return [
+        f"*Names:* {shown or '(none)'}",
+        f"*Subject:* {escape_mrkdwn(leaf.subject)}",
+        f"*Issuer:* {escape_mrkdwn(leaf.issuer)}",
+        f"*Validity:* {expiry}",
+    ]
 
-    observation: TlsObservation
-    verdict: ChainVerdict | None = None
+
+def _concerns(finding: Finding, address: str) -> bool:
+    """Whether a finding of `evaluate_endpoint` is about `address` (one, or a chain's group)."""
+    details = finding.details
+    return details.get("address") == address or address in details.get("addresses", ())
+
+
+def finding_line(finding: Finding) -> str:
+    """One finding as the scan reports it: severity, check id, message."""
+    return (
+        f"{SEVERITY_ICON[finding.severity]} *{finding.severity.value}* "
+        f"`{finding.check.value}` {escape_mrkdwn(finding.message)}"
+    )
+
+
+def _address_lines(findings: Sequence[Finding]) -> list[str]:
+    """Problems worst first, one line each; the checks that passed, named on one line."""
+    problems = sorted(
+        (f for f in findings if f.severity is not Severity.OK), key=lambda f: -f.severity.rank
+    )
+    lines = [finding_line(f) for f in problems]
+    failed = {f.check for f in problems}  # cert-weak judges the key and the TLS version apart
+    passed = sorted({f.check.value for f in findings if f.check not in failed})
+    if passed:
+        lines.append(f"{SEVERITY_ICON[Severity.OK]} passed: " + ", ".join(f"`{c}`" for c in passed))
+    return lines
 
 
 def certificate_probe_message(
-    target: str, host: str, results: Sequence[ProbedAddress], *, now: datetime
+    endpoint: Endpoint,
+    observations: Sequence[TlsObservation],
+    findings: Sequence[Finding],
+    *,
+    now: datetime,
 ) -> Rendered:
-    """The answer to `/relaycheck cert NAME|HOST[:PORT]`."""
+    """The answer to `/relaycheck cert NAME|HOST[:PORT]`: the scan's findings, per address.
+
+    `findings` are what `checks.rules.certcheck.evaluate_endpoint` says about `observations`,
+    the same rule the scan runs, so Slack and `relaycheck scan` cannot disagree about an
+    endpoint. Each address shows the leaf it served and the findings about it (a finding about
+    a chain served by several addresses is shown under each of them).
+    """
+    target = f"{endpoint.name} ({endpoint.host}:{endpoint.port})"
+    worst = max((f.severity for f in findings), default=Severity.OK)
+    problems = [f for f in findings if f.severity is not Severity.OK]
     blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=_plain(f"Certificate of {target}")))
+        HeaderBlock(text=PlainTextObject(text=_plain(f"Certificate of {target}"))),
+        _context(
+            f"{SEVERITY_ICON[worst]} *{worst.value}*",
+            f"{len(problems)} problems" if problems else "every check passed",
+            f"{len(observations)} addresses probed {_when(now)}",
+        ),
     ]
-    worst = Severity.OK
-    per_address = results[: MAX_MESSAGE_BLOCKS - 3]
-    for result in per_address:
-        obs = result.observation
-        where = f"{escape_mrkdwn(obs.address or obs.host)} port {obs.port}"
-        if obs.failure is not None or obs.leaf is None:
-            worst = max(worst, Severity.CRITICAL)
-            reason = escape_mrkdwn(
-                obs.failure.reason if obs.failure else "no certificate presented"
-            )
-            stage = escape_mrkdwn(obs.failure.stage.value) if obs.failure else "tls"
-            lines = [f"{SEVERITY_ICON[Severity.CRITICAL]} *{where}*: failed at {stage}: {reason}"]
-            if obs.failure is not None and obs.failure.server_words:
-                lines.append(f"server said {_code(obs.failure.server_words)}")
-            blocks.append(_section("\n".join(lines)))
-            continue
-        leaf = obs.leaf
-        severity = Severity.OK
-        problems = []
-        if days_left(leaf.not_after, now) < 0 or now < leaf.not_before:
-            severity = Severity.CRITICAL
-            problems.append("outside its validity period")
-        if result.verdict is not None and not result.verdict.trusted:
-            severity = Severity.CRITICAL
-            problems.append(f"chain {result.verdict.status.value}")
-        if not certificate_covers_host(
-            host, common_name=leaf.common_name, san_dns_names=leaf.san_dns_names
-        ):
-            severity = max(severity, Severity.WARNING)
-            problems.append(f"does not cover {host}")
-        worst = max(worst, severity)
-        head = f"{SEVERITY_ICON[severity]} *{where}*"
+    shown: set[int] = set()
+    room = MAX_MESSAGE_BLOCKS - len(blocks) - 2
+    for obs in observations[:room]:
+        address = obs.address or obs.host
+        mine = [f for f in findings if _concerns(f, address)]
+        shown.update(id(f) for f in mine)
+        severity = max((f.severity for f in mine), default=Severity.OK)
+        head = f"{SEVERITY_ICON[severity]} *{escape_mrkdwn(address)} port {obs.port}*"
         if obs.tls_version:
             head += f" · {escape_mrkdwn(obs.tls_version)}"
-        if problems:
-            head += " · " + escape_mrkdwn("; ".join(problems))
-        body = _leaf_lines(leaf, result.verdict, now, where=f"{where} just now")
-        blocks.append(_section(fit_lines(body[:-1], head=head)))
-    if len(results) > len(per_address):
-        blocks.append(_section(f"…and {len(results) - len(per_address)} more addresses"))
-    if not results:
+        summary = _leaf_summary(obs.leaf, now) if obs.leaf is not None else []
+        blocks.append(_section(fit_lines([*summary, *_address_lines(mine)], head=head)))
+    if len(observations) > room:
+        blocks.append(_section(f"…and {len(observations) - room} more addresses"))
+    if not observations:
         blocks.append(_section("No address was probed."))
-    blocks.append(_context(f"{SEVERITY_ICON[worst]} {worst.value} · probed {_when(now)}"))
-    return Rendered(text=_fallback(f"certificate of {target}: {worst.value}"), blocks=blocks)
+    rest = [f for f in findings if id(f) not in shown]
+    if rest:
+        blocks.append(_section(fit_lines(_address_lines(rest), head="*Endpoint*")))
+    text = f"certificate of {target}: {worst.value}"
+    if problems:
+        first = max(problems, key=lambda f: f.severity.rank)
+        text += f" ({first.check.value}: {first.message})"
+    return Rendered(text=_fallback(text), blocks=blocks)
 
 
 # --------------------------------------------------------------------------- status

@@ -14,6 +14,7 @@ addresses that were checked, so a second DNS answer cannot swap in a private add
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import re
@@ -28,7 +29,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import (
     SHARE_ACTION_ID,
-    ProbedAddress,
     Rendered,
     certificate_probe_message,
     error_message,
@@ -37,13 +37,14 @@ from bot.blocks import (
     status_message,
 )
 from bot.listeners.common import Deps
-from checks.chain import verify_chain
 from checks.errors import AddressError, RelaycheckError
 from checks.explain import explain
 from checks.model import Endpoint, TlsMode
+from checks.observations import TlsObservation
 from checks.observe import observe_connector_certificates
 from checks.probes.smtp import HostLocks, probe_endpoint, resolve
 from checks.rules.addresses import parse_pair
+from checks.rules.certcheck import evaluate_endpoint
 from checks.rules.names import InvalidName, to_ascii_domain
 from checks.tenant import load_tenant
 
@@ -175,22 +176,26 @@ async def resolve_target(text: str, deps: Deps) -> tuple[Endpoint, tuple[str, ..
 
 
 async def probe_target(text: str, deps: Deps) -> Rendered:
-    """Probe a configured endpoint or an allowed host now and judge its certificate."""
+    """Probe a configured endpoint or an allowed host now and judge it as the scan would."""
     endpoint, addresses = await resolve_target(text, deps)
     locks = HostLocks()
-    results = []
+    observations: list[TlsObservation] = []
     for address in addresses:
-        for observation in await probe_endpoint(
-            replace(endpoint, address=address), deps.config.probe, locks=locks
-        ):
-            verdict = None
-            if observation.chain:
-                verdict = verify_chain(
-                    observation.chain, await deps.trust_anchors(), now=deps.clock()
-                )
-            results.append(ProbedAddress(observation=observation, verdict=verdict))
-    target = f"{endpoint.name} ({endpoint.host}:{endpoint.port})"
-    return certificate_probe_message(target, endpoint.host, results, now=deps.clock())
+        observations.extend(
+            await probe_endpoint(replace(endpoint, address=address), deps.config.probe, locks=locks)
+        )
+    anchors = await deps.trust_anchors()
+    now = deps.clock()
+    # the scan's own rule, off the event loop (chain verification is CPU work)
+    findings = await asyncio.to_thread(
+        evaluate_endpoint,
+        endpoint,
+        observations,
+        now=now,
+        thresholds=deps.config.thresholds,
+        anchors=anchors,
+    )
+    return certificate_probe_message(endpoint, observations, findings, now=now)
 
 
 # --------------------------------------------------------------------------- listeners

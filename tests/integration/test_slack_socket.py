@@ -8,18 +8,24 @@ views.publish: all recorded by the stand-in on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from bot.app import build_app, build_client
+from bot.app import build_app, build_client, utc_now
+from bot.blocks import escape_mrkdwn
 from bot.settings import Secret, Settings
 from checks.config import parse_config
-from checks.model import Config, SlackMode
+from checks.model import Config, Severity, SlackMode
+from checks.scan import ScanContext, certificate_stage
+from checks.tenant import merge_tenant
+from tests.fakes.pki import Issued, Pki
 from tests.fakes.slack import SlackApiStandIn
 from tests.integration.slack_support import CERT_CONNECTOR, tenant_config
 
@@ -27,17 +33,17 @@ SETTINGS = Settings(
     mode=SlackMode.SOCKET, bot_token=Secret("xoxb-1-test"), app_token=Secret("xapp-1-test")
 )
 
-Runner = Callable[[Config], Any]
+Runner = Callable[..., Any]
 
 
 @pytest.fixture
 async def run_bot(slack_api: SlackApiStandIn) -> AsyncIterator[Runner]:
     handlers: list[tuple[AsyncSocketModeHandler, Any]] = []
 
-    async def start(config: Config) -> None:
+    async def start(config: Config, clock: Callable[[], datetime] = utc_now) -> None:
         config = replace(config, slack=replace(config.slack, api_url=slack_api.base_url))
         client = build_client(config, SETTINGS)
-        app = build_app(config, SETTINGS, client=client)
+        app = build_app(config, SETTINGS, client=client, clock=clock)
         handler = AsyncSocketModeHandler(app, app_token="xapp-1-test", web_client=client)
         await handler.connect_async()  # type: ignore[no-untyped-call]
         handlers.append((handler, client))
@@ -141,11 +147,14 @@ async def test_cert_probe_of_a_configured_endpoint_and_ad_hoc_hosts(
     probe = slack_api.push_slash_command("/relaycheck", "cert smarthost", response_id="c1")
     assert "Probing smarthost" in str(await slack_api.ack_for(probe, within=3))
     await slack_api.await_until(lambda: bool(slack_api.responses("c1")))
-    answer = str(slack_api.responses("c1")[0].params["blocks"])
+    answer = _text(slack_api.responses("c1")[0].params["blocks"])
     assert "127.0.0.1 port" in answer
     assert "mail.contoso.com" in answer
-    assert "trusted" in answer
     assert "days left" in answer
+    assert "every check passed" in answer
+    assert "`cert-chain`" in answer  # named among the checks that passed
+    assert "`cert-expiry`" in answer
+    assert _problems(answer) == set()
 
     for text, rid, reason in (
         (f"cert localhost:{server.port}", "c2", "private, loopback or link-local"),
@@ -175,6 +184,95 @@ async def test_ad_hoc_loopback_probe_when_private_targets_are_allowed(
     )
     await slack_api.ack_for(envelope)
     await slack_api.await_until(lambda: bool(slack_api.responses("c5")), within=8)
-    answer = str(slack_api.responses("c5")[0].params["blocks"])
-    assert "does not cover localhost" in answer  # the certificate names mail.contoso.com
+    answer = _text(slack_api.responses("c5")[0].params["blocks"])
+    # the certificate names mail.contoso.com; an ad-hoc host is judged as a smart host
+    assert "*critical* `cert-hostname` certificate does not cover localhost" in answer
     assert server.connections >= 1
+
+
+def _text(blocks: list[dict[str, Any]]) -> str:
+    """Every mrkdwn/plain text of a message, joined: what a person reads."""
+    texts: list[str] = []
+    for block in blocks:
+        if isinstance(block.get("text"), dict):
+            texts.append(block["text"]["text"])
+        texts.extend(e["text"] for e in block.get("elements", []) if isinstance(e.get("text"), str))
+    return "\n".join(texts)
+
+
+def _problems(answer: str) -> set[tuple[str, str]]:
+    """(severity, check id) of every finding line that is not OK."""
+    return set(re.findall(r"\*(critical|warning|info)\* `([a-z0-9-]+)`", answer))
+
+
+def _served(pki: Pki, case: str) -> tuple[Issued, dict[str, Any]]:
+    now = pki.now
+    return {
+        "expired": (
+            pki.leaf(not_before=now - timedelta(days=100), not_after=now - timedelta(days=2)),
+            {},
+        ),
+        "wrong-names": (pki.leaf(["smtp.fabrikam.com"]), {}),
+        "missing-intermediate": (pki.leaf(), {"with_intermediates": False}),
+        "expiring-and-weak": (pki.leaf(days=20.5, rsa_bits=1024), {}),
+    }[case]
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("expired", {("critical", "cert-expiry")}),
+        ("wrong-names", {("critical", "cert-hostname")}),
+        ("missing-intermediate", {("critical", "cert-chain")}),
+        ("expiring-and-weak", {("warning", "cert-expiry"), ("critical", "cert-weak")}),
+    ],
+)
+async def test_cert_answer_says_what_the_scan_says(
+    tmp_path: Path,
+    slack_api: SlackApiStandIn,
+    run_bot: Runner,
+    pki: Pki,
+    smtp_server: Any,
+    case: str,
+    expected: set[tuple[str, str]],
+) -> None:
+    issued, options = _served(pki, case)
+    server = await smtp_server(kind="good", chain=issued, **options)
+    raw = {
+        "tenant": {"name": "Contoso", "accepted_domains": ["contoso.com"]},
+        "endpoints": [
+            {
+                "name": "smarthost",
+                "host": "mail.contoso.com",
+                "address": "127.0.0.1",
+                "port": server.port,
+            }
+        ],
+        "trust": {"ca_file": str(pki.ca_file)},
+        "thresholds": {"warning_days": 30, "critical_days": 7},
+        "probe": {"timeout_seconds": 2, "deadline_seconds": 5},
+    }
+    config = parse_config(raw, base_dir=tmp_path)
+    now = pki.now + timedelta(minutes=1)
+    await run_bot(config, clock=lambda: now)
+    probe = slack_api.push_slash_command("/relaycheck", "cert smarthost", response_id=case)
+    await slack_api.ack_for(probe, within=3)
+    await slack_api.await_until(lambda: bool(slack_api.responses(case)), within=8)
+    reply = slack_api.responses(case)[0].params
+    answer = _text(reply["blocks"])
+
+    assert _problems(answer) == expected
+    scan, _ = await certificate_stage(
+        ScanContext(config=config, now=now, tenant=merge_tenant(config), environ={})
+    )
+    said = [f for f in scan if f.severity is not Severity.OK]
+    assert {(f.severity.value, f.check.value) for f in said} == expected
+    for finding in said:  # the same words as `relaycheck scan`, escaped for mrkdwn
+        line = (
+            f"*{finding.severity.value}* `{finding.check.value}` {escape_mrkdwn(finding.message)}"
+        )
+        assert line in answer
+    worst = max(f.severity for f in said)
+    assert reply["text"].startswith(
+        f"certificate of smarthost (mail.contoso.com:{server.port}): {worst.value}"
+    )

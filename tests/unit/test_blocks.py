@@ -12,6 +12,7 @@ from slack_sdk.models.views import View
 from bot.blocks import (
     MAX_HOME_BLOCKS,
     MAX_MESSAGE_BLOCKS,
+    certificate_probe_message,
     escape_mrkdwn,
     explanation_message,
     fit_lines,
@@ -20,11 +21,16 @@ from bot.blocks import (
     status_message,
 )
 from bot.store import OpenFinding, RunRecord
+from checks.chain import load_trust_anchors
 from checks.config import parse_config
 from checks.explain import explain
-from checks.model import CheckId, Finding, Severity
+from checks.model import CheckId, Endpoint, Finding, Severity, Thresholds
+from checks.observations import FailureKind, ProbeFailure, ProbeStage, TlsObservation
 from checks.rules.addresses import parse_pair
+from checks.rules.certcheck import evaluate_endpoint
+from checks.rules.certificates import facts_from_x509
 from checks.tenant import load_tenant
+from tests.fakes.pki import Pki
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -161,3 +167,62 @@ def test_home_with_300_endpoints_is_a_valid_view(tmp_path: Path) -> None:
     assert any("*Endpoints (300)*" in t and "more" in t for t in texts)
     assert any("no scan has run yet" in t for t in texts)
     _no_control_sequences(payload)
+
+
+def test_cert_probe_answer_shows_the_rules_findings_per_address_within_limits(pki: Pki) -> None:
+    """60 addresses of a pool: one refuses with hostile words, the rest serve an expired cert."""
+    endpoint = Endpoint(name="relay <!channel>", host="mail.contoso.com", port=25)
+    expired = pki.leaf(
+        not_before=pki.now - timedelta(days=90), not_after=pki.now - timedelta(days=1)
+    )
+    chain = (expired.facts, facts_from_x509(pki.intermediate))
+    observations = [
+        TlsObservation(
+            endpoint=endpoint.name,
+            host=endpoint.host,
+            port=25,
+            address="192.0.2.1",
+            failure=ProbeFailure(
+                stage=ProbeStage.GREETING,
+                kind=FailureKind.REJECTED,
+                reason="554 at greeting",
+                server_words="554 go away <!channel> <@U123>",
+                code=554,
+            ),
+        ),
+        *(
+            TlsObservation(
+                endpoint=endpoint.name,
+                host=endpoint.host,
+                port=25,
+                address=f"192.0.2.{i}",
+                chain=chain,
+                tls_version="TLSv1.3",
+            )
+            for i in range(2, 62)
+        ),
+    ]
+    anchors = load_trust_anchors(pki.ca_file, include_system=False)
+    findings = evaluate_endpoint(
+        endpoint, observations, now=pki.now, thresholds=Thresholds(), anchors=anchors
+    )
+    rendered = certificate_probe_message(endpoint, observations, findings, now=pki.now)
+    payload = rendered.to_dict()  # raises beyond Slack's per-block limits
+    assert len(payload["blocks"]) <= MAX_MESSAGE_BLOCKS
+    texts = _sections(payload["blocks"])
+    assert all(len(t) <= 3000 for t in texts)
+    refused = next(t for t in texts if "192.0.2.1 port 25" in t)
+    assert "*critical* `endpoint-unreachable`" in refused
+    assert "&lt;!channel&gt; &lt;@U123&gt;" in refused
+    first_served = next(t for t in texts if "192.0.2.2 port 25" in t)
+    assert "*critical* `cert-expiry`" in first_served
+    assert "expired" in first_served
+    assert "`cert-chain`" in first_served  # passed: the chain itself is fine
+    assert any("more addresses" in t for t in texts)
+    assert rendered.text.startswith("certificate of relay &lt;!channel&gt;")
+    header = payload["blocks"][0]
+    assert header["text"] == {
+        "type": "plain_text",
+        "text": "Certificate of relay <!channel> (mail.contoso.com:25)",
+    }  # plain text: shown literally, never parsed
+    _no_control_sequences({"text": payload["text"], "blocks": payload["blocks"][1:]})
