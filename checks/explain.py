@@ -83,12 +83,7 @@ class ConnectorSession:
         return (
             self.via == "certificate"
             and self.domain is not None
-            and self.domain.standing
-            in (
-                DomainStanding.ACCEPTED,
-                DomainStanding.PARENT_ACCEPTED,
-                DomainStanding.UNCERTAIN,
-            )
+            and self.domain.standing.attributes_relay
         )
 
 

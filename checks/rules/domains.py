@@ -178,6 +178,7 @@ def accepted_domain_findings(facts: TenantFacts, *, sender_domains: Sequence[str
     findings: list[Finding] = []
     accepted = facts.accepted_domains
     usable: list[tuple[str, str]] = []  # (connector, domain) that attribute relay for certain
+    undocumented: list[tuple[str, str]] = []  # ... that relaycheck assumes do, with a warning
     for connector in facts.connectors:
         if (
             not connector.enabled
@@ -190,8 +191,10 @@ def accepted_domain_findings(facts: TenantFacts, *, sender_domains: Sequence[str
         except InvalidName:
             continue  # rejected when config and exports were parsed
         standing = connector_domain_standing(parsed, accepted)
-        if standing.standing is DomainStanding.ACCEPTED:
+        if standing.standing.documented:
             usable.append((connector.name, parsed.domain))
+        elif standing.standing.attributes_relay:
+            undocumented.append((connector.name, parsed.domain))
         findings.append(
             _standing_finding(
                 connector.name, parsed.domain, standing.standing, standing.accepted_as
@@ -225,6 +228,14 @@ def accepted_domain_findings(facts: TenantFacts, *, sender_domains: Sequence[str
                 f"sender domain {domain} is not accepted: the {scenario.value} scenario, relayed "
                 f"through certificate connector {usable[0][0]!r} ({usable[0][1]} is accepted)"
             )
+        elif undocumented:
+            severity = Severity.WARNING
+            message = (
+                f"sender domain {domain} is not accepted: the {scenario.value} scenario, relayed "
+                f"through certificate connector {undocumented[0][0]!r} only if Exchange Online "
+                f"counts its domain {undocumented[0][1]} as the tenant's (undocumented; see that "
+                "connector's finding)"
+            )
         else:
             severity = Severity.CRITICAL
             message = (
@@ -241,7 +252,7 @@ def accepted_domain_findings(facts: TenantFacts, *, sender_domains: Sequence[str
                 details={
                     "scenario": scenario.value,
                     "acceptance": lookup.acceptance.value,
-                    "certificate_connectors": [name for name, _ in usable],
+                    "certificate_connectors": [name for name, _ in (*usable, *undocumented)],
                 },
                 cause="sender-domain",
             )
@@ -290,7 +301,9 @@ def drift_findings(
         )
     baseline = previous if previous is not None else frozenset(config_domains)
     since = "since the last run" if previous is not None else "and is not in the config"
-    for name in sorted(set(live_names) - baseline):
+    # with neither history nor a config list there is no baseline: nothing "appeared"
+    appeared = set(live_names) - baseline if previous is not None or config_domains else set()
+    for name in sorted(appeared):
         findings.append(
             Finding(
                 check=CheckId.ACCEPTED_DOMAIN,

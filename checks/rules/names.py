@@ -231,6 +231,16 @@ class DomainStanding(StrEnum):
     UNCERTAIN = "uncertain"
     NOT_ACCEPTED = "not-accepted"
 
+    @property
+    def attributes_relay(self) -> bool:
+        """Does the certificate domain count as the tenant's? (For the undocumented standings,
+        relaycheck assumes it does and warns; explain and the scan must agree on this.)"""
+        return self is not DomainStanding.NOT_ACCEPTED
+
+    @property
+    def documented(self) -> bool:
+        return self is DomainStanding.ACCEPTED
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectorDomain:

@@ -114,3 +114,33 @@ def test_drift_against_the_previous_run() -> None:
         )
         == []
     )
+
+
+@pytest.mark.parametrize(
+    ("connector_name", "severity", "relayed"),
+    [
+        ("*.contoso.com", Severity.INFO, True),
+        ("mail.contoso.com", Severity.WARNING, True),  # undocumented: assumed, with a warning
+        ("*.fabrikam.com", Severity.CRITICAL, False),
+    ],
+)
+def test_sender_domain_verdict_agrees_with_explain(
+    connector_name: str, severity: Severity, relayed: bool
+) -> None:
+    """The scan's sender-domain finding and `explain` must give the same verdict."""
+    from datetime import UTC, datetime
+
+    from checks.explain import explain
+    from checks.rules.addresses import parse_pair
+
+    tenant = facts(("contoso.com",), cert_connector(connector_name))
+    sender = next(
+        f
+        for f in accepted_domain_findings(tenant, sender_domains=["fabrikam.net"])
+        if f.cause == "sender-domain"
+    )
+    assert sender.severity is severity
+    answer = explain(
+        parse_pair("app@fabrikam.net -> x@tailspintoys.com"), tenant, now=datetime.now(UTC)
+    )
+    assert answer.accepted is relayed
