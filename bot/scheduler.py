@@ -21,32 +21,18 @@ from zoneinfo import ZoneInfo
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.cycle import run_cycle, run_digest
 from bot.store import Store
 from checks.model import Config
-from checks.rules.schedule import parse_schedule
+from checks.rules.schedule import build_trigger
 
 log = logging.getLogger("relaycheck.scheduler")
 
 JOBS = ("certificates", "domains", "digest")
 # a run delayed by a blocked loop still happens if it is at most this late (then coalesced)
 MISFIRE_GRACE_SECONDS = 3600
-
-
-def build_trigger(text: str, timezone: str) -> BaseTrigger:
-    """A trigger from a validated schedule expression (day names only for weekdays)."""
-    schedule = parse_schedule(text)
-    tz = ZoneInfo(timezone)
-    if schedule.interval_seconds is not None:
-        return IntervalTrigger(seconds=schedule.interval_seconds, timezone=tz)
-    assert schedule.cron is not None
-    minute, hour, day, month, dow = schedule.cron
-    return CronTrigger(
-        minute=minute, hour=hour, day=day, month=month, day_of_week=dow.lower(), timezone=tz
-    )
 
 
 def missed_run(trigger: BaseTrigger, last_run: datetime | None, now: datetime) -> bool:

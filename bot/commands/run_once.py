@@ -20,9 +20,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.commands.common import add_config_argument, resolve_config
 from bot.cycle import run_cycle, run_digest
 from bot.delivery import DeliveryWorker
-from bot.scheduler import build_trigger, missed_run
+from bot.scheduler import missed_run
 from bot.store import Store
 from checks.model import Config
+from checks.rules.schedule import build_trigger
 
 DELIVERY_BUDGET_SECONDS = 60.0
 

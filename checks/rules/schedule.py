@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 _INTERVAL = re.compile(r"^every\s+(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)$", re.I)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -61,3 +67,23 @@ def parse_schedule(text: str) -> Schedule:
             raise InvalidSchedule(f"cron weekday {word!r} is not a day name (MON..SUN)")
     minute, hour, day, month, dow = fields
     return Schedule(text=value, cron=(minute, hour, day, month, dow))
+
+
+def build_trigger(text: str, timezone: str) -> BaseTrigger:
+    """The APScheduler trigger for a schedule expression; raises `InvalidSchedule`.
+
+    APScheduler's own parser has the last word on field values (`99 * * * *`), so the config
+    is validated by building the trigger it will run with."""
+    schedule = parse_schedule(text)
+    tz = ZoneInfo(timezone)
+    if schedule.interval_seconds is not None:
+        return cast(BaseTrigger, IntervalTrigger(seconds=schedule.interval_seconds, timezone=tz))
+    assert schedule.cron is not None
+    minute, hour, day, month, dow = schedule.cron
+    try:
+        trigger = CronTrigger(
+            minute=minute, hour=hour, day=day, month=month, day_of_week=dow.lower(), timezone=tz
+        )
+    except ValueError as err:
+        raise InvalidSchedule(f"not a valid cron expression ({err})") from None
+    return cast(BaseTrigger, trigger)

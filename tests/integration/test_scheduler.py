@@ -13,11 +13,12 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.cycle import run_cycle
-from bot.scheduler import Scheduler, build_trigger, missed_run
+from bot.scheduler import Scheduler, missed_run
 from bot.store import Store
 from checks.config import parse_config
 from checks.model import CheckId, Config, Finding, Severity
 from checks.rules.certificates import CertificateFacts
+from checks.rules.schedule import build_trigger
 from checks.scan import ObservedCertificate, ScanReport
 
 TOKYO = ZoneInfo("Asia/Tokyo")

@@ -212,6 +212,16 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"tenant": {}, "schedule": {"digest": "0 9 * * 1"}}, "schedule.digest", "day names"),
     ({"tenant": {}, "schedule": {"certificates": "every 5s"}}, "schedule.certificates", "1 minute"),
     ({"tenant": {}, "schedule": {"timezone": "Mars/Olympus"}}, "schedule.timezone", "time zone"),
+    (
+        {"tenant": {}, "schedule": {"certificates": "99 * * * *"}},
+        "schedule.certificates",
+        "not a valid cron",
+    ),
+    (
+        {"tenant": {}, "schedule": {"domains": "0 0 31 2-13 *"}},
+        "schedule.domains",
+        "not a valid cron",
+    ),
     ({"tenant": {}, "slack": {"mode": "rtm"}}, "slack.mode", "socket, http"),
     ({"tenant": {}, "microsoft365": {"tenant_id": "x"}}, "microsoft365.client_id", "required"),
     ({"tenant": {}, "dns": {"nameservers": ["dns.example"]}}, "dns.nameservers[0]", "IP address"),
