@@ -8,6 +8,8 @@ with exit code 2: no traceback reaches the user for anything they typed or confi
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -49,6 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `relaycheck findings --json | head`: the reader left; say nothing more (Python docs'
+        # recipe: point stdout at devnull so the interpreter's final flush cannot fail again)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     return code
 
 

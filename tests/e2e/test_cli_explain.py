@@ -150,3 +150,28 @@ def test_embedded_default_without_any_config(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "built-in Contoso example" in done.stderr
     assert "Scenario:    ndr" in done.stdout
+
+
+def test_a_closed_pipe_is_not_a_traceback() -> None:
+    """`relaycheck ... --json | head -1`: the reader goes away early."""
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "explain",
+            "--config",
+            str(EXAMPLE),
+            "--json",
+            "<> -> a@fabrikam.com",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdout.close()  # before the child has written anything: its write gets EPIPE
+        stderr = proc.stderr.read().decode()
+        proc.wait(timeout=60)
+    assert "Traceback" not in stderr
