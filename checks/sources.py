@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 
-from checks.errors import ExportError
 from checks.model import AcceptedDomain, Config, Connector, Finding
 from checks.probes.graph import Sleep, fetch_domains
 from checks.rules.domains import (
@@ -25,46 +23,7 @@ from checks.rules.domains import (
     graph_accepted_domains,
     graph_finding,
 )
-from checks.tenant import (
-    TenantFacts,
-    merge_tenant,
-    parse_accepted_domains,
-    parse_inbound_connectors,
-)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ExportError("file not found", file=str(path)) from None
-    except OSError as err:
-        raise ExportError(f"cannot read ({err.strerror})", file=str(path)) from None
-
-
-def load_exports(
-    config: Config,
-) -> tuple[tuple[AcceptedDomain, ...], tuple[Connector, ...], list[str], list[ExportError]]:
-    """Each export on its own: one that fails is reported and the other still loads."""
-    domains: tuple[AcceptedDomain, ...] = ()
-    connectors: tuple[Connector, ...] = ()
-    sources: list[str] = []
-    errors: list[ExportError] = []
-    if config.tenant.accepted_domains_file is not None:
-        path = config.tenant.accepted_domains_file
-        try:
-            domains = parse_accepted_domains(_read(path), str(path))
-            sources.append(str(path))
-        except ExportError as err:
-            errors.append(err)
-    if config.tenant.connectors_file is not None:
-        path = config.tenant.connectors_file
-        try:
-            connectors = parse_inbound_connectors(_read(path), str(path))
-            sources.append(str(path))
-        except ExportError as err:
-            errors.append(err)
-    return domains, connectors, sources, errors
+from checks.tenant import TenantFacts, load_exports, merge_tenant
 
 
 def combine(
@@ -129,16 +88,16 @@ async def collect_tenant(
     no history, and drift is then judged against the config. `now` is the scan's clock, taken
     for symmetry with the other stages; no tenant rule depends on time yet."""
     del now
-    domains, connectors, sources, errors = load_exports(config)
-    findings = [export_finding(err) for err in errors]
+    exports = load_exports(config)
+    findings = [export_finding(err) for err in exports.errors]
     graph: GraphObservation | None = None
     if config.microsoft365.enabled:
         graph = await fetch_domains(config.microsoft365, environ=environ, http=http, sleep=sleep)
     facts, more = combine(
         config,
-        exported_domains=domains,
-        exported_connectors=connectors,
-        export_sources=sources,
+        exported_domains=exports.domains,
+        exported_connectors=exports.connectors,
+        export_sources=list(exports.sources),
         graph=graph,
         previous_domains=previous_domains,
     )

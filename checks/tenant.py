@@ -266,19 +266,50 @@ def _read(path: Path) -> bytes:
         raise ExportError(f"cannot read ({err.strerror})", file=str(path)) from None
 
 
-def load_tenant(config: Config) -> TenantFacts:
-    """Read the configured exports and merge them with the config; raises `ExportError`."""
-    sources: list[str] = []
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Exports:
+    """What the configured PowerShell exports hold; each loads (or fails) on its own."""
+
     domains: tuple[AcceptedDomain, ...] = ()
     connectors: tuple[Connector, ...] = ()
+    sources: tuple[str, ...] = ()
+    errors: tuple[ExportError, ...] = ()
+
+
+def load_exports(config: Config) -> Exports:
+    """Read the configured exports; one that fails is reported and the other still loads."""
+    domains: tuple[AcceptedDomain, ...] = ()
+    connectors: tuple[Connector, ...] = ()
+    sources: list[str] = []
+    errors: list[ExportError] = []
     if config.tenant.accepted_domains_file is not None:
         path = config.tenant.accepted_domains_file
-        domains = parse_accepted_domains(_read(path), str(path))
-        sources.append(str(path))
+        try:
+            domains = parse_accepted_domains(_read(path), str(path))
+            sources.append(str(path))
+        except ExportError as err:
+            errors.append(err)
     if config.tenant.connectors_file is not None:
         path = config.tenant.connectors_file
-        connectors = parse_inbound_connectors(_read(path), str(path))
-        sources.append(str(path))
+        try:
+            connectors = parse_inbound_connectors(_read(path), str(path))
+            sources.append(str(path))
+        except ExportError as err:
+            errors.append(err)
+    return Exports(
+        domains=domains, connectors=connectors, sources=tuple(sources), errors=tuple(errors)
+    )
+
+
+def load_tenant(config: Config) -> TenantFacts:
+    """Config and exports merged; the first unusable export raises `ExportError` (explain and
+    `config check` must not answer from half the tenant; the scan uses `load_exports`)."""
+    exports = load_exports(config)
+    if exports.errors:
+        raise exports.errors[0]
     return merge_tenant(
-        config, exported_domains=domains, exported_connectors=connectors, sources=sources
+        config,
+        exported_domains=exports.domains,
+        exported_connectors=exports.connectors,
+        sources=exports.sources,
     )
