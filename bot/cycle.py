@@ -16,7 +16,8 @@ from typing import Any
 
 from bot.alerts import OutboxDraft, render_digest, render_event
 from bot.store import RunRecord, Store
-from checks.model import CheckId, Config, Finding, Severity, worst
+from checks.model import CheckId, Config, Finding, Severity
+from checks.report import EXIT_UNKNOWN, exit_code
 from checks.rules.lifecycle import (
     CertificateSnapshot,
     Event,
@@ -48,10 +49,7 @@ class CycleResult:
     @property
     def exit_code(self) -> int:
         """Like `relaycheck scan`: 0 ok, 1 warning, 2 critical, 3 the scan could not run."""
-        if not self.ok:
-            return 3
-        level = worst(f.severity for f in self.findings)
-        return {Severity.CRITICAL: 2, Severity.WARNING: 1}.get(level, 0)
+        return exit_code(self.findings) if self.ok else EXIT_UNKNOWN
 
 
 def policy_from(config: Config) -> Policy:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from checks.explain import Explanation
+from checks.rules.certcheck import days_left
 
 
 def _certificate_line(result: Explanation, now: datetime) -> str | None:
@@ -17,7 +18,7 @@ def _certificate_line(result: Explanation, now: datetime) -> str | None:
     leaf = observation.leaf
     if leaf is None:
         return f"not observed ({observation.error})"
-    days = (leaf.not_after - now).days
+    days = days_left(leaf, now)
     chain = observation.verdict.status.value if observation.verdict else "not verified"
     return (
         f"{', '.join(leaf.names) or leaf.subject}; valid until {leaf.not_after:%Y-%m-%d} "

@@ -22,6 +22,7 @@ from typing import Any
 
 from checks.model import Connector, ConnectorType, Forward, Scenario
 from checks.rules.addresses import Address, Envelope, parse_address
+from checks.rules.certcheck import EKU_EXPLANATION
 from checks.rules.certificates import CertificateObservation, ChainStatus, validity_problem
 from checks.rules.names import (
     Acceptance,
@@ -41,12 +42,6 @@ ATTR36 = "550 5.7.64 Relay Access Denied ATTR36"
 ATTR36_SEED = "451 4.4.4 Relay Access Denied, unrecognized sender domain. ATTR36"
 TENANT_ATTRIBUTION = "550 5.7.64 TenantAttribution; Relay Access Denied SMTP"
 OUTSIDE_SENDER = Address(local="sender", domain="external.example")
-
-EKU_WARNING = (
-    "the certificate has no 'TLS Web Client Authentication' (clientAuth) extended key usage; "
-    "public CAs stopped including it during 2025-2026, peers that enforce it reject the "
-    "certificate as a client certificate, and whether Exchange Online enforces it is not documented"
-)
 
 
 class Match(StrEnum):
@@ -403,7 +398,7 @@ def _certificate_session(
         problems.append(f"its chain is not trusted: {verdict.detail or verdict.status.value}")
         fixes.append(_chain_fix(verdict.status))
     if not leaf.client_auth_allowed:
-        warns.append(EKU_WARNING)
+        warns.append(EKU_EXPLANATION)
     summary_state = "does not match" if problems else "matches"
     summary = (
         f"Connector {label} {summary_state} the certificate from {observation.source} "
