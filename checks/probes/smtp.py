@@ -345,7 +345,7 @@ async def probe_address(
     started = time.monotonic()
     state: dict[str, object] = {"stage": ProbeStage.CONNECT, "graceful": False}
     budget = settings.deadline_seconds if deadline is None else deadline
-    observation: TlsObservation
+    observation: TlsObservation | None = None
     try:
         async with asyncio.timeout(budget) as scope:
             try:
@@ -359,21 +359,24 @@ async def probe_address(
     except TimeoutError:
         if not scope.expired():
             raise
-        stage = state["stage"]
-        assert isinstance(stage, ProbeStage)
-        observation = _failed(
-            endpoint,
-            address,
-            ProbeFailure(
-                stage=stage,
-                kind=FailureKind.DEADLINE,
-                reason=f"the endpoint deadline of {budget:g} s ran out during {stage.value}",
-            ),
-        )
+        if observation is None:
+            stage = state["stage"]
+            assert isinstance(stage, ProbeStage)
+            observation = _failed(
+                endpoint,
+                address,
+                ProbeFailure(
+                    stage=stage,
+                    kind=FailureKind.DEADLINE,
+                    reason=f"the endpoint deadline of {budget:g} s ran out during {stage.value}",
+                ),
+            )
+        # else: what was observed stands; only the polite QUIT ran out of time
     finally:
         session = state.get("session")
         if isinstance(session, _Session):
             session.writer.transport.abort()
+    assert observation is not None
     return _with_elapsed(observation, time.monotonic() - started)
 
 

@@ -34,6 +34,7 @@ KINDS = (
     "endless-ehlo",
     "implicit",
     "tls10",
+    "mute-quit",
 )
 
 
@@ -181,6 +182,9 @@ class _Behaviour:
     ) -> None:
         while True:
             command = (await self.line(reader)).upper()
+            if command == "QUIT" and self.fake.kind == "mute-quit":
+                await reader.read()  # never answers QUIT; waits until the client hangs up
+                return
             if command == "QUIT":
                 await self.send(writer, "221 2.0.0 bye\r\n")
                 writer.close()

@@ -7,6 +7,7 @@ import contextlib
 import ssl
 import time
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -269,3 +270,17 @@ def test_parse_reply_incomplete(data: bytes) -> None:
 def test_parse_reply_garbage(data: bytes) -> None:
     with pytest.raises(ValueError, match=r"SMTP reply|code changed"):
         parse_reply(data)
+
+
+async def test_deadline_running_out_during_quit_keeps_what_was_observed(
+    pki: Pki, smtp_server: ServerFactory
+) -> None:
+    """The chain was captured; a server that never answers QUIT must not turn it into a failure."""
+    leaf = pki.leaf()
+    server = await smtp_server("mute-quit", leaf)
+    settings = replace(FAST, timeout_seconds=2.0, deadline_seconds=0.8)
+    started = time.monotonic()
+    (obs,) = await probe_endpoint(endpoint(server.port), settings)
+    assert time.monotonic() - started < 1.5
+    assert obs.failure is None
+    assert obs.chain[0].fingerprint_sha256 == leaf.fingerprint
