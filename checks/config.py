@@ -490,7 +490,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
     trust_reader.finish()
 
     state_reader = top.sub("state")
-    state_path = state_reader.get("path", str, str(StateSettings().path))
+    state_path = state_reader.opt("path", str)
     state_reader.finish()
 
     config = Config(
@@ -506,7 +506,8 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
         microsoft365=_microsoft365(top.sub("microsoft365")),
         slack=_slack(top.sub("slack")),
         schedule=_schedule(top.sub("schedule")),
-        state=StateSettings(path=_path(base_dir, state_path)),
+        # unset: in the working folder (where the daemon or cron job runs), not the config's
+        state=StateSettings(path=_path(base_dir, state_path)) if state_path else StateSettings(),
         alerts=_alerts(top.sub("alerts")),
     )
     top.finish()

@@ -32,7 +32,12 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "run-once",
         help="run one scheduled cycle now and deliver its alerts (for cron)",
-        description=__doc__.splitlines()[2] if __doc__ else None,
+        description=(
+            "Run one scheduled cycle now (scan, lifecycle, alerts) and deliver its alerts: to "
+            "Slack when SLACK_BOT_TOKEN and [slack] alerts_channel are set, else to the console. "
+            "For cron users who do not run the daemon. Exit code: 0 ok, 1 warning, 2 critical, "
+            "3 the scan could not run."
+        ),
     )
     add_config_argument(parser)
     parser.set_defaults(handler=run)

@@ -329,3 +329,12 @@ def test_bad_accepted_domain_exports(data: bytes, problem: str) -> None:
 def test_bad_connector_exports(record: dict[str, Any], problem: str) -> None:
     with pytest.raises(ExportError, match=problem):
         parse_inbound_connectors(json.dumps([record]).encode(), "connectors.json")
+
+
+def test_state_defaults_to_the_working_folder(tmp_path: Path) -> None:
+    """Issue 6: `[state] path` defaults to the working folder, not the config's folder."""
+    config = load_config(write(tmp_path, '[tenant]\nname = "x"\n'))
+    assert config.state.path == Path("relaycheck.sqlite3")
+    assert not config.state.path.is_absolute()
+    explicit = load_config(write(tmp_path, '[tenant]\nname = "x"\n[state]\npath = "s.db"\n'))
+    assert explicit.state.path == tmp_path / "s.db"
