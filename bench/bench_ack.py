@@ -4,6 +4,11 @@ Both apps run behind bolt's aiohttp adapter on 127.0.0.1 and receive the same 40
 commands (`/relaycheck <> -> kate@tailspintoys.com`), 20 in flight at a time, over real HTTP.
 Latency is time to the HTTP response (= the ack); the relaycheck app's follow-up answers go to
 the loopback Slack stand-in. Run: `.venv/bin/python bench/bench_ack.py`.
+
+The stand-in plays Slack, which is another machine in production, so it runs in a child process
+(`--standin`): as a thread of this process it would compete for the GIL with the app's event
+loop, and only in the relaycheck run (the bare app never answers), inflating the ratio with
+work that is not the bot's. The load generator stays in this process for both apps alike.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -66,10 +73,63 @@ def _pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
 
 
-async def main() -> None:
+def standin_child() -> None:
+    """`--standin`: serve the stand-in, print its port, answer `count` lines until stdin ends."""
     standin = SlackApiStandIn()
     standin.start()
     try:
+        print(standin.port, flush=True)
+        for line in sys.stdin:
+            if line.strip() == "count":
+                print(len(standin.received("response_url")), flush=True)
+    finally:
+        standin.stop()
+
+
+class RemoteStandIn:
+    """The parent's handle on the child: payloads and response counts, over stdin/stdout."""
+
+    def __init__(self, process: asyncio.subprocess.Process, port: int) -> None:
+        self.process = process
+        self.payloads = SlackApiStandIn()  # never started: only builds payloads for `port`
+        self.payloads.port = port
+        self.base_url = self.payloads.base_url
+
+    async def responses(self) -> int:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(b"count\n")
+        await self.process.stdin.drain()
+        return int(await self.process.stdout.readline())
+
+    async def await_responses(self, count: int, within: float) -> None:
+        deadline = time.monotonic() + within
+        while await self.responses() < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"fewer than {count} answers within {within} s")
+            await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def remote_standin() -> AsyncIterator[RemoteStandIn]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--standin",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    try:
+        yield RemoteStandIn(process, int(await process.stdout.readline()))
+    finally:
+        process.stdin.close()
+        await process.wait()
+
+
+async def main() -> None:
+    async with remote_standin() as standin:
         with tempfile.TemporaryDirectory() as tmp:
             config = tenant_config(Path(tmp), slack={"mode": "http", "api_url": standin.base_url})
             settings = Settings(
@@ -86,7 +146,11 @@ async def main() -> None:
                 await ack()  # type: ignore[operator]
 
             bodies = [
-                form(standin.slash_command_payload("/relaycheck", "<> -> kate@tailspintoys.com"))
+                form(
+                    standin.payloads.slash_command_payload(
+                        "/relaycheck", "<> -> kate@tailspintoys.com"
+                    )
+                )
                 for _ in range(REQUESTS)
             ]
             runners = []
@@ -96,15 +160,11 @@ async def main() -> None:
                 runners.append(runner)
                 await _measure(url, bodies[:20])  # warm-up (auth.test, imports, trust store)
                 results[name] = await _measure(url, bodies)
-            await standin.await_until(
-                lambda: len(standin.received("response_url")) >= REQUESTS + 20, within=60
-            )
+            await standin.await_responses(REQUESTS + 20, within=60)
             for runner in runners:
                 await runner.cleanup()
             if client.session is not None:
                 await client.session.close()
-    finally:
-        standin.stop()
     for name, values in results.items():
         print(
             f"{name:>10}: n={len(values)} concurrency={CONCURRENCY} "
@@ -116,4 +176,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if sys.argv[1:] == ["--standin"]:
+        standin_child()
+    else:
+        asyncio.run(main())
