@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -31,9 +32,16 @@ def utc_now() -> datetime:
 
 
 def build_client(config: Config, settings: Settings) -> AsyncWebClient:
-    """The Web API client for `[slack] api_url` (GovSlack, or a test stand-in)."""
+    """The Web API client for `[slack] api_url` (GovSlack, or a test stand-in).
+
+    It owns one aiohttp session, so Web API calls and `/relaycheck` answers (see
+    `commands.answerer`) reuse kept-alive connections instead of a new TLS connection per call.
+    Call it inside the running event loop, and close `client.session` when done (`serve` does).
+    """
     token = settings.bot_token.reveal() if settings.bot_token is not None else None
-    return AsyncWebClient(token=token, base_url=config.slack.api_url)
+    return AsyncWebClient(
+        token=token, base_url=config.slack.api_url, session=aiohttp.ClientSession()
+    )
 
 
 def build_app(

@@ -2,7 +2,7 @@
 
 Order matters for Slack's 3-second limit: anything pure (parsing, help) is answered in the
 acknowledgement itself; anything that reads the tenant, observes certificates or probes a host
-is acknowledged first and answered afterwards through `respond()` (the command's response_url).
+is acknowledged first and answered afterwards through the command's response_url (`answerer`).
 Input that cannot be understood gets the help text and the reason, never silence.
 
 `/relaycheck cert` must not turn the bot into a port scanner for whoever can type in Slack:
@@ -14,10 +14,10 @@ addresses that were checked, so a second DNS answer cannot swap in a private add
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -26,6 +26,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.blocks import (
     SHARE_ACTION_ID,
@@ -64,12 +65,18 @@ def _reply(rendered: Rendered, *, response_type: str = "ephemeral") -> dict[str,
 async def answer_text(
     text: str, deps: Deps, *, share: bool = True, shared_by: str | None = None
 ) -> Rendered:
-    """Explain `SENDER -> RECIPIENT [via MAILBOX]` (raises AddressError for unparseable input)."""
+    """Explain `SENDER -> RECIPIENT [via MAILBOX]` (raises AddressError for unparseable input).
+
+    This runs on the event loop on purpose: it is well under a millisecond of CPU per answer
+    once the trust store is built (`TrustAnchors.store()`), and moving it to worker threads
+    made acknowledgements slower in `bench/bench_ack.py`: the GIL still serialises the work,
+    and the loop then waits for the GIL after every socket call it makes.
+    """
     envelope = parse_pair(text)
     now = deps.clock()
     facts = load_tenant(deps.config)
     certificates = await observe_connector_certificates(
-        deps.config, facts, now=now, anchors=await deps.trust_anchors()
+        deps.config, facts, now=now, anchors=deps.trust_anchors()
     )
     explanation = explain(
         envelope, facts, forwards=deps.config.forwards, certificates=certificates, now=now
@@ -184,16 +191,13 @@ async def probe_target(text: str, deps: Deps) -> Rendered:
         observations.extend(
             await probe_endpoint(replace(endpoint, address=address), deps.config.probe, locks=locks)
         )
-    anchors = await deps.trust_anchors()
     now = deps.clock()
-    # the scan's own rule, off the event loop (chain verification is CPU work)
-    findings = await asyncio.to_thread(
-        evaluate_endpoint,
+    findings = evaluate_endpoint(
         endpoint,
         observations,
         now=now,
         thresholds=deps.config.thresholds,
-        anchors=anchors,
+        anchors=deps.trust_anchors(),
     )
     return certificate_probe_message(endpoint, observations, findings, now=now)
 
@@ -201,9 +205,30 @@ async def probe_target(text: str, deps: Deps) -> Rendered:
 # --------------------------------------------------------------------------- listeners
 
 
+Answer = Callable[[Rendered], Awaitable[None]]
+
+
+def answerer(response_url: str, client: AsyncWebClient) -> Answer:
+    """Post an answer to the command's response_url over the app client's session.
+
+    bolt's `respond` opens a new HTTP session (a new TCP and TLS connection to Slack) for every
+    answer; reusing the client's session keeps one connection alive instead. Without a session
+    (a client built elsewhere) AsyncWebhookClient falls back to one session per answer.
+    """
+    hook = AsyncWebhookClient(response_url, session=client.session)
+
+    async def answer(rendered: Rendered) -> None:
+        response = await hook.send_dict(_reply(rendered))
+        if response.status_code != 200:
+            _log.warning("response_url refused the answer: HTTP %s", response.status_code)
+
+    return answer
+
+
 def register(app: AsyncApp, deps: Deps) -> None:
     @app.command(COMMAND)
-    async def relaycheck(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+    async def relaycheck(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
+        respond = answerer(command["response_url"], client)
         if not deps.channel_allowed(command.get("channel_id"), command.get("channel_name")):
             await ack(**_reply(error_message("/relaycheck is not enabled in this channel")))
             return
@@ -241,6 +266,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()
         await _explain(text, respond, deps)
 
+    # A click, not the hot path: bolt's `respond` finds the response_url(s) in the action body.
     @app.action(SHARE_ACTION_ID)
     async def share(
         ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
@@ -270,26 +296,26 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await respond(**_reply(error_message(f"Slack refused to post it: {problem}")))
 
 
-async def _explain(text: str, respond: AsyncRespond, deps: Deps) -> None:
+async def _explain(text: str, respond: Answer, deps: Deps) -> None:
     try:
         rendered = await answer_text(text, deps)
     except AddressError as err:
         rendered = help_message(f"could not read {text!r}: {err}")
     except RelaycheckError as err:
         rendered = error_message(str(err))
-    await respond(**_reply(rendered))
+    await respond(rendered)
 
 
-async def _cert(text: str, respond: AsyncRespond, deps: Deps) -> None:
+async def _cert(text: str, respond: Answer, deps: Deps) -> None:
     try:
         rendered = await probe_target(text, deps)
     except RelaycheckError as err:
         rendered = error_message(str(err))
-    await respond(**_reply(rendered))
+    await respond(rendered)
 
 
-async def _status(respond: AsyncRespond, deps: Deps) -> None:
+async def _status(respond: Answer, deps: Deps) -> None:
     store, now = deps.store, deps.clock()
     findings = store.open_findings(now=now) if store is not None else []
     last_run = store.last_run() if store is not None else None
-    await respond(**_reply(status_message(findings, last_run=last_run, now=now)))
+    await respond(status_message(findings, last_run=last_run, now=now))

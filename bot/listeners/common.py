@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,9 +15,10 @@ from checks.model import Config
 class Deps:
     """Shared by the listeners of one app.
 
-    `store` is None when `serve` runs without state (tests, or before the first scan): the
-    listeners then answer "no scan has run yet". `anchors` is loaded once, on first use, off
-    the event loop (reading and parsing the system bundle would stall every pending ack).
+    `store` is None when the app runs without state (tests): the listeners then answer "no
+    scan has run yet". `anchors` is loaded once, on first use (a few milliseconds, once; not in
+    a worker thread: `load_trust_anchors` silences a warning with `warnings.catch_warnings`,
+    which is process-global and not safe to run beside the scan's own load).
     """
 
     config: Config
@@ -26,9 +26,9 @@ class Deps:
     clock: Callable[[], datetime]
     anchors: TrustAnchors | None = None
 
-    async def trust_anchors(self) -> TrustAnchors:
+    def trust_anchors(self) -> TrustAnchors:
         if self.anchors is None:
-            self.anchors = await asyncio.to_thread(load_trust_anchors, self.config.trust.ca_file)
+            self.anchors = load_trust_anchors(self.config.trust.ca_file)
         return self.anchors
 
     def channel_allowed(self, channel_id: str | None, channel_name: str | None = None) -> bool:

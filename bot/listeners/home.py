@@ -6,7 +6,6 @@ probing: opening a tab must not start network traffic to the on-prem servers.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -25,8 +24,7 @@ _log = logging.getLogger("relaycheck.slack")
 async def render_home(deps: Deps) -> View:
     facts: TenantFacts | None
     try:
-        # reads and parses the tenant exports: off the loop, like the explain pipeline
-        facts = await asyncio.to_thread(load_tenant, deps.config)
+        facts = load_tenant(deps.config)
     except RelaycheckError as err:
         _log.warning("App Home: tenant facts unavailable: %s", err)
         facts = None
