@@ -34,8 +34,9 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from checks.explain import Explanation
-from checks.model import Config, Connector, Endpoint, Finding, Severity
+from checks.model import Config, Connector, Endpoint, Finding, Severity, Thresholds
 from checks.observations import TlsObservation
+from checks.rules.certcheck import days_until, expiry_severity
 from checks.rules.certificates import CertificateFacts, CertificateObservation, ChainVerdict
 from checks.rules.lifecycle import CertificateSnapshot
 from checks.tenant import TenantFacts
@@ -52,6 +53,8 @@ MAX_BUTTON_VALUE = 2000
 MAX_FALLBACK_CHARS = 3000
 
 SHARE_ACTION_ID = "relaycheck_share"
+
+DEFAULT_THRESHOLDS = Thresholds()
 
 SEVERITY_ICON = {
     Severity.CRITICAL: ":red_circle:",
@@ -123,11 +126,6 @@ def _age(delta: timedelta) -> str:
     return f"{seconds // 86400} d"
 
 
-def days_left(not_after: datetime, now: datetime) -> int:
-    """Whole days until expiry (negative once expired), as on-call people count them."""
-    return int((not_after - now).total_seconds() // 86400)
-
-
 @dataclass(frozen=True, slots=True)
 class Rendered:
     """A message: fallback text (notifications, screen readers) plus blocks."""
@@ -154,7 +152,10 @@ def _fallback(text: str) -> str:
 
 
 def _certificate_lines(
-    observation: CertificateObservation | None, connector: str | None, now: datetime
+    observation: CertificateObservation | None,
+    connector: str | None,
+    now: datetime,
+    thresholds: Thresholds,
 ) -> list[str]:
     if observation is None:
         if connector is None:
@@ -164,18 +165,24 @@ def _certificate_lines(
     if observation.error is not None or observation.leaf is None:
         reason = escape_mrkdwn(observation.error or "no certificate")
         return [f":warning: not observed {where}: {reason}"]
-    return _leaf_lines(observation.leaf, observation.verdict, now, where=where)
+    return _leaf_lines(observation.leaf, observation.verdict, now, thresholds, where=where)
 
 
 def _leaf_lines(
-    leaf: CertificateFacts, verdict: ChainVerdict | None, now: datetime, *, where: str
+    leaf: CertificateFacts,
+    verdict: ChainVerdict | None,
+    now: datetime,
+    thresholds: Thresholds,
+    *,
+    where: str,
 ) -> list[str]:
-    left = days_left(leaf.not_after, now)
+    left = days_until(leaf.not_after, now)
+    severity = expiry_severity(leaf.not_after, now, thresholds)
+    icon = "" if severity is Severity.OK else SEVERITY_ICON[severity] + " "
     if left < 0:
-        expiry = f":red_circle: expired {_when(leaf.not_after)} ({-left} days ago)"
+        expiry = f"{icon}expired {_when(leaf.not_after)} ({-left} days ago)"
     else:
-        icon = ":red_circle:" if left < 7 else ":large_orange_circle:" if left < 30 else ""
-        expiry = f"{icon} expires {_when(leaf.not_after)} ({left} days left)".strip()
+        expiry = f"{icon}expires {_when(leaf.not_after)} ({left} days left)"
     names = [escape_mrkdwn(n) for n in leaf.names]
     shown = ", ".join(names[:10]) + (f" …and {len(names) - 10} more" if len(names) > 10 else "")
     chain = "not verified"
@@ -201,7 +208,9 @@ def _verdict_text(explanation: Explanation) -> str:
     return ":no_entry: *Refused* by Exchange Online"
 
 
-def _explanation_blocks(explanation: Explanation, now: datetime, *, nested: bool) -> list[Block]:
+def _explanation_blocks(
+    explanation: Explanation, now: datetime, thresholds: Thresholds, *, nested: bool
+) -> list[Block]:
     env = explanation.envelope
     sender = str(env.sender) if env.sender else "<>"
     blocks: list[Block] = []
@@ -244,7 +253,9 @@ def _explanation_blocks(explanation: Explanation, now: datetime, *, nested: bool
     blocks.append(SectionBlock(fields=fields))
     if reply_lines:
         blocks.append(_section("\n".join(reply_lines)))
-    cert = _certificate_lines(explanation.certificate, explanation.certificate_connector, now)
+    cert = _certificate_lines(
+        explanation.certificate, explanation.certificate_connector, now, thresholds
+    )
     if cert:
         blocks.append(_section(fit_lines(cert, head="*Certificate as last seen*")))
     if explanation.reasons:
@@ -263,14 +274,15 @@ def explanation_message(
     explanation: Explanation,
     *,
     now: datetime,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
     share_value: str | None = None,
     shared_by: str | None = None,
 ) -> Rendered:
     """The answer to `/relaycheck SENDER -> RECIPIENT`; `share_value` adds the share button."""
-    blocks = _explanation_blocks(explanation, now, nested=False)
+    blocks = _explanation_blocks(explanation, now, thresholds, nested=False)
     if explanation.forwarded is not None:
         blocks.append(DividerBlock())
-        blocks.extend(_explanation_blocks(explanation.forwarded, now, nested=True))
+        blocks.extend(_explanation_blocks(explanation.forwarded, now, thresholds, nested=True))
     if share_value is not None and len(share_value) <= MAX_BUTTON_VALUE:
         blocks.append(
             ActionsBlock(
@@ -300,7 +312,7 @@ def explanation_message(
 
 def _leaf_summary(leaf: CertificateFacts, now: datetime) -> list[str]:
     """What the certificate says about itself; judging it is the rules' job, not rendering's."""
-    left = days_left(leaf.not_after, now)
+    left = days_until(leaf.not_after, now)
     if left < 0:
         expiry = f"expired {_when(leaf.not_after)} ({-left} days ago)"
     else:
@@ -502,7 +514,9 @@ def _connector_line(connector: Connector) -> str:
 HomeCertificate = CertificateObservation | CertificateSnapshot
 
 
-def _home_certificate_line(name: str, cert: HomeCertificate, now: datetime) -> str:
+def _home_certificate_line(
+    name: str, cert: HomeCertificate, now: datetime, thresholds: Thresholds
+) -> str:
     chain = ""
     if isinstance(cert, CertificateObservation):
         leaf = cert.leaf
@@ -516,12 +530,8 @@ def _home_certificate_line(name: str, cert: HomeCertificate, now: datetime) -> s
     else:
         not_after, untrusted = cert.not_after, False
         label = cert.names[0] if cert.names else cert.subject
-    left = days_left(not_after, now)
-    severity = Severity.OK
-    if left < 7 or untrusted:
-        severity = Severity.CRITICAL
-    elif left < 30:
-        severity = Severity.WARNING
+    left = days_until(not_after, now)
+    severity = Severity.CRITICAL if untrusted else expiry_severity(not_after, now, thresholds)
     return (
         f"{SEVERITY_ICON[severity]} *{escape_mrkdwn(name)}*: {left} days left "
         f"({not_after:%Y-%m-%d}){chain} · {escape_mrkdwn(label)}"
@@ -557,7 +567,10 @@ def home_view(
         ),
         _section(
             fit_lines(
-                [_home_certificate_line(n, o, now) for n, o in sorted(certificates.items())]
+                [
+                    _home_certificate_line(n, o, now, config.thresholds)
+                    for n, o in sorted(certificates.items())
+                ]
                 or ["no certificate observed yet"],
                 head=f"*Certificates ({len(certificates)})*",
             )

@@ -82,7 +82,11 @@ async def answer_text(
         envelope, facts, forwards=deps.config.forwards, certificates=certificates, now=now
     )
     return explanation_message(
-        explanation, now=now, share_value=text if share else None, shared_by=shared_by
+        explanation,
+        now=now,
+        thresholds=deps.config.thresholds,
+        share_value=text if share else None,
+        shared_by=shared_by,
     )
 
 

@@ -68,7 +68,21 @@ def iso(moment: datetime) -> str:
 
 def days_left(facts: CertificateFacts, now: datetime) -> int:
     """Whole days until expiry, rounded down (negative once expired)."""
-    return (facts.not_after - now) // timedelta(days=1)
+    return days_until(facts.not_after, now)
+
+
+def days_until(not_after: datetime, now: datetime) -> int:
+    return (not_after - now) // timedelta(days=1)
+
+
+def expiry_severity(not_after: datetime, now: datetime, thresholds: Thresholds) -> Severity:
+    """`[thresholds]` applied to a validity end: the one place that says how close is too close."""
+    left = days_until(not_after, now)
+    if now >= not_after or left <= thresholds.critical_days:
+        return Severity.CRITICAL
+    if left <= thresholds.warning_days:
+        return Severity.WARNING
+    return Severity.OK
 
 
 def certificate_details(facts: CertificateFacts, now: datetime) -> dict[str, Any]:
@@ -137,19 +151,13 @@ def check_expiry(
 ) -> Finding:
     left = days_left(leaf, now)
     date = f"{leaf.not_after:%Y-%m-%d %H:%M} UTC"
+    severity = expiry_severity(leaf.not_after, now, thresholds)
     if now >= leaf.not_after:
-        severity = Severity.CRITICAL
         ago = -left if left < 0 else 0
         message = (
             f"certificate {leaf.common_name or leaf.subject} expired on {date} ({ago} days ago)"
         )
     else:
-        if left <= thresholds.critical_days:
-            severity = Severity.CRITICAL
-        elif left <= thresholds.warning_days:
-            severity = Severity.WARNING
-        else:
-            severity = Severity.OK
         message = (
             f"certificate {leaf.common_name or leaf.subject} expires on {date} ({left} days left)"
         )

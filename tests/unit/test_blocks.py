@@ -226,3 +226,41 @@ def test_cert_probe_answer_shows_the_rules_findings_per_address_within_limits(pk
         "text": "Certificate of relay <!channel> (mail.contoso.com:25)",
     }  # plain text: shown literally, never parsed
     _no_control_sequences({"text": payload["text"], "blocks": payload["blocks"][1:]})
+
+
+def test_expiry_marks_follow_the_configured_thresholds() -> None:
+    """The same 20 days left is a warning at warning_days=30 and fine at warning_days=10."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.blocks import explanation_message
+    from checks.explain import explain
+    from checks.model import AcceptedDomain, CertificateSource, Connector, Thresholds
+    from checks.rules.addresses import parse_pair
+    from checks.rules.certificates import CertificateObservation, ChainStatus, ChainVerdict
+    from checks.tenant import TenantFacts
+    from tests.unit.test_explain import facts_cert
+
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    connector = Connector(
+        name="c",
+        tls_sender_certificate_name="*.contoso.com",
+        certificate=CertificateSource(endpoint="mail1"),
+    )
+    tenant = TenantFacts(
+        name="contoso",
+        accepted_domains=(AcceptedDomain(name="contoso.com"),),
+        connectors=(connector,),
+    )
+    cert = CertificateObservation(
+        source="endpoint mail1",
+        chain=(facts_cert(not_after=now + timedelta(days=20, hours=1)),),
+        verdict=ChainVerdict(status=ChainStatus.TRUSTED),
+    )
+    answer = explain(parse_pair("<> -> a@fabrikam.com"), tenant, certificates={"c": cert}, now=now)
+
+    def expiry_line(thresholds: Thresholds) -> str:
+        text = str(explanation_message(answer, now=now, thresholds=thresholds).block_dicts())
+        return next(part for part in text.split("\\n") if "days left" in part)
+
+    assert ":large_orange_circle:" in expiry_line(Thresholds(warning_days=30, critical_days=7))
+    assert "circle" not in expiry_line(Thresholds(warning_days=10, critical_days=7))
