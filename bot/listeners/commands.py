@@ -43,6 +43,7 @@ from checks.explain import explain
 from checks.model import Endpoint, TlsMode
 from checks.observations import TlsObservation
 from checks.observe import observe_connector_certificates
+from checks.probes.dns import address_resolver
 from checks.probes.smtp import HostLocks, probe_endpoint, resolve
 from checks.rules.addresses import parse_pair
 from checks.rules.certcheck import evaluate_endpoint
@@ -140,14 +141,17 @@ def _within(host: str, domains: tuple[str, ...]) -> bool:
 async def resolve_target(text: str, deps: Deps) -> tuple[Endpoint, tuple[str, ...]]:
     """The endpoint to probe and the exact addresses allowed, or TargetError saying why not."""
     slack = deps.config.slack
+    # the scan's resolver: `[dns] nameservers` when configured, else the system's
+    lookup = address_resolver(deps.config.dns) if deps.config.dns.nameservers else resolve
+    timeout = deps.config.probe.timeout_seconds
     configured = deps.config.endpoint(text.strip())
     if configured is not None:
         if configured.address is not None:
             return configured, (configured.address,)
-        addresses = await resolve(
-            configured.host, configured.port, deps.config.probe.timeout_seconds
-        )
-        return configured, addresses
+        try:
+            return configured, await lookup(configured.host, configured.port, timeout)
+        except (OSError, TimeoutError) as err:
+            raise TargetError(f"{configured.host} does not resolve ({err})") from None
     host, port = split_target(text)
     try:
         ipaddress.ip_address(host)
@@ -170,7 +174,7 @@ async def resolve_target(text: str, deps: Deps) -> tuple[Endpoint, tuple[str, ..
             f"[slack] probe_allowed_domains ({allowed})"
         )
     try:
-        addresses = await resolve(ascii_host, port, deps.config.probe.timeout_seconds)
+        addresses = await lookup(ascii_host, port, timeout)
     except (OSError, TimeoutError):
         raise TargetError(f"{host} does not resolve") from None
     if not addresses:

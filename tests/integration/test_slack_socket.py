@@ -276,3 +276,35 @@ async def test_cert_answer_says_what_the_scan_says(
     assert reply["text"].startswith(
         f"certificate of smarthost (mail.contoso.com:{server.port}): {worst.value}"
     )
+
+
+async def test_cert_probe_resolves_through_the_configured_dns_and_never_goes_silent(
+    tmp_path: Path,
+    slack_api: SlackApiStandIn,
+    run_bot: Runner,
+    pki: Any,
+    smtp_server: Any,
+    dns_server: Any,
+) -> None:
+    server = await smtp_server(kind="good", chain=pki.leaf(("mail.contoso.com",)))
+    dns = dns_server(zone="mail.contoso.com. 300 IN A 127.0.0.1\n")
+    raw = {
+        "tenant": {"name": "Contoso"},
+        "endpoints": [
+            {"name": "smarthost", "host": "mail.contoso.com", "port": server.port},
+            {"name": "gone", "host": "gone.contoso.com", "port": server.port},
+        ],
+        "dns": {"nameservers": ["127.0.0.1"], "port": dns.port, "timeout_seconds": 1},
+        "trust": {"ca_file": str(pki.ca_file)},
+        "probe": {"timeout_seconds": 2, "deadline_seconds": 5},
+    }
+    await run_bot(parse_config(raw, base_dir=tmp_path))
+    found = slack_api.push_slash_command("/relaycheck", "cert smarthost", response_id="d1")
+    await slack_api.ack_for(found)
+    await slack_api.await_until(lambda: bool(slack_api.responses("d1")), within=8)
+    assert "every check passed" in _text(slack_api.responses("d1")[0].params["blocks"])
+    assert ("udp", "mail.contoso.com.", "A") in dns.queries
+    gone = slack_api.push_slash_command("/relaycheck", "cert gone", response_id="d2")
+    await slack_api.ack_for(gone)
+    await slack_api.await_until(lambda: bool(slack_api.responses("d2")), within=8)
+    assert "gone.contoso.com does not resolve" in str(slack_api.responses("d2")[0].params["blocks"])
