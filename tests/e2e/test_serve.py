@@ -20,6 +20,7 @@ def _config(tmp_path: Path, api_url: str) -> Path:
         '[tenant]\nname = "Contoso"\naccepted_domains = ["contoso.com"]\n'
         f'[slack]\nmode = "socket"\napi_url = "{api_url}"\n'
         '[state]\npath = "state.sqlite3"\n'
+        "[dns]\nenabled = false\n"  # tests never ask the system resolver
     )
     return path
 

@@ -46,6 +46,7 @@ def config_for(
         "trust": {"ca_file": str(pki.ca_file)},
         "thresholds": {"warning_days": 30, "critical_days": 7},
         "probe": PROBE,
+        "dns": {"enabled": False},  # tests never ask the system resolver
     }
     return parse_config(raw, base_dir=pki.tmp_path)
 

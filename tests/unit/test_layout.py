@@ -52,3 +52,16 @@ def test_layering_contracts_catch_a_bad_import(tmp_path: Path) -> None:
     done = _lint_imports(tmp_path, tmp_path)
     assert done.returncode != 0
     assert "BROKEN" in done.stdout
+
+
+def test_tests_cannot_reach_beyond_loopback() -> None:
+    import socket
+
+    import pytest
+
+    with pytest.raises(OSError, match="only loopback"):
+        socket.create_connection(("192.0.2.1", 25), timeout=0.2)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        with pytest.raises(OSError, match="only loopback"):
+            udp.sendto(b"x", ("198.51.100.53", 53))
+        udp.sendto(b"x", ("127.0.0.1", 9))  # loopback stays allowed
