@@ -7,7 +7,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -37,8 +37,7 @@ def _guard(real: Callable[..., Any], position: int) -> Callable[..., Any]:
 
 
 @pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", _guard(socket.socket.connect, 0))
     monkeypatch.setattr(socket.socket, "connect_ex", _guard(socket.socket.connect_ex, 0))
     monkeypatch.setattr(socket.socket, "sendto", _guard(socket.socket.sendto, -1))
-    yield
