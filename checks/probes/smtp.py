@@ -98,6 +98,14 @@ class _Session:
         self.settings = settings
         self.buffer = b""
 
+    def failed(self, stage: ProbeStage, kind: FailureKind, reason: str) -> _Failed:
+        """A failure carrying the start of what the server said (sanitised, truncated)."""
+        return _Failed(
+            ProbeFailure(
+                stage=stage, kind=kind, reason=reason, server_words=sanitize(self.buffer[:200])
+            )
+        )
+
     async def reply(self, stage: ProbeStage, wait_seconds: float) -> Reply:
         """Read one whole reply; nothing is sent before it is complete."""
         limit = self.settings.max_reply_bytes
@@ -107,54 +115,37 @@ class _Session:
                     try:
                         reply, used = parse_reply(self.buffer)
                     except ValueError as err:
-                        raise _Failed(
-                            ProbeFailure(
-                                stage=stage,
-                                kind=FailureKind.GARBAGE,
-                                reason=f"{err} during {stage.value}",
-                                server_words=sanitize(self.buffer[:200]),
-                            )
+                        raise self.failed(
+                            stage, FailureKind.GARBAGE, f"{err} during {stage.value}"
                         ) from None
                     if reply is not None:
                         self.buffer = self.buffer[used:]
                         return reply
                     if len(self.buffer) > limit:
-                        raise _Failed(
-                            ProbeFailure(
-                                stage=stage,
-                                kind=FailureKind.TOO_LONG,
-                                reason=f"{stage.value} reply exceeded {limit} bytes",
-                                server_words=sanitize(self.buffer[:200]),
-                            )
+                        raise self.failed(
+                            stage,
+                            FailureKind.TOO_LONG,
+                            f"{stage.value} reply exceeded {limit} bytes",
                         )
                     chunk = await self.reader.read(_CHUNK)
                     if not chunk:
-                        raise _Failed(
-                            ProbeFailure(
-                                stage=stage,
-                                kind=FailureKind.CLOSED,
-                                reason=f"the server closed the connection during {stage.value}",
-                                server_words=sanitize(self.buffer[:200]),
-                            )
+                        raise self.failed(
+                            stage,
+                            FailureKind.CLOSED,
+                            f"the server closed the connection during {stage.value}",
                         )
                     self.buffer += chunk
         except TimeoutError:
-            raise _Failed(
-                ProbeFailure(
-                    stage=stage,
-                    kind=FailureKind.TIMEOUT,
-                    reason=f"no complete {stage.value} reply within {wait_seconds:g} s",
-                    server_words=sanitize(self.buffer[:200]),
-                )
+            raise self.failed(
+                stage,
+                FailureKind.TIMEOUT,
+                f"no complete {stage.value} reply within {wait_seconds:g} s",
             ) from None
         except (ConnectionError, OSError) as err:
-            raise _Failed(
-                ProbeFailure(
-                    stage=stage,
-                    kind=FailureKind.CLOSED,
-                    reason=f"connection lost during {stage.value} ({err.__class__.__name__})",
-                    server_words=sanitize(self.buffer[:200]),
-                )
+            raise self.failed(
+                stage,
+                FailureKind.CLOSED,
+                f"connection lost during {stage.value} ({err.__class__.__name__})",
             ) from None
 
     async def send(self, stage: ProbeStage, line: str) -> None:
