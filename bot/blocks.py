@@ -176,28 +176,14 @@ def _leaf_lines(
     *,
     where: str,
 ) -> list[str]:
-    left = days_until(leaf.not_after, now)
     severity = expiry_severity(leaf.not_after, now, thresholds)
     icon = "" if severity is Severity.OK else SEVERITY_ICON[severity] + " "
-    if left < 0:
-        expiry = f"{icon}expired {_when(leaf.not_after)} ({-left} days ago)"
-    else:
-        expiry = f"{icon}expires {_when(leaf.not_after)} ({left} days left)"
-    names = [escape_mrkdwn(n) for n in leaf.names]
-    shown = ", ".join(names[:10]) + (f" …and {len(names) - 10} more" if len(names) > 10 else "")
     chain = "not verified"
     if verdict is not None:
         chain = escape_mrkdwn(verdict.status.value)
         if verdict.detail:
             chain += f" ({escape_mrkdwn(verdict.detail)})"
-    return [
-        f"*Names:* {shown or '(none)'}",
-        f"*Subject:* {escape_mrkdwn(leaf.subject)}",
-        f"*Issuer:* {escape_mrkdwn(leaf.issuer)}",
-        f"*Expiry:* {expiry}",
-        f"*Chain:* {chain}",
-        f"_observed {where}_",
-    ]
+    return [*_leaf_summary(leaf, now, icon=icon), f"*Chain:* {chain}", f"_observed {where}_"]
 
 
 def _verdict_text(explanation: Explanation) -> str:
@@ -310,20 +296,21 @@ def explanation_message(
 # --------------------------------------------------------------------------- cert probe
 
 
-def _leaf_summary(leaf: CertificateFacts, now: datetime) -> list[str]:
-    """What the certificate says about itself; judging it is the rules' job, not rendering's."""
+def _leaf_summary(leaf: CertificateFacts, now: datetime, *, icon: str = "") -> list[str]:
+    """What the certificate says about itself; judging it is the rules' job, not rendering's
+    (`icon` is a judgement made by the caller with `expiry_severity`)."""
     left = days_until(leaf.not_after, now)
     if left < 0:
-        expiry = f"expired {_when(leaf.not_after)} ({-left} days ago)"
+        expiry = f"{icon}expired {_when(leaf.not_after)} ({-left} days ago)"
     else:
-        expiry = f"expires {_when(leaf.not_after)} ({left} days left)"
+        expiry = f"{icon}expires {_when(leaf.not_after)} ({left} days left)"
     names = [escape_mrkdwn(n) for n in leaf.names]
     shown = ", ".join(names[:10]) + (f" …and {len(names) - 10} more" if len(names) > 10 else "")
     return [
         f"*Names:* {shown or '(none)'}",
         f"*Subject:* {escape_mrkdwn(leaf.subject)}",
         f"*Issuer:* {escape_mrkdwn(leaf.issuer)}",
-        f"*Validity:* {expiry}",
+        f"*Expiry:* {expiry}",
     ]
 
 
