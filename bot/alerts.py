@@ -215,7 +215,16 @@ def render_cert_change(event: Event) -> OutboxDraft:
     lines.append(f"*Expires:* {old['not_after'][:10]} → {new['not_after'][:10]}")
     lines.append(f"*Chain length:* {old['chain_length']} → {new['chain_length']}")
     if d.get("client_auth_dropped"):
-        lines.append(":warning: the new certificate no longer allows TLS client authentication")
+        lines.append(
+            ":warning: the new certificate no longer allows TLS client authentication "
+            "(clientAuth), which it needs as the client certificate an MTA presents"
+        )
+    if d["issuer_changed"] or d.get("subject_changed"):
+        lines.append(
+            ":warning: issuer or subject changed: an Exchange send connector that selects its "
+            f"certificate by {_esc("TlsCertificateName '<I>issuer<S>subject'")} must be "
+            "updated, or mail stops with 454 4.7.5"
+        )
     lines.append(
         f"*Fingerprint:* `{_esc(old['fingerprint'][:16])}…` → `{_esc(new['fingerprint'][:16])}…`"
     )

@@ -618,6 +618,7 @@ def certificate_changes(
             "old": old.to_json(),
             "new": new.to_json(),
             "issuer_changed": old.issuer != new.issuer,
+            "subject_changed": old.subject != new.subject,
             "names_added": added,
             "names_removed": removed,
             "chain_length": [old.chain_length, new.chain_length],

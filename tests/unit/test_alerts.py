@@ -115,6 +115,9 @@ def test_cert_change_message_names_what_changed() -> None:
     assert "Names removed:* relay.contoso.com" in text
     assert "CN=R3 → CN=&lt;!channel&gt;" in text
     assert "<!channel>" not in text
+    # a new issuer breaks an Exchange send connector's '<I>issuer<S>subject' selector
+    assert "454 4.7.5" in text
+    assert "&lt;I&gt;issuer&lt;S&gt;subject" in text
 
 
 def test_digest_lists_open_findings_and_expiring_certificates() -> None:
