@@ -195,6 +195,9 @@ def render_note(event: Event) -> OutboxDraft:
     )
 
 
+SEND_CONNECTOR_SELECTOR = "TlsCertificateName '<I>issuer<S>subject'"
+
+
 def render_cert_change(event: Event) -> OutboxDraft:
     """What changed in a served certificate: issuer, names, expiry, chain length."""
     d = event.details
@@ -222,7 +225,7 @@ def render_cert_change(event: Event) -> OutboxDraft:
     if d["issuer_changed"] or d.get("subject_changed"):
         lines.append(
             ":warning: issuer or subject changed: an Exchange send connector that selects its "
-            f"certificate by {_esc("TlsCertificateName '<I>issuer<S>subject'")} must be "
+            f"certificate by {_esc(SEND_CONNECTOR_SELECTOR)} must be "
             "updated, or mail stops with 454 4.7.5"
         )
     lines.append(
