@@ -351,7 +351,7 @@ def _probe(reader: _Reader) -> ProbeSettings:
     return settings
 
 
-def _dns(reader: _Reader) -> DnsSettings:
+def _dns(reader: _Reader, *, enabled_by_default: bool) -> DnsSettings:
     defaults = DnsSettings()
     servers = reader.strings("nameservers")
     for index, value in enumerate(servers):
@@ -363,7 +363,7 @@ def _dns(reader: _Reader) -> DnsSettings:
     if not 0 < port < 65536:
         raise reader.error("port", f"{port} is not a UDP/TCP port (1-65535)")
     settings = DnsSettings(
-        enabled=reader.get("enabled", bool, defaults.enabled),
+        enabled=reader.get("enabled", bool, enabled_by_default),
         nameservers=servers,
         port=port,
         timeout_seconds=reader.positive("timeout_seconds", float, defaults.timeout_seconds),
@@ -502,7 +502,9 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
         thresholds=Thresholds(warning_days=warning_days, critical_days=critical_days),
         trust=Trust(ca_file=_path(base_dir, ca_file) if ca_file else None),
         probe=_probe(top.sub("probe")),
-        dns=_dns(top.sub("dns")),
+        # DNS checks ask a resolver about the tenant's domains: they run when the config says
+        # which resolver ([dns]) or what the MX must be (mx_expected), never by surprise
+        dns=_dns(top.sub("dns"), enabled_by_default=top.has("dns") or bool(tenant.mx_expected)),
         microsoft365=_microsoft365(top.sub("microsoft365")),
         slack=_slack(top.sub("slack")),
         schedule=_schedule(top.sub("schedule")),

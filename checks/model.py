@@ -222,7 +222,8 @@ class ProbeSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DnsSettings:
-    # false: no DNS checks and no MX discovery (an offline lab, or the embedded example)
+    # false: no DNS checks and no MX discovery. Parsing sets it true when the config has a
+    # [dns] section or [tenant] mx_expected (see checks.config), false otherwise.
     enabled: bool = True
     nameservers: tuple[str, ...] = ()  # empty: the system resolver's
     port: int = 53

@@ -66,6 +66,12 @@ def run_check(args: argparse.Namespace) -> int:
         print("Forwards:")
         for f in config.forwards:
             print(f"  {f.mailbox} -> {f.to}")
+    dns = config.dns
+    if dns.enabled:
+        via = ", ".join(dns.nameservers) if dns.nameservers else "the system resolver"
+        print(f"DNS checks (mx, dns): on, asking {via}")
+    else:
+        print("DNS checks (mx, dns): off (add a [dns] section or [tenant] mx_expected)")
     for note in facts.notes:
         print(f"Note: {note}")
     return 0

@@ -338,3 +338,17 @@ def test_state_defaults_to_the_working_folder(tmp_path: Path) -> None:
     assert not config.state.path.is_absolute()
     explicit = load_config(write(tmp_path, '[tenant]\nname = "x"\n[state]\npath = "s.db"\n'))
     assert explicit.state.path == tmp_path / "s.db"
+
+
+@pytest.mark.parametrize(
+    ("raw", "enabled"),
+    [
+        ({"tenant": {"accepted_domains": ["contoso.com"]}}, False),
+        ({"tenant": {"accepted_domains": ["contoso.com"]}, "dns": {}}, True),
+        ({"tenant": {"mx_expected": "exchange-online"}}, True),
+        ({"tenant": {"mx_expected": "exchange-online"}, "dns": {"enabled": False}}, False),
+        ({"tenant": {}, "dns": {"nameservers": ["127.0.0.1"]}}, True),
+    ],
+)
+def test_dns_checks_run_when_the_config_asks_for_them(raw: dict[str, Any], enabled: bool) -> None:
+    assert parse_config(raw, base_dir=Path(".")).dns.enabled is enabled
