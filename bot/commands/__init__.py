@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from bot.commands import config_cmd, demo, explain, findings, run_once
+from bot.commands import config_cmd, demo, explain, findings, run_once, triage
 from bot.commands import scan as scan_cmd
 from bot.commands import serve as serve_cmd
 
@@ -16,4 +16,5 @@ COMMANDS: tuple[ModuleType, ...] = (
     findings,
     run_once,
     demo,
+    triage,
 )
