@@ -39,6 +39,7 @@ from checks.observations import TlsObservation
 from checks.rules.certcheck import days_until, expiry_severity
 from checks.rules.certificates import CertificateFacts, CertificateObservation, ChainVerdict
 from checks.rules.lifecycle import CertificateSnapshot
+from checks.rules.replies import Triage
 from checks.tenant import TenantFacts
 
 if TYPE_CHECKING:
@@ -449,6 +450,8 @@ USAGE_LINES = (
     "whether Exchange Online relays it",
     "`/relaycheck cert NAME|HOST[:PORT]`: probe a configured endpoint (or an allowed host) now",
     "`/relaycheck status`: open findings, worst first",
+    "`/relaycheck triage TEXT`: what an Exchange Online reply (NDR, queue error, log line) "
+    "means and what to check",
     "`/relaycheck help`: this text",
 )
 EXAMPLES = (
@@ -457,6 +460,7 @@ EXAMPLES = (
     "/relaycheck john@fabrikam.com -> kate@tailspintoys.com via kate@contoso.com",
     "/relaycheck cert smarthost",
     "/relaycheck cert mail.contoso.com:25",
+    "/relaycheck triage 550 5.7.64 TenantAttribution; Relay Access Denied SMTP",
 )
 
 
@@ -478,6 +482,40 @@ def error_message(problem: str) -> Rendered:
     return Rendered(
         text=_fallback(problem), blocks=[_section(f":no_entry: {escape_mrkdwn(problem)}")]
     )
+
+
+def triage_message(result: Triage) -> Rendered:
+    """The answer to `/relaycheck triage TEXT`: meaning, causes, steps, the checks to run.
+
+    Every string is escaped although the entries are ours: `matched` echoes the user's text.
+    """
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=_plain(f"Exchange Online: {result.code}"))),
+        _section(f"*{escape_mrkdwn(result.code)}*: {escape_mrkdwn(result.meaning)}"),
+        _section(
+            fit_lines([f"• {escape_mrkdwn(c)}" for c in result.causes], head="*Likely causes*")
+        ),
+        _section(
+            fit_lines(
+                [f"{i}. {escape_mrkdwn(step)}" for i, step in enumerate(result.fixes, 1)],
+                head="*Check and fix*",
+            )
+        ),
+    ]
+    context = []
+    if result.check_ids:
+        context.append("Caught by: " + ", ".join(_code(c.value) for c in result.check_ids))
+    if result.scenarios:
+        context.append("Scenarios: " + ", ".join(_code(s.value) for s in result.scenarios))
+    if result.note:
+        context.append(f"Note: {escape_mrkdwn(result.note)}")
+    if result.matched:
+        context.append("Recognised: " + ", ".join(_code(m) for m in result.matched))
+    if result.also:
+        context.append("Also in the text: " + ", ".join(_code(a) for a in result.also))
+    if context:
+        blocks.append(_context(*context))
+    return Rendered(text=_fallback(f"{result.code}: {result.meaning}"), blocks=blocks)
 
 
 # --------------------------------------------------------------------------- App Home

@@ -36,6 +36,7 @@ from bot.blocks import (
     explanation_message,
     help_message,
     status_message,
+    triage_message,
 )
 from bot.listeners.common import Deps
 from checks.errors import AddressError, RelaycheckError
@@ -48,6 +49,7 @@ from checks.probes.smtp import HostLocks, probe_endpoint, resolve
 from checks.rules.addresses import parse_pair
 from checks.rules.certcheck import evaluate_endpoint
 from checks.rules.names import InvalidName, to_ascii_domain
+from checks.rules.replies import Triage, TriageInputError, triage
 from checks.tenant import load_tenant
 
 COMMAND = "/relaycheck"
@@ -266,9 +268,17 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await ack(text=f"Probing {rest.strip()}…", response_type="ephemeral")
             await _cert(rest, respond, deps)
             return
+        if keyword == "triage":
+            await ack(**_reply(_triage(rest)))  # pure: answered in the acknowledgement
+            return
         try:
             parse_pair(text)
         except AddressError as err:
+            # a pasted NDR or log line is not a pair, but triage may know what it means
+            recognised = _recognise(text)
+            if recognised is not None:
+                await ack(**_reply(triage_message(recognised)))
+                return
             await ack(**_reply(help_message(f"could not read {text!r}: {err}")))
             return
         await ack()
@@ -302,6 +312,25 @@ def register(app: AsyncApp, deps: Deps) -> None:
         except SlackApiError as err:
             problem = err.response.get("error", "unknown error")
             await respond(**_reply(error_message(f"Slack refused to post it: {problem}")))
+
+
+def _recognise(text: str) -> Triage | None:
+    try:
+        return triage(text)
+    except TriageInputError:
+        return None
+
+
+def _triage(text: str) -> Rendered:
+    if not text.strip():
+        return help_message("triage needs the text Exchange Online answered")
+    try:
+        result = triage(text)
+    except TriageInputError as err:
+        return help_message(str(err))
+    if result is None:
+        return help_message(f"no Exchange Online reply recognised in {text!r}")
+    return triage_message(result)
 
 
 async def _explain(text: str, respond: Answer, deps: Deps) -> None:

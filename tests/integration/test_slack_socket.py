@@ -308,3 +308,40 @@ async def test_cert_probe_resolves_through_the_configured_dns_and_never_goes_sil
     await slack_api.ack_for(gone)
     await slack_api.await_until(lambda: bool(slack_api.responses("d2")), within=8)
     assert "gone.contoso.com does not resolve" in str(slack_api.responses("d2")[0].params["blocks"])
+
+
+async def test_triage_is_answered_in_the_ack_and_catches_pasted_replies(
+    tmp_path: Path, slack_api: SlackApiStandIn, run_bot: Runner
+) -> None:
+    await run_bot(tenant_config(tmp_path, with_certificate=False))
+    keyword = slack_api.push_slash_command(
+        "/relaycheck",
+        "triage 550 5.7.64 TenantAttribution; Relay Access Denied SMTP",
+        response_id="t1",
+    )
+    payload = (await slack_api.ack_for(keyword, within=3))["payload"]
+    answer = _text(payload["blocks"])
+    assert payload["text"].startswith("550 5.7.64 TenantAttribution: ")
+    assert "`san-coverage`, `cert-chain`, `cert-expiry`, `tls-handshake`" in answer
+    assert "*Check and fix*" in answer
+
+    # not a pair and no keyword: Slack's escaped paste of an NDR line gets the triage, not help
+    pasted = slack_api.push_slash_command(
+        "/relaycheck",
+        "Remote Server returned &lt;450 4.4.317 Cannot connect [Message=UntrustedRoot]&gt; <!channel>",
+        response_id="t2",
+    )
+    answer = _text((await slack_api.ack_for(pasted, within=3))["payload"]["blocks"])
+    assert "450 4.4.317" in answer
+    assert "`cert-chain`" in answer
+    assert "Examples" not in answer
+
+    unknown = slack_api.push_slash_command(
+        "/relaycheck", "triage <!channel> help", response_id="t3"
+    )
+    answer = str((await slack_api.ack_for(unknown, within=3))["payload"])
+    assert "no Exchange Online reply recognised" in answer
+    assert "&lt;!channel&gt;" in answer
+    assert "<!channel>" not in answer
+    await asyncio.sleep(0.05)
+    assert not slack_api.responses()  # pure answers never go through response_url
