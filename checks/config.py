@@ -367,7 +367,10 @@ def _dns(reader: _Reader, *, enabled_by_default: bool) -> DnsSettings:
         nameservers=servers,
         port=port,
         timeout_seconds=reader.positive("timeout_seconds", float, defaults.timeout_seconds),
+        mta_sts_port=reader.get("mta_sts_port", int, defaults.mta_sts_port),
     )
+    if not 0 < settings.mta_sts_port < 65536:
+        raise reader.error("mta_sts_port", f"{settings.mta_sts_port} is not a TCP port (1-65535)")
     reader.finish()
     return settings
 

@@ -56,7 +56,9 @@ async def dns_stage(ctx: ScanContext, *, http: httpx.AsyncClient | None = None) 
     domains = dns_domains(ctx)
     if not domains:
         return StageResult()
-    observations = await observe_domains(ctx.config.dns, domains, http=http)
+    observations = await observe_domains(
+        ctx.config.dns, domains, http=http, ca_file=ctx.config.trust.ca_file
+    )
     findings: list[Finding] = []
     for obs in observations:
         findings.extend(mx_findings(obs, expected=ctx.config.tenant.mx_expected))

@@ -228,6 +228,8 @@ class DnsSettings:
     nameservers: tuple[str, ...] = ()  # empty: the system resolver's
     port: int = 53
     timeout_seconds: float = 5.0
+    # the MTA-STS policy host's HTTPS port (443; labs and tests move it)
+    mta_sts_port: int = 443
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

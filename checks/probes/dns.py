@@ -11,7 +11,9 @@ set, in which case it is built with `configure=False` and only those servers, on
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import dns.asyncresolver
@@ -159,12 +161,36 @@ async def fetch_mta_sts_policy(
         return url, None, "policy is not UTF-8 text"
 
 
+async def policy_origin(
+    probe: DnsProbe, domain: str, settings: DnsSettings
+) -> tuple[str | None, str | None]:
+    """Where to fetch the MTA-STS policy from: (origin, error).
+
+    With `[dns] nameservers`, the policy host is resolved through those servers like every
+    other name (the HTTP client would otherwise ask the system resolver); the request then goes
+    to that address while still naming and verifying `mta-sts.<domain>`."""
+    port = "" if settings.mta_sts_port == 443 else f":{settings.mta_sts_port}"
+    host = f"mta-sts.{domain}"
+    if not settings.nameservers:
+        return (f"https://{host}{port}" if port else None), None
+    for rdtype in ("A", "AAAA"):
+        lookup, rdatas = await probe.query(host, rdtype)
+        if rdatas:
+            address = rdatas[0].address
+            shown = f"[{address}]" if ":" in address else address
+            return f"https://{shown}{port}", None
+        if lookup.outcome is Outcome.NXDOMAIN:
+            break
+    return None, f"{host} does not resolve"
+
+
 async def observe_domain(
     probe: DnsProbe,
     domain: str,
     *,
     http: httpx.AsyncClient,
     sts_origin: str | None = None,
+    settings: DnsSettings | None = None,
 ) -> DomainDns:
     """Everything relaycheck looks at in DNS for one accepted domain."""
     (mx, mx_rd), spf, (sts_txt, _) = await asyncio.gather(
@@ -178,7 +204,13 @@ async def observe_domain(
     host_obs = await asyncio.gather(*(probe.mx_host(h) for h in hosts))
     sts = MtaStsObservation(txt=sts_txt)
     if sts_txt.outcome is Outcome.ANSWER and sts_txt_records(sts_txt.texts):
-        url, text, error = await fetch_mta_sts_policy(domain, http, origin=sts_origin)
+        origin, error = sts_origin, None
+        if origin is None and settings is not None:
+            origin, error = await policy_origin(probe, domain, settings)
+        if error is not None:
+            url, text = f"https://mta-sts.{domain}/.well-known/mta-sts.txt", None
+        else:
+            url, text, error = await fetch_mta_sts_policy(domain, http, origin=origin)
         sts = MtaStsObservation(txt=sts_txt, policy_url=url, policy_text=text, policy_error=error)
     return DomainDns(
         domain=domain, mx=mx, mx_records=records, hosts=tuple(host_obs), spf=spf, mta_sts=sts
@@ -191,19 +223,30 @@ async def observe_domains(
     *,
     http: httpx.AsyncClient | None = None,
     sts_origin: str | None = None,
+    ca_file: Path | None = None,
 ) -> tuple[DomainDns, ...]:
-    """Observe every domain concurrently with one resolver and one HTTP client."""
+    """Observe every domain concurrently with one resolver and one HTTP client.
+
+    The MTA-STS policy is fetched over HTTPS verified against the system store plus
+    `[trust] ca_file`, the same anchors as the certificate checks."""
     probe = DnsProbe(make_resolver(settings))
-    if http is not None:
+
+    async def observe(client: httpx.AsyncClient) -> tuple[DomainDns, ...]:
         results = await asyncio.gather(
-            *(observe_domain(probe, d, http=http, sts_origin=sts_origin) for d in domains)
+            *(
+                observe_domain(probe, d, http=client, sts_origin=sts_origin, settings=settings)
+                for d in domains
+            )
         )
         return tuple(results)
-    async with httpx.AsyncClient(timeout=settings.timeout_seconds) as client:
-        results = await asyncio.gather(
-            *(observe_domain(probe, d, http=client, sts_origin=sts_origin) for d in domains)
-        )
-    return tuple(results)
+
+    if http is not None:
+        return await observe(http)
+    verify = ssl.create_default_context()
+    if ca_file is not None:
+        verify.load_verify_locations(cafile=str(ca_file))
+    async with httpx.AsyncClient(timeout=settings.timeout_seconds, verify=verify) as client:
+        return await observe(client)
 
 
 def address_resolver(settings: DnsSettings) -> AddressResolver:
