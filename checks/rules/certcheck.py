@@ -673,6 +673,12 @@ def evaluate_connector_certificate(
     return findings
 
 
+def _addresses_text(addresses: Sequence[str], adverb: str = "") -> str:
+    """'192.0.2.1 serves' / '192.0.2.1, 192.0.2.2 still serve'."""
+    verb = "serves" if len(addresses) == 1 else "serve"
+    return " ".join(part for part in (", ".join(addresses), adverb, verb) if part)
+
+
 def check_not_deployed(
     connector: Connector,
     file_leaf: CertificateFacts,
@@ -696,13 +702,14 @@ def check_not_deployed(
                     CheckId.CERT_NOT_DEPLOYED,
                     Severity.OK,
                     connector.name,
-                    f"{', '.join(group.addresses)} serve the certificate in the file",
+                    f"{_addresses_text(group.addresses)} the certificate in the file",
                     details,
                     group.cause,
                 )
             )
             continue
-        if file_leaf.not_before > leaf.not_before:
+        # newer = issued later, or (same issue time) valid longer
+        if (file_leaf.not_before, file_leaf.not_after) > (leaf.not_before, leaf.not_after):
             left = days_left(leaf, now)
             severity = Severity.CRITICAL if left <= thresholds.critical_days else Severity.WARNING
             findings.append(
@@ -711,8 +718,8 @@ def check_not_deployed(
                     severity,
                     connector.name,
                     f"renewed but not bound: the file holds a certificate valid until "
-                    f"{file_leaf.not_after:%Y-%m-%d}, but {', '.join(group.addresses)} still serve "
-                    f"the older one valid until {leaf.not_after:%Y-%m-%d} ({left} days left)",
+                    f"{file_leaf.not_after:%Y-%m-%d}, but "
+                    f"{_addresses_text(group.addresses, 'still')} the older one valid until {leaf.not_after:%Y-%m-%d} ({left} days left)",
                     details,
                     group.cause,
                 )
@@ -723,7 +730,7 @@ def check_not_deployed(
                     CheckId.CERT_NOT_DEPLOYED,
                     Severity.INFO,
                     connector.name,
-                    f"{', '.join(group.addresses)} serve a newer certificate than the file "
+                    f"{_addresses_text(group.addresses)} a newer certificate than the file "
                     f"(served valid until {leaf.not_after:%Y-%m-%d}, file until "
                     f"{file_leaf.not_after:%Y-%m-%d}): is the file still the one the MTA uses?",
                     details,

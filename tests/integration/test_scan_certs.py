@@ -335,6 +335,23 @@ async def test_renewed_file_not_yet_served_is_not_deployed(
     assert nd.details["served"]["fingerprint_sha256"] == old.fingerprint
     assert nd.details["file"]["fingerprint_sha256"] == renewed.fingerprint
     assert "renewed but not bound" in nd.message
+    assert "127.0.0.1 still serves the older one" in nd.message
+
+
+async def test_same_issue_time_longer_validity_in_file_is_not_deployed(
+    pki: Pki, smtp_server: ServerFactory
+) -> None:
+    """Issued the same day, the file's certificate lives longer: it is the renewal."""
+    start = pki.now - timedelta(days=1)
+    served = pki.leaf(not_before=start, days=20)
+    in_file = pki.leaf(not_before=start, days=365)
+    server = await smtp_server("good", served)
+    pem = in_file.write_pem(pki.tmp_path / "longer.pem")
+    config = config_for(pki, [smarthost(server.port)], [connector(endpoint="relay", file=str(pem))])
+    findings = await scan_certificates(config, pki.now)
+    (nd,) = [f for f in findings if f.check is CheckId.CERT_NOT_DEPLOYED]
+    assert nd.severity is Severity.WARNING
+    assert "renewed but not bound" in nd.message
 
 
 # --------------------------------------------------------------------------- run_scan
