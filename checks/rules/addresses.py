@@ -9,6 +9,7 @@ Every failure is an `AddressError` naming the offending part; nothing else escap
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -79,7 +80,7 @@ def parse_address(text: str, *, role: str = "address") -> Address:
         raise AddressError(f"the {role} has nothing before '@'", part=raw)
     if not domain:
         raise AddressError(f"the {role} has no domain after '@'", part=raw)
-    if domain.startswith("["):
+    if domain.startswith("[") or _is_ip(domain):
         raise AddressError(f"the {role} uses an address literal; give a domain name", part=raw)
     _check_local_part(local, role=role, whole=raw)
     try:
@@ -89,6 +90,14 @@ def parse_address(text: str, *, role: str = "address") -> Address:
     if "." not in ascii_domain:
         raise AddressError(f"the {role}'s domain has no dot; give a full domain", part=domain)
     return Address(local=local, domain=ascii_domain)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_local_part(local: str, *, role: str, whole: str) -> None:

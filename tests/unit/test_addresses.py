@@ -131,6 +131,7 @@ def test_unicode_domain_displays_as_unicode() -> None:
         ("kate@contoso..com -> kate@tailspintoys.com", "domain is not valid"),
         ("kate@contoso -> kate@tailspintoys.com", "has no dot"),
         ("kate@[192.0.2.1] -> kate@tailspintoys.com", "address literal"),
+        ("kate@contoso.com -> kate@127.0.0.1", "address literal"),
         ("kate@contoso.com -> <>", "cannot be the null address"),
         (" -> kate@tailspintoys.com", "sender is missing"),
         ("kate@contoso.com -> ", "recipient is missing"),
