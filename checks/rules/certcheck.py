@@ -9,6 +9,7 @@ different `cause`s (the classic half-renewed pool). Connection failures are per 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -67,16 +68,20 @@ def iso(moment: datetime) -> str:
 
 
 def days_left(facts: CertificateFacts, now: datetime) -> int:
-    """Whole days until expiry, rounded down (negative once expired)."""
+    """Days until expiry (negative once expired), see `days_until`."""
     return days_until(facts.not_after, now)
 
 
 def days_until(not_after: datetime, now: datetime) -> int:
-    return (not_after - now) // timedelta(days=1)
+    """Days until `not_after`, to the nearest day: a certificate issued "for 3 days" a moment
+    ago has 3 days left, not 2 (rounding down would say 2 for 2 days 23 hours 59 minutes)."""
+    return math.floor((not_after - now) / timedelta(days=1) + 0.5)
 
 
 def expiry_severity(not_after: datetime, now: datetime, thresholds: Thresholds) -> Severity:
-    """`[thresholds]` applied to a validity end: the one place that says how close is too close."""
+    """`[thresholds]` applied to a validity end: the one place that says how close is too close.
+
+    Judged on the days people are shown, so "8 days left" is never critical at 7."""
     left = days_until(not_after, now)
     if now >= not_after or left <= thresholds.critical_days:
         return Severity.CRITICAL

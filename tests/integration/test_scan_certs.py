@@ -146,7 +146,7 @@ async def test_served_certificate_gives_exactly_the_expected_findings(
 
 
 async def test_expiry_message_says_date_and_days_left(pki: Pki, smtp_server: ServerFactory) -> None:
-    leaf = pki.leaf(days=20.5)
+    leaf = pki.leaf(days=20.2)
     server = await smtp_server("good", leaf)
     findings = await scan_certificates(config_for(pki, [smarthost(server.port)]), pki.now)
     (expiry,) = [f for f in findings if f.check is CheckId.CERT_EXPIRY]

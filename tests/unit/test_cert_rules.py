@@ -105,9 +105,12 @@ def test_failures_are_per_address(pki: Pki) -> None:
     ("days", "severity"),
     [
         (31, Severity.OK),
-        (30.5, Severity.WARNING),
+        (30.6, Severity.OK),  # shown as 31 days left
+        (30.4, Severity.WARNING),  # shown as 30 days left
         (8, Severity.WARNING),
-        (7.5, Severity.CRITICAL),
+        (7.6, Severity.WARNING),  # shown as 8 days left
+        (7.4, Severity.CRITICAL),  # shown as 7 days left
+        (3, Severity.CRITICAL),
         (-1, Severity.CRITICAL),
     ],
 )
@@ -214,3 +217,12 @@ port = {closed_port()}
     assert finding["check"] == "endpoint-unreachable"
     assert finding["details"]["address"] == "127.0.0.1"
     assert data["summary"]["worst"] == "critical"
+
+
+def test_a_certificate_issued_for_three_days_has_three_days_left(pki: Pki) -> None:
+    """Issued a moment before the scan: 2 days 23:59:59 left is shown as 3, like people say."""
+    leaf = pki.leaf(days=3).facts
+    finding = check_expiry(
+        "x", leaf, now=pki.now + timedelta(seconds=1), thresholds=Thresholds(), cause="", details={}
+    )
+    assert "(3 days left)" in finding.message
