@@ -29,7 +29,13 @@ from slack_sdk.models.blocks import (
 
 from bot.blocks import escape_mrkdwn
 from checks.model import AlertSettings, Finding, Severity
-from checks.rules.lifecycle import CertificateSnapshot, Event, EventKind, FindingKey
+from checks.rules.lifecycle import (
+    CertificateSnapshot,
+    Event,
+    EventKind,
+    FindingKey,
+    subject_label,
+)
 
 ACK_ACTION = "relaycheck_ack"
 SNOOZE_1D_ACTION = "relaycheck_snooze_1d"
@@ -78,18 +84,28 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _where(finding: Finding) -> str:
-    return f"{finding.subject} ({finding.cause})" if finding.cause else finding.subject
+_where = subject_label
 
 
-def _finding_lines(findings: Sequence[Finding]) -> str:
+def _finding_lines(findings: Sequence[Finding], *, struck: bool = False) -> str:
     lines = [
         f"{_ICON[f.severity]} *{_esc(_where(f))}*: {_esc(_clip(f.message, 300))}"
         for f in findings[:MAX_LISTED]
     ]
+    if struck:
+        # Slack's ~strike~ does not span lines: strike each one
+        lines = [f"~{line}~" for line in lines]
     if len(findings) > MAX_LISTED:
         lines.append(f"…and {len(findings) - MAX_LISTED} more")
     return _clip("\n".join(lines), SECTION_LIMIT)
+
+
+def _names(labels: Sequence[str], limit: int = MAX_LISTED) -> str:
+    """`a, b, c and N more`: a list of subjects that stays short whatever its length."""
+    text = ", ".join(labels[:limit])
+    if len(labels) > limit:
+        text += f" and {len(labels) - limit} more"
+    return text
 
 
 def _buttons(event_id: str, settings: AlertSettings) -> ActionsBlock:
@@ -110,6 +126,8 @@ def _title(event: Event) -> str:
     check = findings[0].check.value
     if len(findings) == 1:
         subject = _where(findings[0])
+    elif event.details.get("storm"):
+        subject = f"{len(findings)} at once"
     else:
         subject = f"{len(findings)} endpoints share one cause"
     # header text is plain_text: Slack does not interpret mrkdwn there, so no escaping needed
@@ -132,12 +150,21 @@ def render_alert(event: Event, settings: AlertSettings) -> OutboxDraft:
         context.append(_esc(_clip(event.reason, 500)))
     if event.acknowledged_by:
         context.append(f"acknowledged by <@{_esc(event.acknowledged_by)}>")
-    fingerprint = event.findings[0].details.get("fingerprint_sha256")
+    if event.details.get("storm"):
+        context.append(
+            f"{len(event.findings)} {event.findings[0].check.value} findings in one run, "
+            "sent as one message; the buttons act on all of them"
+        )
+    fingerprints = {f.details.get("fingerprint_sha256") for f in event.findings}
+    fingerprint = fingerprints.pop() if len(fingerprints) == 1 else None
     if isinstance(fingerprint, str) and fingerprint:
         context.append(f"certificate `{_esc(fingerprint[:16])}…`")
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(context))]))
     blocks.append(_buttons(event.id, settings))
     text = f"{severity.value}: {_title(event)}"
+    if len(event.findings) > 1:
+        # the notification text is all a phone shows: name the members there too
+        text += f" ({_names([_where(f) for f in event.findings])})"
     return OutboxDraft(
         id=f"{event.id}#post",
         event_id=event.id,
@@ -148,19 +175,49 @@ def render_alert(event: Event, settings: AlertSettings) -> OutboxDraft:
     )
 
 
-def render_resolution(event: Event) -> tuple[OutboxDraft, OutboxDraft]:
-    """Edit the original message (no more buttons) and thread a short reply under it."""
-    names = ", ".join(_where(f) for f in event.findings[:MAX_LISTED])
-    if len(event.findings) > MAX_LISTED:
-        names += f" and {len(event.findings) - MAX_LISTED} more"
-    header = _clip(f"Resolved {event.findings[0].check.value}: {names}", HEADER_LIMIT)
-    body = _finding_lines(event.findings)
+def render_resolution(event: Event) -> tuple[OutboxDraft, ...]:
+    """Resolution of the findings of one message.
+
+    The last members to resolve edit the original message (no more buttons; it lists every
+    finding it was about) and thread a short reply under it. A partial resolution (other members
+    of the message still open) is only a thread reply: an edit would make the message look
+    resolved while part of it is still broken.
+    """
+    resolved = _names([_where(f) for f in event.findings])
+    reply_text = f":white_check_mark: Resolved: {_esc(resolved)} ({_esc(event.reason)})"
+    still_open = int(event.details.get("still_open") or 0)
+    if still_open:
+        remaining = [str(s) for s in event.details.get("still_open_subjects", [])]
+        reply_text += f"; {still_open} still open"
+        if remaining:
+            reply_text += f": {_esc(_names(remaining))}"
+    elif event.resolved_before:
+        reply_text += f"; all {len(event.findings) + len(event.resolved_before)} resolved"
+    reply = OutboxDraft(
+        id=f"{event.id}#reply",
+        event_id=event.id,
+        action="reply",
+        text=_clip(reply_text + ".", 3000),
+        reply_to=event.reply_to,
+        keys=event.keys,
+    )
+    if still_open:
+        return (reply,)
+    members = (*event.findings, *event.resolved_before)
+    names = _names([_where(f) for f in members])
+    check = members[0].check.value
+    header = _clip(
+        f"Resolved {check}: all {len(members)}: {names}"
+        if event.resolved_before
+        else f"Resolved {check}: {names}",
+        HEADER_LIMIT,
+    )
     note = f":white_check_mark: resolved {event.at:%Y-%m-%d %H:%M} UTC ({_esc(event.reason)})"
     if event.acknowledged_by:
         note += f" · acknowledged by <@{_esc(event.acknowledged_by)}>"
     update_blocks: list[Block] = [
         HeaderBlock(text=header),
-        SectionBlock(text=MarkdownTextObject(text=f"~{body}~" if len(body) < 2990 else body)),
+        SectionBlock(text=MarkdownTextObject(text=_finding_lines(members, struck=True))),
         ContextBlock(elements=[MarkdownTextObject(text=note)]),
     ]
     update = OutboxDraft(
@@ -169,14 +226,6 @@ def render_resolution(event: Event) -> tuple[OutboxDraft, OutboxDraft]:
         action="update",
         text=_esc(header),
         blocks=_dicts(update_blocks),
-        reply_to=event.reply_to,
-        keys=event.keys,
-    )
-    reply = OutboxDraft(
-        id=f"{event.id}#reply",
-        event_id=event.id,
-        action="reply",
-        text=_clip(f":white_check_mark: Resolved: {_esc(names)} ({_esc(event.reason)}).", 3000),
         reply_to=event.reply_to,
         keys=event.keys,
     )

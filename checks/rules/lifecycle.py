@@ -13,11 +13,17 @@ Snoozes silence everything but escalation (which ends the snooze); acknowledgeme
 and only count for the incident they were made in (an ack older than the opening is stale).
 
 Findings that share a cause (one certificate fingerprint served on several endpoints or
-addresses, `details["fingerprint_sha256"]`) are delivered as one grouped alert (`group_events`).
+addresses, `details["fingerprint_sha256"]`) are delivered as one grouped alert (`group_events`),
+and so are more than `STORM_THRESHOLD` findings of one check that open at once (an outage makes
+40 endpoints unreachable in one run: one message, not 40 at one per second). Every member's
+state then points at that one message; when some members resolve while others stay open, the
+resolution is *partial* (`details["still_open"]`): a thread reply, never an edit that would
+make the message look resolved while part of it is still broken.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -27,6 +33,9 @@ from typing import Any
 from checks.model import CheckId, Finding, Severity
 
 FindingKey = tuple[str, str, str]
+
+# More alerts than this of one kind and check in one run are merged into one (alert storm).
+STORM_THRESHOLD = 5
 
 
 class EventKind(StrEnum):
@@ -96,6 +105,9 @@ class Event:
     # the event whose message this one edits or replies to (resolution, flapping note)
     reply_to: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # a resolution that closes a grouped message: the members that resolved in earlier runs,
+    # so the edit can list every finding the message was about
+    resolved_before: tuple[Finding, ...] = ()
 
     @property
     def keys(self) -> tuple[FindingKey, ...]:
@@ -110,6 +122,7 @@ class Event:
 class Policy:
     expiry_steps: tuple[int, ...] = (30, 14, 7, 3, 1)
     flap_runs: int = 3
+    storm_threshold: int = STORM_THRESHOLD
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -312,8 +325,9 @@ def advance(
         states[key] = new
         events.extend(ev_list)
     quiet = apply_snoozes(events, states, snoozes, now)
-    grouped = group_events(quiet)
-    return Transition(states=rebind_alert_events(states, grouped), events=grouped)
+    grouped = group_events(quiet, storm_threshold=policy.storm_threshold)
+    bound = rebind_alert_events(states, grouped)
+    return Transition(states=bound, events=mark_partial_resolutions(grouped, bound))
 
 
 def _still_bad(
@@ -494,6 +508,9 @@ def apply_snoozes(
 
 
 def _group_key(ev: Event) -> tuple[str, ...] | None:
+    if ev.kind is EventKind.RESOLVED and ev.reply_to:
+        # resolutions of members of one message are one edit/reply, whatever grouped them
+        return (ev.kind.value, ev.reply_to, str(ev.notify))
     fingerprints = {f.details.get("fingerprint_sha256") for f in ev.findings}
     if len(fingerprints) != 1:
         return None
@@ -504,8 +521,28 @@ def _group_key(ev: Event) -> tuple[str, ...] | None:
     return (ev.kind.value, check, fp, str(ev.notify), ev.reply_to or "")
 
 
-def group_events(events: Iterable[Event]) -> tuple[Event, ...]:
-    """Merge events that share a certificate fingerprint into one, listing every finding.
+_STORMABLE = frozenset({EventKind.OPENED, EventKind.REOPENED, EventKind.ESCALATED})
+
+
+def _storm_key(ev: Event) -> tuple[str, ...] | None:
+    if ev.kind not in _STORMABLE or not ev.findings:
+        return None
+    return (ev.kind.value, ev.findings[0].check.value, str(ev.notify), ev.reply_to or "")
+
+
+def _merge(head: Event, ev: Event) -> Event:
+    """`head` now also speaks for `ev` (and for whatever `ev` already spoke for)."""
+    merged = [*head.details.get("merged", []), ev.id, *ev.details.get("merged", [])]
+    return replace(
+        head, findings=head.findings + ev.findings, details={**head.details, "merged": merged}
+    )
+
+
+def group_events(
+    events: Iterable[Event], *, storm_threshold: int = STORM_THRESHOLD
+) -> tuple[Event, ...]:
+    """Merge events that share a certificate fingerprint (or a message to resolve) into one,
+    then merge a storm: more than `storm_threshold` alerts of one kind and check in this run.
 
     The merged event keeps the id of its first member, so a resolution that refers to any member
     finds the one message that told people about all of them.
@@ -522,11 +559,39 @@ def group_events(events: Iterable[Event]) -> tuple[Event, ...]:
             groups[gk] = len(order)
             order.append(ev)
             continue
-        head = order[index]
+        order[index] = _merge(order[index], ev)
+    return _merge_storms(order, storm_threshold)
+
+
+def _merge_storms(events: Sequence[Event], threshold: int) -> tuple[Event, ...]:
+    counts = Counter(k for k in map(_storm_key, events) if k is not None)
+    order: list[Event] = []
+    heads: dict[tuple[str, ...], int] = {}
+    members: dict[tuple[str, ...], list[Event]] = {}
+    for ev in events:
+        sk = _storm_key(ev)
+        if sk is None or counts[sk] <= threshold:
+            order.append(ev)
+            continue
+        members.setdefault(sk, []).append(ev)
+        index = heads.get(sk)
+        if index is None:
+            heads[sk] = len(order)
+            order.append(ev)
+        else:
+            order[index] = _merge(order[index], ev)
+    for sk, index in heads.items():
+        group = members[sk]
+        reasons = list(dict.fromkeys(e.reason for e in group if e.reason))
+        acked = {e.acknowledged_by for e in group}
+        steps = [e.step for e in group if e.step is not None]
         order[index] = replace(
-            head,
-            findings=head.findings + ev.findings,
-            details={**head.details, "merged": [*head.details.get("merged", []), ev.id]},
+            order[index],
+            reason="; ".join(reasons),
+            # an ack shown on a storm must hold for every member, not just the first
+            acknowledged_by=acked.pop() if len(acked) == 1 else None,
+            step=min(steps) if steps else None,
+            details={**order[index].details, "storm": len(order[index].findings)},
         )
     return tuple(order)
 
@@ -535,13 +600,56 @@ def rebind_alert_events(
     states: Mapping[FindingKey, FindingState], events: Iterable[Event]
 ) -> dict[FindingKey, FindingState]:
     """After grouping, point each member's state at the merged event that carries its message."""
-    out = dict(states)
+    target = {merged: ev.id for ev in events for merged in ev.details.get("merged", [])}
+    return {
+        key: replace(state, alert_event=target[state.alert_event])
+        if state.alert_event in target
+        else state
+        for key, state in states.items()
+    }
+
+
+def subject_label(finding: Finding) -> str:
+    """How a finding is named in a list of members: subject, and the address if there is one."""
+    return f"{finding.subject} ({finding.cause})" if finding.cause else finding.subject
+
+
+def mark_partial_resolutions(
+    events: Iterable[Event], states: Mapping[FindingKey, FindingState]
+) -> tuple[Event, ...]:
+    """Tell each resolution whether its message still has open members.
+
+    A grouped message resolves member by member. While any member whose state still points at
+    the message is open, the resolution is partial (`details["still_open"]`, and the subjects in
+    `details["still_open_subjects"]`); the last one carries the members that resolved before
+    (`resolved_before`), so the edit lists everything the message was about.
+    """
+    by_message: dict[str, list[FindingState]] = {}
+    for state in states.values():
+        if state.alert_event is not None:
+            by_message.setdefault(state.alert_event, []).append(state)
+    out = []
     for ev in events:
-        for merged in ev.details.get("merged", []):
-            for key, state in out.items():
-                if state.alert_event == merged:
-                    out[key] = replace(state, alert_event=ev.id)
-    return out
+        if ev.kind is EventKind.RESOLVED and ev.reply_to is not None:
+            own = set(ev.keys)
+            others = sorted(
+                (s for s in by_message.get(ev.reply_to, []) if s.key not in own),
+                key=lambda s: s.key,
+            )
+            still = [s for s in others if s.open]
+            if still:
+                ev = replace(
+                    ev,
+                    details={
+                        **ev.details,
+                        "still_open": len(still),
+                        "still_open_subjects": [subject_label(s.finding) for s in still],
+                    },
+                )
+            elif others:
+                ev = replace(ev, resolved_before=tuple(s.finding for s in others))
+        out.append(ev)
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- certificate change
