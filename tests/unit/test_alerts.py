@@ -152,3 +152,62 @@ def test_with_status_replaces_previous_status() -> None:
     assert len(statuses) == 1
     assert "U2" in json.dumps(statuses)
     assert twice[-1]["type"] == "actions"
+
+
+def test_storm_alert_says_how_many_and_lists_them_within_limits() -> None:
+    findings = tuple(
+        f(
+            subject=f"relay-{i:02d}",
+            check=CheckId.ENDPOINT_UNREACHABLE,
+            message="connection refused",
+            details={"fingerprint_sha256": f"{i:064x}"},
+        )
+        for i in range(60)
+    )
+    (draft,) = render_event(event(EventKind.OPENED, findings, details={"storm": 60}), SETTINGS)
+    header = draft.blocks[0]["text"]["text"]
+    assert header == "New endpoint-unreachable: 60 at once"
+    section = draft.blocks[1]["text"]["text"]
+    assert "relay-19" in section
+    assert "relay-20" not in section
+    assert "…and 40 more" in section
+    assert "relay-00, relay-01" in draft.text
+    assert "and 40 more" in draft.text
+    assert len(draft.text) <= 3000
+    context = json.dumps(draft.blocks[2])
+    assert "60 endpoint-unreachable findings in one run" in context
+    assert "certificate `" not in context  # sixty certificates: none of them is "the" one
+    assert len(draft.keys) == 60
+
+
+def test_partial_resolution_is_a_reply_naming_what_is_still_open() -> None:
+    still = [f"relay-{i:02d} (127.0.0.1)" for i in range(3, 60)]
+    ev = event(
+        EventKind.RESOLVED,
+        (f(subject="relay-00"),),
+        reply_to="opened:x@0",
+        reason="no longer seen",
+        details={"still_open": len(still), "still_open_subjects": still},
+    )
+    (reply,) = render_event(ev, SETTINGS)
+    assert reply.action == "reply"
+    assert reply.reply_to == "opened:x@0"
+    assert "57 still open: relay-03 (127.0.0.1)" in reply.text
+    assert "and 37 more" in reply.text
+    assert len(reply.text) <= 3000
+
+
+def test_closing_resolution_edit_strikes_every_member_line() -> None:
+    ev = event(
+        EventKind.RESOLVED,
+        (f(subject="b"),),
+        reply_to="opened:x@0",
+        reason="no longer seen",
+        resolved_before=(f(subject="a"), f(subject="c")),
+    )
+    update, reply = render_event(ev, SETTINGS)
+    lines = update.blocks[1]["text"]["text"].splitlines()
+    assert len(lines) == 3
+    assert all(line.startswith("~") and line.endswith("~") for line in lines)
+    assert update.blocks[0]["text"]["text"].startswith("Resolved san-coverage: all 3: b, a, c")
+    assert "all 3 resolved" in reply.text
