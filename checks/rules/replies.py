@@ -366,6 +366,69 @@ _ENTRIES: tuple[_Entry, ...] = (
         ),
     ),
     _Entry(
+        tokens=(_code("5.7.705"),),
+        triage=Triage(
+            key="tenant-threshold",
+            code="5.7.705",
+            reply="5.7.705 Access denied, tenant has exceeded threshold",
+            meaning=(
+                "Exchange Online stopped accepting mail from the tenant: too much spam or bulk "
+                "mail was sent through it"
+            ),
+            causes=(
+                "a compromised on-prem server or account relaying spam through the connector",
+                "a connector created by an attacker with a compromised admin account",
+            ),
+            fixes=(
+                "Get-InboundConnector: look for connectors nobody created, and for wide "
+                "SenderIPAddresses ranges",
+                "find and stop the source of the volume in message trace, then open a case "
+                "with Microsoft support to lift the block",
+            ),
+            check_ids=(),
+            note="a volume block; no relaycheck check catches it",
+        ),
+    ),
+    _Entry(
+        tokens=(_code("5.7.708"),),
+        triage=Triage(
+            key="ip-not-accepted",
+            code="550 5.7.708",
+            reply="550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP",
+            meaning=(
+                "the sending IP has a low reputation (typical of new or trial tenants), so "
+                "Exchange Online refuses it"
+            ),
+            causes=("mail relayed from a new tenant or a new egress IP with no reputation yet",),
+            fixes=(
+                "relay from an IP with a sending history, or open a case with Microsoft support",
+            ),
+            check_ids=(),
+            note="an IP reputation block; no relaycheck check catches it",
+        ),
+    ),
+    _Entry(
+        tokens=(_word("ATTR34"), _code("5.4.14")),
+        triage=Triage(
+            key="mail-loop",
+            code="554 5.4.14 ATTR34",
+            reply="554 5.4.14 Hop count exceeded - possible mail loop ATTR34",
+            meaning="the message went round in a loop between on-prem and Exchange Online",
+            causes=(
+                "an outbound connector to on-prem and an on-prem route back to Exchange Online "
+                "for the same domain (often an InternalRelay domain whose recipients exist "
+                "nowhere)",
+                "a forwarding rule that points back at the original mailbox",
+            ),
+            fixes=(
+                "Get-AcceptedDomain | fl DomainName,DomainType: check InternalRelay domains",
+                "Get-OutboundConnector | fl Name,RecipientDomains,SmartHosts, and the on-prem "
+                "send connector's address space for the same domain",
+            ),
+            check_ids=(CheckId.ACCEPTED_DOMAIN,),
+        ),
+    ),
+    _Entry(
         tokens=(_code("4.7.66"), r"TLS\s*1\.0\s+and\s+1\.1\s+are\s+not\s+supported"),
         triage=Triage(
             key="legacy-tls",

@@ -75,6 +75,17 @@ ROWS = [
         "legacy-tls",
         {CheckId.TLS_HANDSHAKE},
     ),
+    ("5.7.705 Access denied, tenant has exceeded threshold", "tenant-threshold", set()),
+    (
+        "550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP",
+        "ip-not-accepted",
+        set(),
+    ),
+    (
+        "554 5.4.14 Hop count exceeded - possible mail loop ATTR34",
+        "mail-loop",
+        {CheckId.ACCEPTED_DOMAIN},
+    ),
 ]
 
 
