@@ -32,7 +32,7 @@ log = logging.getLogger("relaycheck.cycle")
 # which checks each scheduled job runs; None = every check (and so it may resolve every finding)
 JOB_CHECKS: dict[str, tuple[CheckId, ...] | None] = {
     "certificates": None,
-    "domains": (CheckId.ACCEPTED_DOMAIN, CheckId.MX, CheckId.DNS),
+    "domains": (CheckId.ACCEPTED_DOMAIN, CheckId.MX, CheckId.DNS, CheckId.TENANT_SOURCE),
 }
 
 Scan = Callable[..., Awaitable[Any]]
@@ -127,6 +127,9 @@ async def run_cycle(
         # a successful partial run clears a failure of this same job reported earlier
         if checked is not None:
             checked = checked | {CheckId.RELAYCHECK}
+        if report.unjudged:
+            # what could not be judged this run is neither confirmed nor resolved
+            checked = (checked if checked is not None else frozenset(CheckId)) - report.unjudged
     previous = store.load_states()
     transition = advance(
         previous,
@@ -139,8 +142,9 @@ async def run_cycle(
     )
     states = dict(transition.states)
     events = list(transition.events)
-    if checked is not None and ok:
-        # a partial job only vouches for its own job-failure finding, not other relaycheck ones
+    if wanted is not None or not ok:
+        # a partial or failed job only vouches for its own job-failure finding, not for
+        # another job's
         def foreign(key: tuple[str, str, str]) -> bool:
             return key[0] == CheckId.RELAYCHECK.value and key[2] != f"job:{job}"
 

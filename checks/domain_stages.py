@@ -38,7 +38,7 @@ def dns_domains(ctx: ScanContext) -> list[str]:
 async def accepted_domain_stage(ctx: ScanContext) -> StageResult:
     from checks.scan import StageResult
 
-    if not ctx.wants(CheckId.ACCEPTED_DOMAIN):
+    if not ctx.wants(CheckId.ACCEPTED_DOMAIN) or ctx.nothing_to_judge_against:
         return StageResult()
     findings = accepted_domain_findings(ctx.tenant, sender_domains=ctx.config.tenant.sender_domains)
     return StageResult(findings=tuple(findings))

@@ -64,11 +64,23 @@ class ScanContext:
     only: frozenset[CheckId] | None = None
     # accepted domains the previous run saw (from the store): drift "since the last run"
     previous_domains: frozenset[str] | None = None
+    # a tenant source failed: results over the accepted domains are partial and settle nothing
+    tenant_degraded: bool = False
+
+    @property
+    def nothing_to_judge_against(self) -> bool:
+        """A failed source left no accepted domain at all: every domain would look foreign."""
+        return self.tenant_degraded and not self.tenant.accepted_domains
 
     def wants(self, *checks: CheckId) -> bool:
         """Whether any of `checks` is requested (`--only` narrows the scan)."""
         return self.only is None or not self.only.isdisjoint(checks)
 
+
+# Judged against (or over) the accepted domains: not settled while a tenant source is failing.
+DEGRADED_UNJUDGED = frozenset(
+    {CheckId.ACCEPTED_DOMAIN, CheckId.SAN_COVERAGE, CheckId.MX, CheckId.DNS}
+)
 
 # Judges what needed the certificates a stage's endpoints served (TLSA): host -> chain.
 AfterProbe = Callable[[Mapping[str, tuple[CertificateFacts, ...]]], Sequence[Finding]]
@@ -117,6 +129,8 @@ class ScanReport:
     certificates: tuple[ObservedCertificate, ...] = ()
     # the tenant's accepted domains as this scan saw them (the next run's drift baseline)
     accepted_domains: frozenset[str] = frozenset()
+    # checks this scan could not judge (a tenant source failed): their open findings stand
+    unjudged: frozenset[CheckId] = frozenset()
 
     @property
     def worst(self) -> Severity:
@@ -171,7 +185,11 @@ async def run_scan(
     findings: list[Finding] = []
     try:
         tenant, tenant_findings = await gather_tenant(ctx)
-        ctx = replace(ctx, tenant=tenant)
+        degraded = any(
+            f.check is CheckId.TENANT_SOURCE and f.severity is Severity.CRITICAL
+            for f in tenant_findings
+        )
+        ctx = replace(ctx, tenant=tenant, tenant_degraded=degraded)
         findings.extend(tenant_findings)
     except Exception as err:  # our bug becomes a finding; the scan goes on
         findings.append(bug_finding("tenant", config.tenant.name, err))
@@ -203,7 +221,7 @@ async def run_scan(
         except Exception as err:  # our bug becomes a finding; the scan goes on
             findings.append(bug_finding("after-probe", config.tenant.name, err))
     if wanted is not None:
-        findings = [f for f in findings if f.check in wanted or f.check is CheckId.RELAYCHECK]
+        findings = [f for f in findings if f.check in wanted or _always_shown(f)]
     elapsed = time.monotonic() - started
     return ScanReport(
         findings=tuple(findings),
@@ -211,7 +229,19 @@ async def run_scan(
         started_at=now,
         finished_at=now + timedelta(seconds=elapsed),
         certificates=certificates,
-        accepted_domains=frozenset(ctx.tenant.accepted_names()),
+        # a degraded tenant is no baseline for drift: the next run compares with the last good one
+        accepted_domains=frozenset()
+        if ctx.tenant_degraded
+        else frozenset(ctx.tenant.accepted_names()),
+        unjudged=DEGRADED_UNJUDGED if ctx.tenant_degraded else frozenset(),
+    )
+
+
+def _always_shown(finding: Finding) -> bool:
+    """Shown whatever `--only` says: our own failures, and a tenant source that failed (it
+    explains why other results may be missing)."""
+    return finding.check is CheckId.RELAYCHECK or (
+        finding.check is CheckId.TENANT_SOURCE and finding.severity > Severity.INFO
     )
 
 
@@ -375,7 +405,11 @@ def _connector_findings(
 ) -> list[Finding]:
     config = ctx.config
     findings: list[Finding] = []
-    domain = connector_domain_finding(connector, ctx.tenant.accepted_domains)
+    domain = (
+        None
+        if ctx.nothing_to_judge_against
+        else connector_domain_finding(connector, ctx.tenant.accepted_domains)
+    )
     if domain is not None:
         findings.append(domain)
     source = connector.certificate

@@ -108,8 +108,9 @@ def test_scan_runs_on_with_a_bad_export(
     assert by_subject["Inbound from Contoso on-prem"]["severity"] == "ok"
     assert by_subject["fabrikam.com"]["details"]["scenario"] == "unregistered-sender"
     assert by_subject["fabrikam.com"]["severity"] == "info"  # the certificate connector carries it
-    assert {f["check"] for f in report["findings"]} == {"accepted-domain"}
-    assert code == 0
+    # the broken export is reported even under --only: it explains what the rest is based on
+    assert {f["check"] for f in report["findings"]} == {"accepted-domain", "tenant-source"}
+    assert code == 2
 
 
 def test_scan_only_mx_and_only_dns(

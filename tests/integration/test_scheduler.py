@@ -204,7 +204,7 @@ async def test_domains_job_does_not_resolve_certificate_findings(
     scan.findings = []
     result = await run_cycle(cfg, store, now=t0 + timedelta(hours=1), job="domains", scan=scan)
     assert [only for _, only in scan.calls[1:]] == [
-        frozenset({CheckId.ACCEPTED_DOMAIN, CheckId.MX, CheckId.DNS})
+        frozenset({CheckId.ACCEPTED_DOMAIN, CheckId.MX, CheckId.DNS, CheckId.TENANT_SOURCE})
     ]
     assert result.events == ()
     assert len(store.open_findings(now=t0)) == 1
@@ -280,3 +280,18 @@ async def test_digest_summarises_open_findings_and_expiring_certificates(
     assert "later.contoso.com" not in text
     assert "cert-chain" in text
     assert store.last_job_run("digest") is not None
+
+
+async def test_one_failing_job_does_not_resolve_another_jobs_failure(
+    tmp_path: Path, store: Store
+) -> None:
+    cfg = config(tmp_path)
+    scan = ScriptedScan()
+    scan.error = RuntimeError("dns stage broke")
+    t0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
+    await run_cycle(cfg, store, now=t0, job="domains", scan=scan)
+    scan.error = RuntimeError("probe broke")
+    result = await run_cycle(cfg, store, now=t0 + timedelta(hours=1), scan=scan)
+    assert not [e for e in result.events if e.kind.value == "resolved"]
+    causes = sorted(o.finding.cause for o in store.open_findings(now=t0))
+    assert causes == ["job:certificates", "job:domains"]
