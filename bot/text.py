@@ -17,7 +17,7 @@ def _certificate_line(result: Explanation, now: datetime) -> str | None:
         return None
     leaf = observation.leaf
     if leaf is None:
-        return f"not observed ({observation.error})"
+        return f"not observed ({observation.error or 'no certificate'})"
     days = days_left(leaf, now)
     chain = observation.verdict.status.value if observation.verdict else "not verified"
     return (

@@ -531,7 +531,8 @@ def _explain(
     warnings.extend(facts.notes)
     matched = [s for s in sessions if s.matches]
     cert_ok = [s for s in matched if s.domain_counts]
-    cert_sessions = [s for s in sessions if s.via == "certificate"]
+    # disabled and Partner connectors never carry relay: they are reasons, not candidates
+    cert_sessions = [s for s in sessions if s.via == "certificate" and s.match is not Match.IGNORED]
     shown_cert = next(iter(cert_ok or cert_sessions), None)
     fix: list[str] = []
     relay = scenario is not Scenario.TO_TENANT

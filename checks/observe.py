@@ -15,6 +15,7 @@ from checks.chain import TrustAnchors, load_trust_anchors, verify_chain
 from checks.errors import CertificateFileError
 from checks.model import Config, Connector
 from checks.probes.certfile import read_certificate_file
+from checks.probes.dns import address_resolver
 from checks.probes.smtp import HostLocks, probe_endpoint
 from checks.rules.certificates import CertificateObservation
 from checks.tenant import TenantFacts
@@ -92,7 +93,9 @@ async def observe_endpoint(
     endpoint = config.endpoint(name)
     if endpoint is None:
         return CertificateObservation(source=f"endpoint {name}", error="no such endpoint")
-    observations = await probe_endpoint(endpoint, config.probe, locks=locks)
+    # the scan's resolver: `[dns] nameservers` when configured, so both judge the same addresses
+    resolver = address_resolver(config.dns) if config.dns.nameservers else None
+    observations = await probe_endpoint(endpoint, config.probe, locks=locks, resolver=resolver)
     served = [o for o in observations if o.ok]
     if not served:
         failure = next((o.failure for o in observations if o.failure is not None), None)

@@ -33,6 +33,7 @@ from bot.blocks import (
     Rendered,
     certificate_probe_message,
     error_message,
+    escape_mrkdwn,
     explanation_message,
     help_message,
     status_message,
@@ -265,7 +266,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             except TargetError as err:
                 await ack(**_reply(help_message(str(err))))
                 return
-            await ack(text=f"Probing {rest.strip()}…", response_type="ephemeral")
+            await ack(text=f"Probing {escape_mrkdwn(rest.strip())}…", response_type="ephemeral")
             await _cert(rest, respond, deps)
             return
         if keyword == "triage":

@@ -345,3 +345,13 @@ async def test_triage_is_answered_in_the_ack_and_catches_pasted_replies(
     assert "<!channel>" not in answer
     await asyncio.sleep(0.05)
     assert not slack_api.responses()  # pure answers never go through response_url
+
+
+async def test_the_probing_acknowledgement_never_echoes_control_sequences(
+    tmp_path: Path, slack_api: SlackApiStandIn, run_bot: Runner
+) -> None:
+    await run_bot(parse_config({"tenant": {"name": "Contoso"}}, base_dir=tmp_path))
+    envelope = slack_api.push_slash_command("/relaycheck", "cert <!channel>", response_id="e1")
+    ack = str(await slack_api.ack_for(envelope))
+    assert "Probing &lt;!channel&gt;" in ack
+    assert "<!channel>" not in ack

@@ -355,3 +355,18 @@ def test_json_has_the_contract_fields() -> None:
     assert data["accepted"] is False
     assert isinstance(data["reasons"], list)
     assert isinstance(data["fix"], list)
+
+
+def test_a_partner_certificate_connector_is_no_candidate() -> None:
+    """Only OnPremises connectors relay: the fix is the certificate route, not 'renew'."""
+    partner = Connector(
+        name="Partner cert",
+        type=ConnectorType.PARTNER,
+        tls_sender_certificate_name="*.contoso.com",
+        certificate=CertificateSource(file=Path("certs/mail.pem")),
+    )
+    result = run("<> -> a@fabrikam.com", tenant(IP, partner))
+    assert result.smtp_response == ATTR36
+    assert result.certificate is None
+    assert any("TlsSenderCertificateName '*.contoso.com'" in step for step in result.fix)
+    assert not any("does not match" in r for r in result.reasons)
