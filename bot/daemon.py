@@ -40,9 +40,9 @@ class Background:
     owns_store: Store | None = None
 
     async def stop(self) -> None:
-        self.scheduler.shutdown()
+        await self.scheduler.stop()
         self.worker.stop()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(self.task, timeout=20)
         if self.owns_store is not None:
             self.owns_store.close()

@@ -33,6 +33,7 @@ import contextlib
 import json
 import logging
 import random
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -133,9 +134,12 @@ class DeliveryWorker:
         while not self._stopping:
             try:
                 wait = await self.drain()
-            except StateError as err:
+            except (StateError, sqlite3.Error) as err:
                 # the state file is busy or unwritable: keep the worker alive, try again later
                 log.error("outbox not readable/writable: %s", err)
+                wait = self.poll_interval
+            except Exception:  # our bug: logged, and the alerts wait in the outbox for a retry
+                log.exception("delivery failed inside relaycheck; retrying later")
                 wait = self.poll_interval
             if self._stopping:
                 break

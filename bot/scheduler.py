@@ -12,6 +12,7 @@ burst, and a run that is still going is not started a second time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -77,6 +78,7 @@ class Scheduler:
             },
         )
         self.aps.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
+        self._running: set[asyncio.Task[Any]] = set()
 
     def triggers(self) -> dict[str, BaseTrigger]:
         s = self.config.schedule
@@ -103,9 +105,26 @@ class Scheduler:
         if self.aps.running:
             self.aps.shutdown(wait=False)
 
+    async def stop(self, grace_seconds: float = 20.0) -> None:
+        """No new runs; a run in progress may finish its store write (then it is cancelled),
+        so the store is never closed under a cycle that is still writing."""
+        if self.aps.running:
+            self.aps.pause()  # no new runs; APScheduler's shutdown would cancel running ones
+        running = set(self._running)
+        if running:
+            _done, late = await asyncio.wait(running, timeout=grace_seconds)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=1.0)
+        self.shutdown()
+
     async def run_job(self, name: str) -> None:
         now = self.clock()
         log.info("job %s started", name)
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
         try:
             if name == "digest":
                 await run_digest(self.config, self.store, now=now, channel=self.channel)
@@ -121,6 +140,8 @@ class Scheduler:
                     result.drafts,
                 )
         finally:
+            if task is not None:
+                self._running.discard(task)
             self.on_queued()
 
     def _on_event(self, event: JobExecutionEvent) -> None:

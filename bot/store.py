@@ -621,8 +621,11 @@ class _Transaction:
             except sqlite3.Error as err:
                 self._db.execute("ROLLBACK")
                 raise StateError(self._path, f"cannot write ({err})") from None
-        else:
-            self._db.execute("ROLLBACK")
+            return
+        self._db.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            # a failed statement inside the transaction: one error type for every caller
+            raise StateError(self._path, f"cannot write ({exc})") from None
 
 
 def _migrate(db: sqlite3.Connection, shown: str) -> None:

@@ -295,3 +295,26 @@ async def test_one_failing_job_does_not_resolve_another_jobs_failure(
     assert not [e for e in result.events if e.kind.value == "resolved"]
     causes = sorted(o.finding.cause for o in store.open_findings(now=t0))
     assert causes == ["job:certificates", "job:domains"]
+
+
+async def test_stop_lets_a_running_cycle_finish_before_the_store_closes(
+    tmp_path: Path, store: Store
+) -> None:
+    cfg = config(tmp_path, certificates="every 24h", domains="every 24h")
+    scan = ScriptedScan()
+    scan.gate = asyncio.Event()
+    sched = Scheduler(cfg, store, scan=scan)
+    sched.start()
+    for _ in range(100):
+        if scan.calls:
+            break
+        await asyncio.sleep(0.02)
+    assert scan.calls  # a run is in progress, waiting on the gate
+    stopping = asyncio.create_task(sched.stop(grace_seconds=5))
+    await asyncio.sleep(0.1)
+    assert not stopping.done()  # it waits for the run instead of abandoning it
+    scan.gate.set()
+    await stopping
+    run = store.last_run()
+    assert run is not None
+    assert run.ok  # the cycle's store write landed before stop returned
