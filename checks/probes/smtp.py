@@ -308,6 +308,7 @@ async def _converse(
     chain = _facts(presented_chain_der(ssl_object)) if ssl_object is not None else ()
     cipher = ssl_object.cipher() if ssl_object is not None else None
     version = ssl_object.version() if ssl_object is not None else None
+    graceful = True
     if endpoint.tls is TlsMode.IMPLICIT:
         state["stage"] = ProbeStage.GREETING
         try:
@@ -315,7 +316,8 @@ async def _converse(
             greeting = sanitize(banner.text)
         except _Failed:
             greeting = ""  # the certificate is what we came for; the banner is a bonus
-    state["graceful"] = True
+            graceful = False  # no complete banner: do not send QUIT into a half-read reply
+    state["graceful"] = graceful
     state["stage"] = ProbeStage.QUIT
     return TlsObservation(
         endpoint=endpoint.name,
