@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 
 import httpx
 
-from checks.model import AcceptedDomain, Config, Connector, Finding
+from checks.model import AcceptedDomain, CheckId, Config, Connector, Finding, Severity
 from checks.probes.graph import Sleep, fetch_domains
 from checks.rules.domains import (
     GraphObservation,
@@ -23,7 +24,7 @@ from checks.rules.domains import (
     graph_accepted_domains,
     graph_finding,
 )
-from checks.tenant import TenantFacts, load_exports, merge_tenant
+from checks.tenant import TenantFacts, load_exports, load_tenant, merge_tenant
 
 
 def combine(
@@ -102,3 +103,22 @@ async def collect_tenant(
         previous_domains=previous_domains,
     )
     return facts, [*findings, *more]
+
+
+async def explain_tenant(
+    config: Config, *, now: datetime, environ: Mapping[str, str]
+) -> TenantFacts:
+    """The tenant facts an explanation is built on: the scan's, Graph included.
+
+    Without `[microsoft365]` this is `load_tenant` (a broken export is an error: an answer from
+    half the tenant would mislead). With it, Graph decides which domains are accepted, exactly
+    as in the scan, and a source that failed is carried as a warning on the answer."""
+    if not config.microsoft365.enabled:
+        return load_tenant(config)
+    facts, findings = await collect_tenant(config, now=now, environ=environ)
+    problems = tuple(
+        f.message
+        for f in findings
+        if f.check is CheckId.TENANT_SOURCE and f.severity >= Severity.WARNING
+    )
+    return replace(facts, notes=(*facts.notes, *problems))

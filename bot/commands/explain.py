@@ -5,15 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
+from datetime import datetime
 from typing import Any
 
 from bot.commands.common import add_config_argument, add_time_argument, now_from, resolve_config
 from bot.text import render_text
 from checks.explain import explain
+from checks.model import Config
 from checks.observe import observe_connector_certificates
 from checks.rules.addresses import parse_pair
-from checks.tenant import load_tenant
+from checks.rules.certificates import CertificateObservation
+from checks.sources import explain_tenant
+from checks.tenant import TenantFacts
 
 
 def register(subparsers: Any) -> None:
@@ -42,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
     envelope = parse_pair(" ".join(args.pair), via=args.via)
     config = resolve_config(args)
     now = now_from(args)
-    facts = load_tenant(config)
-    certificates = asyncio.run(observe_connector_certificates(config, facts, now=now))
+    facts, certificates = asyncio.run(_observe(config, now))
     result = explain(envelope, facts, forwards=config.forwards, certificates=certificates, now=now)
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=2, ensure_ascii=False)
@@ -51,3 +55,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_text(result, now=now))
     return 0
+
+
+async def _observe(
+    config: Config, now: datetime
+) -> tuple[TenantFacts, dict[str, CertificateObservation]]:
+    """Everything the answer depends on that is read from the world: tenant and certificates."""
+    facts = await explain_tenant(config, now=now, environ=os.environ)
+    return facts, await observe_connector_certificates(config, facts, now=now)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -51,7 +52,7 @@ from checks.rules.addresses import parse_pair
 from checks.rules.certcheck import evaluate_endpoint
 from checks.rules.names import InvalidName, to_ascii_domain
 from checks.rules.replies import Triage, TriageInputError, triage
-from checks.tenant import load_tenant
+from checks.sources import explain_tenant
 
 COMMAND = "/relaycheck"
 _LINK = re.compile(r"^<([^|>]*)(?:\|([^>]*))?>$")
@@ -78,7 +79,7 @@ async def answer_text(
     """
     envelope = parse_pair(text)
     now = deps.clock()
-    facts = load_tenant(deps.config)
+    facts = await explain_tenant(deps.config, now=now, environ=os.environ)
     certificates = await observe_connector_certificates(
         deps.config, facts, now=now, anchors=deps.trust_anchors()
     )

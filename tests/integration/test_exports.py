@@ -191,3 +191,34 @@ async def test_graph_forbidden_leaves_config_facts_and_one_finding(
     source = [f for f in findings if f.check is CheckId.TENANT_SOURCE]
     assert len(source) == 1
     assert "Domain.Read.All" in source[0].message
+
+
+async def test_explain_sees_the_tenant_the_scan_sees(tmp_path: Path, graph_api: GraphApi) -> None:
+    """With [microsoft365], Graph decides what is accepted for explain too, not only for scan."""
+    from checks.explain import explain
+    from checks.rules.addresses import parse_pair
+    from checks.sources import explain_tenant
+
+    graph = {
+        "tenant_id": TENANT_ID,
+        "client_id": CLIENT_ID,
+        "graph_url": graph_api.url,
+        "login_url": graph_api.url,
+        "timeout_seconds": 2,
+    }
+    # the config lists only fabrikam.com; the tenant (Graph) has contoso.onmicrosoft.com too
+    config = load_config(
+        write_config(
+            tmp_path, domains_export=GOOD_DOMAINS.encode(), accepted=("fabrikam.com",), graph=graph
+        )
+    )
+    env = {"RELAYCHECK_M365_CLIENT_SECRET": "s3cret"}
+    facts = await explain_tenant(config, now=NOW, environ=env)
+    assert "contoso.onmicrosoft.com" in facts.accepted_names()
+    answer = explain(
+        parse_pair("app@contoso.onmicrosoft.com -> x@tailspintoys.com"), facts, now=NOW
+    )
+    assert answer.scenario.value == "accepted-sender"
+    # a failing Graph is a warning on the answer, not a silent half-tenant
+    broken = await explain_tenant(config, now=NOW, environ={})
+    assert any("RELAYCHECK_M365_CLIENT_SECRET" in note or "secret" in note for note in broken.notes)
