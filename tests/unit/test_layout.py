@@ -51,7 +51,9 @@ def test_layering_contracts_catch_a_bad_import(tmp_path: Path) -> None:
     )
     done = _lint_imports(tmp_path, tmp_path)
     assert done.returncode != 0
-    assert "BROKEN" in done.stdout
+    broken = [line for line in done.stdout.splitlines() if "BROKEN" in line]
+    assert any("checks is a library" in line for line in broken), done.stdout
+    assert any("rules are pure" in line for line in broken), done.stdout
 
 
 def test_tests_cannot_reach_beyond_loopback() -> None:
