@@ -35,10 +35,10 @@ from checks.config import load_config, parse_config
 from checks.explain import explain
 from checks.model import CheckId, Config
 from checks.observe import observe_connector_certificates
+from checks.probes.exports import load_tenant
 from checks.report import render_table
 from checks.rules.addresses import parse_pair
 from checks.scan import CERTIFICATE_CHECKS, ScanReport, run_scan, summarize
-from checks.tenant import load_tenant
 
 # Everything but DNS: the demo never leaves this machine.
 DEMO_CHECKS = frozenset({*CERTIFICATE_CHECKS, CheckId.ACCEPTED_DOMAIN, CheckId.TENANT_SOURCE})

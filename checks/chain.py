@@ -1,8 +1,8 @@
 """Chain verification: the one module that uses `cryptography.x509.verification`.
 
-That API is marked unstable upstream and its `Store` does not load the system trust store, so
-both concerns stay here. `load_trust_anchors` reads files (call it at the edge, once per scan);
-`verify_chain` is pure given the anchors and `now`.
+That API is marked unstable upstream, so it stays here. Its `Store` does not load the system
+trust store: `checks.probes.trust.load_trust_anchors` reads the files (at the edge, once per
+scan); `verify_chain` is pure given the anchors and `now`.
 
 Exchange Online verifies the certificate an on-prem server presents as a TLS *client*, and does
 not fetch missing intermediates, so the chain is built only from what was presented. Extended
@@ -11,15 +11,11 @@ Key Usage is judged separately (`cert-eku`): here only signatures, validity and 
 
 from __future__ import annotations
 
-import ssl
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from cryptography import x509
-from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.verification import (
     Criticality,
     ExtensionPolicy,
@@ -28,7 +24,6 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from checks.errors import CertificateFileError
 from checks.rules.certificates import CertificateFacts, ChainStatus, ChainVerdict
 
 _PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
@@ -68,61 +63,6 @@ class TrustAnchors:
             object.__setattr__(self, "_anchor_names", names)
         assert self._anchor_names is not None
         return self._anchor_names
-
-
-def _load_pem_bundle(path: Path) -> list[x509.Certificate]:
-    data = path.read_bytes()
-    if _PEM_BEGIN not in data:
-        return []
-    with warnings.catch_warnings():
-        # Some system bundles carry old roots with non-positive serials; cryptography warns
-        # about each of them on every load, which is noise for us (and an error under pytest).
-        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        return list(x509.load_pem_x509_certificates(data))
-
-
-def system_ca_file() -> Path | None:
-    """The system trust bundle: OpenSSL's default file, else certifi's when installed."""
-    paths = ssl.get_default_verify_paths()
-    for candidate in (paths.cafile, paths.openssl_cafile):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    try:
-        import certifi  # optional fallback, imported only when needed
-
-        return Path(certifi.where())
-    except ImportError:
-        return None
-
-
-def load_trust_anchors(ca_file: Path | None, *, include_system: bool = True) -> TrustAnchors:
-    """Read trust anchors; a configured `ca_file` that cannot be read is an error."""
-    certificates: list[x509.Certificate] = []
-    sources: list[str] = []
-    if include_system:
-        system = system_ca_file()
-        if system is not None:
-            try:
-                certificates.extend(_load_pem_bundle(system))
-                sources.append(str(system))
-            except (OSError, ValueError):
-                pass  # an unreadable system bundle leaves only the configured anchors
-    if ca_file is not None:
-        try:
-            extra = _load_pem_bundle(ca_file)
-        except FileNotFoundError:
-            raise CertificateFileError(str(ca_file), "trust ca_file not found") from None
-        except OSError as err:
-            raise CertificateFileError(str(ca_file), f"cannot read ({err.strerror})") from None
-        except ValueError as err:
-            raise CertificateFileError(
-                str(ca_file), f"not a PEM certificate bundle ({err})"
-            ) from None
-        if not extra:
-            raise CertificateFileError(str(ca_file), "holds no PEM certificate")
-        certificates.extend(extra)
-        sources.append(str(ca_file))
-    return TrustAnchors(certificates=tuple(certificates), sources=tuple(sources))
 
 
 # Accept any EKU on the leaf (cert-eku judges it); keep the Web PKI rules for CAs.

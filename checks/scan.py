@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from checks.chain import TrustAnchors, load_trust_anchors
+from checks.chain import TrustAnchors
 from checks.domain_stages import accepted_domain_stage, dns_stage
 from checks.errors import CertificateFileError
 from checks.model import (
@@ -36,6 +36,7 @@ from checks.observations import TlsObservation
 from checks.probes.certfile import read_certificate_file
 from checks.probes.dns import address_resolver
 from checks.probes.smtp import HostLocks, probe_endpoint
+from checks.probes.trust import load_trust_anchors
 from checks.rules.certcheck import (
     ServedChain,
     check_not_deployed,

@@ -16,6 +16,7 @@ from datetime import datetime
 import httpx
 
 from checks.model import AcceptedDomain, CheckId, Config, Connector, Finding, Severity
+from checks.probes.exports import load_exports, load_tenant
 from checks.probes.graph import Sleep, fetch_domains
 from checks.rules.domains import (
     GraphObservation,
@@ -24,7 +25,7 @@ from checks.rules.domains import (
     graph_accepted_domains,
     graph_finding,
 )
-from checks.tenant import TenantFacts, load_exports, load_tenant, merge_tenant
+from checks.tenant import TenantFacts, merge_tenant
 
 
 def combine(

@@ -3,7 +3,7 @@
 PowerShell's `ConvertTo-Json` writes UTF-8 (with or without a BOM) or UTF-16 depending on the
 shell and redirection, writes a single object instead of a list when there is one result, and in
 Windows PowerShell 5.1 writes enums as numbers. All of that loads here. Parsing is pure (bytes
-in, data out); `load_tenant` is the one function that touches the files.
+in, data out); `checks.probes.exports` reads the files.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import codecs
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from checks.errors import ExportError
@@ -254,62 +253,4 @@ def merge_tenant(
         connectors=tuple(merged),
         sources=("config", *sources),
         notes=tuple(notes),
-    )
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ExportError("file not found", file=str(path)) from None
-    except OSError as err:
-        raise ExportError(f"cannot read ({err.strerror})", file=str(path)) from None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Exports:
-    """What the configured PowerShell exports hold; each loads (or fails) on its own."""
-
-    domains: tuple[AcceptedDomain, ...] = ()
-    connectors: tuple[Connector, ...] = ()
-    sources: tuple[str, ...] = ()
-    errors: tuple[ExportError, ...] = ()
-
-
-def load_exports(config: Config) -> Exports:
-    """Read the configured exports; one that fails is reported and the other still loads."""
-    domains: tuple[AcceptedDomain, ...] = ()
-    connectors: tuple[Connector, ...] = ()
-    sources: list[str] = []
-    errors: list[ExportError] = []
-    if config.tenant.accepted_domains_file is not None:
-        path = config.tenant.accepted_domains_file
-        try:
-            domains = parse_accepted_domains(_read(path), str(path))
-            sources.append(str(path))
-        except ExportError as err:
-            errors.append(err)
-    if config.tenant.connectors_file is not None:
-        path = config.tenant.connectors_file
-        try:
-            connectors = parse_inbound_connectors(_read(path), str(path))
-            sources.append(str(path))
-        except ExportError as err:
-            errors.append(err)
-    return Exports(
-        domains=domains, connectors=connectors, sources=tuple(sources), errors=tuple(errors)
-    )
-
-
-def load_tenant(config: Config) -> TenantFacts:
-    """Config and exports merged; the first unusable export raises `ExportError` (explain and
-    `config check` must not answer from half the tenant; the scan uses `load_exports`)."""
-    exports = load_exports(config)
-    if exports.errors:
-        raise exports.errors[0]
-    return merge_tenant(
-        config,
-        exported_domains=exports.domains,
-        exported_connectors=exports.connectors,
-        sources=exports.sources,
     )

@@ -8,8 +8,8 @@ from typing import Any
 
 from checks.config import load_config
 from checks.observe import shown_path
+from checks.probes.exports import load_tenant
 from checks.rules.names import display_domain
-from checks.tenant import load_tenant
 
 
 def register(subparsers: Any) -> None:

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.store import Store
-from checks.chain import TrustAnchors, load_trust_anchors
+from checks.chain import TrustAnchors
 from checks.model import Config
+from checks.probes.trust import load_trust_anchors
 
 
 @dataclass(slots=True, kw_only=True)

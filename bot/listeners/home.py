@@ -16,7 +16,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks import home_view
 from bot.listeners.common import Deps
 from checks.errors import RelaycheckError
-from checks.tenant import TenantFacts, load_tenant
+from checks.probes.exports import load_tenant
+from checks.tenant import TenantFacts
 
 _log = logging.getLogger("relaycheck.slack")
 

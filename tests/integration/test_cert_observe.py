@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.chain import load_trust_anchors
 from checks.config import parse_config
 from checks.model import Config
 from checks.observe import observe_connector_certificates
+from checks.probes.trust import load_trust_anchors
 from checks.rules.certificates import ChainStatus
 from checks.tenant import merge_tenant
 from tests.fakes.pki import Pki

@@ -21,15 +21,15 @@ from bot.blocks import (
     status_message,
 )
 from bot.store import OpenFinding, RunRecord
-from checks.chain import load_trust_anchors
 from checks.config import parse_config
 from checks.explain import explain
 from checks.model import CheckId, Endpoint, Finding, Severity, Thresholds
 from checks.observations import FailureKind, ProbeFailure, ProbeStage, TlsObservation
+from checks.probes.exports import load_tenant
+from checks.probes.trust import load_trust_anchors
 from checks.rules.addresses import parse_pair
 from checks.rules.certcheck import evaluate_endpoint
 from checks.rules.certificates import facts_from_x509
-from checks.tenant import load_tenant
 from tests.fakes.pki import Pki
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from bot.cli import main
-from checks.chain import load_trust_anchors
 from checks.model import CheckId, Endpoint, Finding, Severity, Thresholds
 from checks.observations import FailureKind, ProbeFailure, ProbeStage, TlsObservation
+from checks.probes.trust import load_trust_anchors
 from checks.report import exit_code, render_table, to_json
 from checks.rules.certcheck import (
     check_expiry,
