@@ -199,7 +199,7 @@ def _explanation_blocks(
     explanation: Explanation, now: datetime, thresholds: Thresholds, *, nested: bool
 ) -> list[Block]:
     env = explanation.envelope
-    sender = str(env.sender) if env.sender else "<>"
+    sender = env.sender.display if env.sender else "<>"  # Unicode domains, as the CLI shows
     blocks: list[Block] = []
     title = f"{explanation.scenario.title} ({explanation.scenario.value})"
     if nested:
@@ -208,9 +208,9 @@ def _explanation_blocks(
         )
     else:
         blocks.append(HeaderBlock(text=PlainTextObject(text=_plain(title), emoji=True)))
-    route = f"{_code(sender)} → {_code(str(env.recipient))}"
+    route = f"{_code(sender)} → {_code(env.recipient.display)}"
     if env.via is not None:
-        route += f" via {_code(str(env.via))}"
+        route += f" via {_code(env.via.display)}"
     blocks.append(
         _section(
             f"{route}\nScenario: *{escape_mrkdwn(explanation.scenario.title)}* "
@@ -283,7 +283,7 @@ def explanation_message(
         )
     footer = f"relaycheck · {_when(now)}"
     if shared_by is not None:
-        footer = f"shared by <@{escape_mrkdwn(shared_by)}> · {footer}"
+        footer = f"shared by <@{escape_mrkdwn(shared_by)}>, checked again when shared · {footer}"
     blocks.append(_context(footer))
     verdict = "relayed" if explanation.accepted else "refused"
     if not explanation.relay:

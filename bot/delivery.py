@@ -12,8 +12,10 @@ Design (at-least-once with duplicate suppression):
 
 The remaining window, stated honestly: if the process dies after Slack accepted a post but
 before the `ts` commit (the time of one local sqlite write, about a millisecond), the restart
-posts that message again. Each post carries `metadata.event_payload.outbox_id` so such a twin
-can be recognised. chat.update is idempotent, so only `post` and `reply` can ever double.
+posts that message again. Each post carries `metadata.event_payload.outbox_id`, so a person
+or tool reading the channel can tell such a twin from a new alert (relaycheck itself does not
+look it up: that would cost a history read per retried post). chat.update is idempotent, so
+only `post` and `reply` can ever double.
 
 Retries are owned here, not by slack_sdk: the worker uses its own AsyncWebClient with NO retry
 handlers, so a 429 or an outage is seen once by the worker instead of being retried inside
