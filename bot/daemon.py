@@ -26,6 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.delivery import DeliveryWorker
 from bot.scheduler import Scheduler
+from bot.settings import load_bot_token
 from bot.store import Store
 from checks.model import Config
 
@@ -80,8 +81,8 @@ async def _main(config_path: Path) -> None:
     from checks.config import load_config
 
     config = load_config(config_path)
-    token = os.environ.get("SLACK_BOT_TOKEN")
-    client = AsyncWebClient(token=token, base_url=config.slack.api_url) if token else None
+    token = load_bot_token(os.environ)
+    client = AsyncWebClient(token=token.reveal(), base_url=config.slack.api_url) if token else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -98,6 +98,19 @@ def _prefix_hint(value: str) -> str:
     return ""
 
 
+def load_bot_token(environ: Mapping[str, str]) -> Secret | None:
+    """Only the bot token (or None): what posting alerts needs, for `run-once` from cron,
+    which neither receives slash commands nor holds a WebSocket."""
+    bot = _read(environ, BOT_TOKEN)
+    if bot is None:
+        return None
+    if not _BOT_TOKEN_RE.match(bot):
+        raise SettingsError(
+            BOT_TOKEN, f"must be a bot token starting with xoxb-{_prefix_hint(bot)}"
+        )
+    return Secret(bot)
+
+
 def load_settings(environ: Mapping[str, str], *, mode: SlackMode) -> Settings:
     """Read and validate the Slack secrets `mode` needs, or return console-mode settings."""
     values = {name: _read(environ, name) for name in _ALL}

@@ -21,6 +21,7 @@ from bot.commands.common import add_config_argument, resolve_config
 from bot.cycle import run_cycle, run_digest
 from bot.delivery import DeliveryWorker
 from bot.scheduler import missed_run
+from bot.settings import load_bot_token
 from bot.store import Store
 from checks.model import Config
 from checks.rules.schedule import build_trigger
@@ -44,10 +45,12 @@ def register(subparsers: Any) -> None:
 
 
 async def cycle_and_deliver(config: Config, environ: dict[str, str]) -> int:
-    token = environ.get("SLACK_BOT_TOKEN")
+    token = load_bot_token(environ)  # SLACK_BOT_TOKEN or SLACK_BOT_TOKEN_FILE, validated
     channel = config.slack.alerts_channel
     client = (
-        AsyncWebClient(token=token, base_url=config.slack.api_url) if token and channel else None
+        AsyncWebClient(token=token.reveal(), base_url=config.slack.api_url)
+        if token is not None and channel
+        else None
     )
     now = datetime.now(UTC)
     with Store.open(config.state.path) as store:

@@ -82,3 +82,17 @@ def test_file_variants(tmp_path: Path) -> None:
             {"SLACK_BOT_TOKEN": BOT, "SLACK_BOT_TOKEN_FILE": str(tmp_path / "bot")},
             mode=SlackMode.SOCKET,
         )
+
+
+def test_bot_token_alone_for_run_once(tmp_path: Path) -> None:
+    from bot.settings import load_bot_token
+
+    assert load_bot_token({}) is None
+    secret = tmp_path / "token"
+    secret.write_text("xoxb-1-abc\n", encoding="utf-8")
+    token = load_bot_token({"SLACK_BOT_TOKEN_FILE": str(secret)})
+    assert token is not None
+    assert token.reveal() == "xoxb-1-abc"
+    assert "xoxb-1-abc" not in repr(token)
+    with pytest.raises(SettingsError, match="SLACK_BOT_TOKEN: must be a bot token"):
+        load_bot_token({"SLACK_BOT_TOKEN": "xapp-1-oops"})
