@@ -459,21 +459,33 @@ class Store:
             raise StateError(str(self.path), f"no finding {'/'.join(k for k in key if k)!r}")
 
     def acknowledge(self, key: FindingKey, user: str, now: datetime) -> None:
+        self.acknowledge_all([key], user, now)
+
+    def acknowledge_all(self, keys: Sequence[FindingKey], user: str, now: datetime) -> None:
+        """Every finding of a grouped alert, in one transaction: all of them or none."""
         with self._write() as db:
-            self._require_known(db, key)
-            db.execute(
+            for item in keys:
+                self._require_known(db, item)
+            db.executemany(
                 "INSERT INTO acknowledgements(check_id, subject, cause, user, at) VALUES (?,?,?,?,?)",
-                (*key, user, _ts(now)),
+                [(*item, user, _ts(now)) for item in keys],
             )
 
     def snooze(self, key: FindingKey, until: datetime, user: str, now: datetime) -> None:
+        self.snooze_all([key], until, user, now)
+
+    def snooze_all(
+        self, keys: Sequence[FindingKey], until: datetime, user: str, now: datetime
+    ) -> None:
+        """Every finding of a grouped alert, in one transaction: all of them or none."""
         if until <= now:
             raise StateError(str(self.path), "a snooze must end in the future")
         with self._write() as db:
-            self._require_known(db, key)
-            db.execute(
+            for item in keys:
+                self._require_known(db, item)
+            db.executemany(
                 "INSERT INTO snoozes(check_id, subject, cause, until, user, at) VALUES (?,?,?,?,?,?)",
-                (*key, _ts(until), user, _ts(now)),
+                [(*item, _ts(until), user, _ts(now)) for item in keys],
             )
 
     def keys_for_event(self, event_id: str) -> list[FindingKey]:

@@ -58,13 +58,11 @@ def register(
             return
         try:
             if action_id == ACK_ACTION:
-                for key in keys:
-                    store.acknowledge(key, user, now)
+                store.acknowledge_all(keys, user, now)  # the whole group, or none of it
                 status = f":eyes: Acknowledged by <@{user}> at {now:%Y-%m-%d %H:%M} UTC"
             else:
                 until = now + SNOOZES[action_id]
-                for key in keys:
-                    store.snooze(key, until, user, now)
+                store.snooze_all(keys, until, user, now)
                 status = (
                     f":zzz: Snoozed by <@{user}> until {until:%Y-%m-%d %H:%M} UTC "
                     "(an escalation still alerts)"

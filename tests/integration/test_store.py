@@ -158,3 +158,14 @@ def test_certificates_latest_per_source(tmp_path: Path) -> None:
 def test_missing_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="does not exist"):
         Store.open(tmp_path / "nope" / "s.sqlite3")
+
+
+def test_a_group_is_acknowledged_whole_or_not_at_all(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s.sqlite3") as store:
+        cycle(store, [finding("mail-a"), finding("mail-b")], NOW)
+        known = [finding("mail-a").key, finding("mail-b").key]
+        with pytest.raises(StateError):
+            store.acknowledge_all([*known, ("cert-expiry", "never-seen", "")], "U1", NOW)
+        assert store.acks() == {}  # not even the two known ones
+        store.acknowledge_all(known, "U1", NOW)
+        assert set(store.acks()) == set(known)
