@@ -7,6 +7,7 @@ probing: opening a tab must not start network traffic to the on-prem servers.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -16,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks import home_view
 from bot.listeners.common import Deps
 from checks.errors import RelaycheckError
+from checks.model import AcceptedDomain
 from checks.probes.exports import load_tenant
 from checks.tenant import TenantFacts
 
@@ -30,6 +32,17 @@ async def render_home(deps: Deps) -> View:
         _log.warning("App Home: tenant facts unavailable: %s", err)
         facts = None
     store = deps.store
+    seen = store.accepted_domains() if store is not None else None
+    if facts is not None and seen is not None and deps.config.microsoft365.enabled:
+        # Graph decides what is accepted; the last scan asked it (a tab never asks itself)
+        known = {d.name: d for d in facts.accepted_domains}
+        facts = replace(
+            facts,
+            accepted_domains=tuple(
+                known.get(name, AcceptedDomain(name=name, source="microsoft-graph"))
+                for name in sorted(seen)
+            ),
+        )
     return home_view(
         deps.config,
         facts=facts,

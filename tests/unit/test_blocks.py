@@ -264,3 +264,34 @@ def test_expiry_marks_follow_the_configured_thresholds() -> None:
 
     assert ":large_orange_circle:" in expiry_line(Thresholds(warning_days=30, critical_days=7))
     assert "circle" not in expiry_line(Thresholds(warning_days=10, critical_days=7))
+
+
+async def test_app_home_lists_the_domains_graph_gave_the_last_scan(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from bot.listeners.common import Deps
+    from bot.listeners.home import render_home
+    from bot.store import RunRecord, Store
+    from checks.config import parse_config
+
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    config = parse_config(
+        {
+            "tenant": {"name": "contoso", "accepted_domains": ["contoso.com"]},
+            "microsoft365": {"tenant_id": "t", "client_id": "c"},
+        },
+        base_dir=tmp_path,
+    )
+    with Store.open(tmp_path / "s.sqlite3") as store:
+        run = RunRecord(job="domains", started_at=now, finished_at=now, ok=True, summary={})
+        store.record_cycle(
+            run=run,
+            states={},
+            drafts=[],
+            accepted_domains={"contoso.com", "graph-only.com"},
+            now=now,
+        )
+        view = await render_home(Deps(config=config, store=store, clock=lambda: now))
+    text = str(view.to_dict())
+    assert "graph-only.com" in text
+    assert "contoso.com" in text
