@@ -1,13 +1,11 @@
 """Scan stages for the domain checks: `accepted-domain`, and `mx` + `dns` over one DNS pass.
 
-They plug into `checks.scan.DOMAIN_STAGES`. `checks.scan` imports this module, so the scan
-types are imported lazily here to keep the import graph acyclic.
+They plug into `checks.scan.DOMAIN_STAGES`; the stage types live in `checks.stages`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import httpx
 
@@ -22,9 +20,7 @@ from checks.rules.dns import (
     tlsa_findings,
 )
 from checks.rules.domains import accepted_domain_findings
-
-if TYPE_CHECKING:
-    from checks.scan import ScanContext, StageResult
+from checks.stages import ScanContext, StageResult
 
 # Microsoft-managed routing domains: their MX is Microsoft's business, not the mail team's
 MANAGED_SUFFIXES = (".onmicrosoft.com", ".mail.onmicrosoft.com")
@@ -36,8 +32,6 @@ def dns_domains(ctx: ScanContext) -> list[str]:
 
 
 async def accepted_domain_stage(ctx: ScanContext) -> StageResult:
-    from checks.scan import StageResult
-
     if not ctx.wants(CheckId.ACCEPTED_DOMAIN) or ctx.nothing_to_judge_against:
         return StageResult()
     findings = accepted_domain_findings(ctx.tenant, sender_domains=ctx.config.tenant.sender_domains)
@@ -49,8 +43,6 @@ async def dns_stage(ctx: ScanContext, *, http: httpx.AsyncClient | None = None) 
 
     TLSA records are matched in `after_probe`, once the certificate stage has observed the
     chains the MX hosts serve."""
-    from checks.scan import StageResult
-
     if not ctx.config.dns.enabled or not ctx.wants(CheckId.MX, CheckId.DNS):
         return StageResult()
     domains = dns_domains(ctx)

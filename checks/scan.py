@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from checks.chain import TrustAnchors
@@ -47,56 +48,17 @@ from checks.rules.certcheck import (
 )
 from checks.rules.certificates import CertificateFacts
 from checks.sources import collect_tenant
+from checks.stages import AfterProbe, ScanContext, Stage
 from checks.tenant import TenantFacts, merge_tenant
 
 # progress(done, total): called as endpoints finish, so a terminal can draw a bar
 Progress = Callable[[int, int], None]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ScanContext:
-    """Everything a stage may read; stages return results instead of mutating it."""
-
-    config: Config
-    now: datetime
-    tenant: TenantFacts
-    extra_endpoints: tuple[Endpoint, ...] = ()
-    environ: Mapping[str, str] = field(default_factory=dict)
-    only: frozenset[CheckId] | None = None
-    # accepted domains the previous run saw (from the store): drift "since the last run"
-    previous_domains: frozenset[str] | None = None
-    # a tenant source failed: results over the accepted domains are partial and settle nothing
-    tenant_degraded: bool = False
-
-    @property
-    def nothing_to_judge_against(self) -> bool:
-        """A failed source left no accepted domain at all: every domain would look foreign."""
-        return self.tenant_degraded and not self.tenant.accepted_domains
-
-    def wants(self, *checks: CheckId) -> bool:
-        """Whether any of `checks` is requested (`--only` narrows the scan)."""
-        return self.only is None or not self.only.isdisjoint(checks)
-
-
 # Judged against (or over) the accepted domains: not settled while a tenant source is failing.
 DEGRADED_UNJUDGED = frozenset(
     {CheckId.ACCEPTED_DOMAIN, CheckId.SAN_COVERAGE, CheckId.MX, CheckId.DNS}
 )
-
-# Judges what needed the certificates a stage's endpoints served (TLSA): host -> chain.
-AfterProbe = Callable[[Mapping[str, tuple[CertificateFacts, ...]]], Sequence[Finding]]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StageResult:
-    findings: tuple[Finding, ...] = ()
-    # endpoints discovered by the stage (MX hosts), probed by the certificate stage
-    extra_endpoints: tuple[Endpoint, ...] = ()
-    # run once the certificate stage has observed the chains (keyed by endpoint host)
-    after_probe: AfterProbe | None = None
-
-
-Stage = Callable[[ScanContext], Awaitable[StageResult]]
 
 # Stages that judge domains (DNS, MX, accepted domains) and run before the certificate stage.
 DOMAIN_STAGES: tuple[Stage, ...] = (accepted_domain_stage, dns_stage)
@@ -372,8 +334,13 @@ async def certificate_stage(
             _guarded(
                 "endpoint",
                 endpoint.name,
-                lambda e=endpoint, s=seen: evaluate_endpoint(  # type: ignore[misc]
-                    e, s, now=ctx.now, thresholds=config.thresholds, anchors=anchors
+                partial(
+                    evaluate_endpoint,
+                    endpoint,
+                    seen,
+                    now=ctx.now,
+                    thresholds=config.thresholds,
+                    anchors=anchors,
                 ),
             )
         )
@@ -382,9 +349,7 @@ async def certificate_stage(
             _guarded(
                 "connector",
                 connector.name,
-                lambda c=connector: _connector_findings(  # type: ignore[misc]
-                    ctx, c, anchors, observations, certificates
-                ),
+                partial(_connector_findings, ctx, connector, anchors, observations, certificates),
             )
         )
     return findings, tuple(certificates)

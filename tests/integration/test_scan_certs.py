@@ -16,7 +16,8 @@ import pytest
 from checks import scan as scan_module
 from checks.config import parse_config
 from checks.model import CheckId, Config, Finding, Severity
-from checks.scan import ScanContext, StageResult, certificate_stage, run_scan
+from checks.scan import certificate_stage, run_scan
+from checks.stages import ScanContext, StageResult
 from checks.tenant import merge_tenant
 from tests.fakes.pki import Issued, Pki
 from tests.fakes.smtp import ServerFactory, closed_port

@@ -23,7 +23,8 @@ from bot.blocks import escape_mrkdwn
 from bot.settings import Secret, Settings
 from checks.config import parse_config
 from checks.model import Config, Severity, SlackMode
-from checks.scan import ScanContext, certificate_stage
+from checks.scan import certificate_stage
+from checks.stages import ScanContext
 from checks.tenant import merge_tenant
 from tests.fakes.pki import Issued, Pki
 from tests.fakes.slack import SlackApiStandIn
