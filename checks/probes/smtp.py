@@ -36,6 +36,10 @@ class _Failed(Exception):
         self.failure = failure
 
 
+def _fail(stage: ProbeStage, kind: FailureKind, reason: str) -> _Failed:
+    return _Failed(ProbeFailure(stage=stage, kind=kind, reason=reason))
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     code: int
@@ -154,12 +158,10 @@ class _Session:
             async with asyncio.timeout(self.settings.timeout_seconds):
                 await self.writer.drain()
         except (TimeoutError, ConnectionError, OSError) as err:
-            raise _Failed(
-                ProbeFailure(
-                    stage=stage,
-                    kind=FailureKind.CLOSED,
-                    reason=f"cannot send {line.split()[0]} ({err.__class__.__name__})",
-                )
+            raise _fail(
+                stage,
+                FailureKind.CLOSED,
+                f"cannot send {line.split()[0]} ({err.__class__.__name__})",
             ) from None
 
     async def command(self, stage: ProbeStage, line: str) -> Reply:
@@ -235,20 +237,16 @@ async def _converse(
         async with asyncio.timeout(settings.timeout_seconds):
             reader, writer = await asyncio.open_connection(address, endpoint.port)
     except TimeoutError:
-        raise _Failed(
-            ProbeFailure(
-                stage=ProbeStage.CONNECT,
-                kind=FailureKind.TIMEOUT,
-                reason=f"no TCP connection within {settings.timeout_seconds:g} s",
-            )
+        raise _fail(
+            ProbeStage.CONNECT,
+            FailureKind.TIMEOUT,
+            f"no TCP connection within {settings.timeout_seconds:g} s",
         ) from None
     except OSError as err:
-        raise _Failed(
-            ProbeFailure(
-                stage=ProbeStage.CONNECT,
-                kind=FailureKind.REFUSED,
-                reason=f"cannot connect ({err.strerror or err.__class__.__name__})",
-            )
+        raise _fail(
+            ProbeStage.CONNECT,
+            FailureKind.REFUSED,
+            f"cannot connect ({err.strerror or err.__class__.__name__})",
         ) from None
     session = _Session(reader, writer, settings)
     state["session"] = session
@@ -289,20 +287,16 @@ async def _converse(
                 ssl_handshake_timeout=settings.timeout_seconds,
             )
     except TimeoutError:
-        raise _Failed(
-            ProbeFailure(
-                stage=ProbeStage.HANDSHAKE,
-                kind=FailureKind.TIMEOUT,
-                reason=f"TLS handshake did not finish within {settings.timeout_seconds:g} s",
-            )
+        raise _fail(
+            ProbeStage.HANDSHAKE,
+            FailureKind.TIMEOUT,
+            f"TLS handshake did not finish within {settings.timeout_seconds:g} s",
         ) from None
     except (ssl.SSLError, ConnectionError, OSError) as err:
-        raise _Failed(
-            ProbeFailure(
-                stage=ProbeStage.HANDSHAKE,
-                kind=FailureKind.TLS_ERROR,
-                reason=f"TLS handshake failed ({sanitize(str(err), 160)})",
-            )
+        raise _fail(
+            ProbeStage.HANDSHAKE,
+            FailureKind.TLS_ERROR,
+            f"TLS handshake failed ({sanitize(str(err), 160)})",
         ) from None
     ssl_object = writer.get_extra_info("ssl_object")
     chain = _facts(presented_chain_der(ssl_object)) if ssl_object is not None else ()
