@@ -28,6 +28,7 @@ from bot.delivery import DeliveryWorker
 from bot.scheduler import Scheduler
 from bot.settings import load_bot_token
 from bot.store import Store
+from checks.config import load_config
 from checks.model import Config
 
 log = logging.getLogger("relaycheck.daemon")
@@ -78,8 +79,6 @@ async def start_background(
 
 
 async def _main(config_path: Path) -> None:
-    from checks.config import load_config
-
     config = load_config(config_path)
     token = load_bot_token(os.environ)
     client = AsyncWebClient(token=token.reveal(), base_url=config.slack.api_url) if token else None

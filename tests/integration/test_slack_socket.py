@@ -130,20 +130,11 @@ async def test_cert_probe_of_a_configured_endpoint_and_ad_hoc_hosts(
     tmp_path: Path, slack_api: SlackApiStandIn, run_bot: Runner, pki: Any, smtp_server: Any
 ) -> None:
     server = await smtp_server(kind="good", chain=pki.leaf(("mail.contoso.com",)))
-    raw = {
-        "tenant": {"name": "Contoso", "accepted_domains": ["contoso.com"]},
-        "endpoints": [
-            {
-                "name": "smarthost",
-                "host": "mail.contoso.com",
-                "address": "127.0.0.1",
-                "port": server.port,
-            }
-        ],
-        "trust": {"ca_file": str(pki.ca_file)},
-        "probe": {"timeout_seconds": 2, "deadline_seconds": 5},
-        "slack": {"probe_allowed_domains": ["localhost"], "allow_private_targets": False},
-    }
+    raw = smarthost_config(
+        pki,
+        server.port,
+        slack={"probe_allowed_domains": ["localhost"], "allow_private_targets": False},
+    )
     await run_bot(parse_config(raw, base_dir=tmp_path))
     probe = slack_api.push_slash_command("/relaycheck", "cert smarthost", response_id="c1")
     assert "Probing smarthost" in str(await slack_api.ack_for(probe, within=3))
@@ -189,6 +180,19 @@ async def test_ad_hoc_loopback_probe_when_private_targets_are_allowed(
     # the certificate names mail.contoso.com; an ad-hoc host is judged as a smart host
     assert "*critical* `cert-hostname` certificate does not cover localhost" in answer
     assert server.connections >= 1
+
+
+def smarthost_config(pki: Any, port: int, **extra: Any) -> dict[str, Any]:
+    """Contoso with one smart host on loopback, trusting the test PKI."""
+    return {
+        "tenant": {"name": "Contoso", "accepted_domains": ["contoso.com"]},
+        "endpoints": [
+            {"name": "smarthost", "host": "mail.contoso.com", "address": "127.0.0.1", "port": port}
+        ],
+        "trust": {"ca_file": str(pki.ca_file)},
+        "probe": {"timeout_seconds": 2, "deadline_seconds": 5},
+        **extra,
+    }
 
 
 def _text(blocks: list[dict[str, Any]]) -> str:
@@ -239,20 +243,7 @@ async def test_cert_answer_says_what_the_scan_says(
 ) -> None:
     issued, options = _served(pki, case)
     server = await smtp_server(kind="good", chain=issued, **options)
-    raw = {
-        "tenant": {"name": "Contoso", "accepted_domains": ["contoso.com"]},
-        "endpoints": [
-            {
-                "name": "smarthost",
-                "host": "mail.contoso.com",
-                "address": "127.0.0.1",
-                "port": server.port,
-            }
-        ],
-        "trust": {"ca_file": str(pki.ca_file)},
-        "thresholds": {"warning_days": 30, "critical_days": 7},
-        "probe": {"timeout_seconds": 2, "deadline_seconds": 5},
-    }
+    raw = smarthost_config(pki, server.port, thresholds={"warning_days": 30, "critical_days": 7})
     config = parse_config(raw, base_dir=tmp_path)
     now = pki.now + timedelta(minutes=1)
     await run_bot(config, clock=lambda: now)
