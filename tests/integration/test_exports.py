@@ -42,6 +42,19 @@ mx1.fabrikam.com. 300 IN A 127.0.0.1
 """
 
 
+def graph_settings(graph_api: GraphApi, *, timeout_seconds: float | None = 2) -> dict[str, Any]:
+    """`[microsoft365]` pointing at the loopback Graph stand-in."""
+    settings: dict[str, Any] = {
+        "tenant_id": TENANT_ID,
+        "client_id": CLIENT_ID,
+        "graph_url": graph_api.url,
+        "login_url": graph_api.url,
+    }
+    if timeout_seconds is not None:
+        settings["timeout_seconds"] = timeout_seconds
+    return settings
+
+
 def write_config(
     tmp_path: Path,
     *,
@@ -140,13 +153,7 @@ def test_scan_only_mx_and_only_dns(
 async def test_graph_replaces_config_domains_and_reports_drift(
     tmp_path: Path, graph_api: GraphApi
 ) -> None:
-    graph = {
-        "tenant_id": TENANT_ID,
-        "client_id": CLIENT_ID,
-        "graph_url": graph_api.url,
-        "login_url": graph_api.url,
-        "timeout_seconds": 2,
-    }
+    graph = graph_settings(graph_api)
     config = load_config(
         write_config(
             tmp_path,
@@ -177,12 +184,7 @@ async def test_graph_forbidden_leaves_config_facts_and_one_finding(
     tmp_path: Path, graph_api: GraphApi
 ) -> None:
     graph_api.domains_status = 403
-    graph = {
-        "tenant_id": TENANT_ID,
-        "client_id": CLIENT_ID,
-        "graph_url": graph_api.url,
-        "login_url": graph_api.url,
-    }
+    graph = graph_settings(graph_api, timeout_seconds=None)
     config = load_config(write_config(tmp_path, domains_export=GOOD_DOMAINS.encode(), graph=graph))
     facts, findings = await collect_tenant(
         config, now=NOW, environ={"RELAYCHECK_M365_CLIENT_SECRET": "x"}
@@ -199,13 +201,7 @@ async def test_explain_sees_the_tenant_the_scan_sees(tmp_path: Path, graph_api: 
     from checks.rules.addresses import parse_pair
     from checks.sources import explain_tenant
 
-    graph = {
-        "tenant_id": TENANT_ID,
-        "client_id": CLIENT_ID,
-        "graph_url": graph_api.url,
-        "login_url": graph_api.url,
-        "timeout_seconds": 2,
-    }
+    graph = graph_settings(graph_api)
     # the config lists only fabrikam.com; the tenant (Graph) has contoso.onmicrosoft.com too
     config = load_config(
         write_config(
