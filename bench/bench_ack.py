@@ -28,9 +28,9 @@ from slack_bolt.async_app import AsyncApp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.app import build_app, build_client
-from bot.serve import EVENTS_PATH
-from bot.settings import Secret, Settings
+from bot.runtime.serve import EVENTS_PATH
+from bot.slack.app import build_app, build_client
+from bot.slack.settings import Secret, Settings
 from checks.model import SlackMode
 from tests.fakes.slack import SlackApiStandIn
 from tests.integration.slack_support import (

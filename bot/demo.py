@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from bot.cycle import run_cycle
-from bot.delivery import DeliveryWorker
-from bot.store import Store
-from bot.text import render_text
+from bot.alerting.cycle import run_cycle
+from bot.alerting.delivery import DeliveryWorker
+from bot.alerting.store import Store
+from bot.terminal import render_text
 from checks.config import load_config, parse_config
 from checks.explain import explain
 from checks.model import CheckId, Config

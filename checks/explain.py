@@ -36,7 +36,7 @@ from checks.rules.names import (
     match_connector,
     parse_connector_name,
 )
-from checks.tenant import TenantFacts
+from checks.rules.tenant import TenantFacts
 
 ATTR36 = "550 5.7.64 Relay Access Denied ATTR36"
 ATTR36_SEED = "451 4.4.4 Relay Access Denied, unrecognized sender domain. ATTR36"

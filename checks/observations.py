@@ -1,15 +1,50 @@
 """What an SMTP/TLS probe saw, as plain data: the boundary between probes and rules.
 
 Probes fill these in and never judge; rules judge them and never open a socket. They live
-outside `checks.probes` so that the pure rules can import them without importing any I/O.
+outside `checks.probes` so that the pure rules can import them without importing any I/O, and
+outside `checks.rules` so that nothing here depends on a rule (`CertificateFacts` is what a
+certificate says; `checks.rules.certificates` parses DER into it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
-from checks.rules.certificates import CertificateFacts
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateFacts:
+    """The parts of a certificate relaycheck reasons about."""
+
+    subject: str
+    issuer: str
+    common_name: str | None
+    san_dns_names: tuple[str, ...]
+    not_before: datetime
+    not_after: datetime
+    serial: str
+    fingerprint_sha256: str
+    self_issued: bool
+    is_ca: bool
+    key_type: str
+    key_bits: int | None
+    signature_hash: str | None
+    # None: no EKU extension (any use allowed); else the dotted OIDs / names it lists
+    extended_key_usage: tuple[str, ...] | None
+    der: bytes
+
+    @property
+    def client_auth_allowed(self) -> bool:
+        """May this certificate authenticate a TLS *client* (as an MTA sending to EXO)?"""
+        return self.extended_key_usage is None or "clientAuth" in self.extended_key_usage
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """CN first (when present and not repeated), then SAN dNSNames."""
+        if self.common_name and self.common_name not in self.san_dns_names:
+            return (self.common_name, *self.san_dns_names)
+        return self.san_dns_names
 
 
 class ProbeStage(StrEnum):

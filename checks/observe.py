@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
-from checks.chain import TrustAnchors, verify_chain
 from checks.errors import CertificateFileError
 from checks.model import Config, Connector
 from checks.probes.certfile import read_certificate_file
@@ -19,7 +18,8 @@ from checks.probes.dns import address_resolver
 from checks.probes.smtp import HostLocks, probe_endpoint
 from checks.probes.trust import load_trust_anchors
 from checks.rules.certificates import CertificateObservation
-from checks.tenant import TenantFacts
+from checks.rules.chain import TrustAnchors, verify_chain
+from checks.rules.tenant import TenantFacts
 
 
 def shown_path(path: Path) -> str:

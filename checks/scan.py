@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from checks.chain import TrustAnchors
 from checks.domain_stages import accepted_domain_stage, dns_stage
 from checks.errors import CertificateFileError
 from checks.model import (
@@ -47,9 +46,10 @@ from checks.rules.certcheck import (
     group_chains,
 )
 from checks.rules.certificates import CertificateFacts
+from checks.rules.chain import TrustAnchors
+from checks.rules.tenant import TenantFacts, merge_tenant
 from checks.sources import collect_tenant
 from checks.stages import AfterProbe, ScanContext, Stage
-from checks.tenant import TenantFacts, merge_tenant
 
 # progress(done, total): called as endpoints finish, so a terminal can draw a bar
 Progress = Callable[[int, int], None]

@@ -25,7 +25,7 @@ from checks.rules.domains import (
     graph_accepted_domains,
     graph_finding,
 )
-from checks.tenant import TenantFacts, merge_tenant
+from checks.rules.tenant import TenantFacts, merge_tenant
 
 
 def combine(

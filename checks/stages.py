@@ -9,7 +9,7 @@ from datetime import datetime
 
 from checks.model import CheckId, Config, Endpoint, Finding
 from checks.rules.certificates import CertificateFacts
-from checks.tenant import TenantFacts
+from checks.rules.tenant import TenantFacts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,4 +1,4 @@
-"""Reading the PowerShell exports named in the config (the parsing is pure, in `checks.tenant`).
+"""Reading the PowerShell exports named in the config (the parsing is pure, in `checks.rules.tenant`).
 
 Each export loads, or fails, on its own: the scan reports a broken one as a finding and goes
 on (`load_exports`); explain and `config check` refuse to answer from half a tenant
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from checks.errors import ExportError
 from checks.model import AcceptedDomain, Config, Connector
-from checks.tenant import (
+from checks.rules.tenant import (
     TenantFacts,
     merge_tenant,
     parse_accepted_domains,

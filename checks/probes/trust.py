@@ -1,8 +1,8 @@
 """Trust anchors from files: the system bundle plus `[trust] ca_file`.
 
 The reading half of chain verification lives here, with the other probes, so that
-`checks.chain` (which the rules use) stays pure: call `load_trust_anchors` once at the edge
-(per scan, per bot) and hand the anchors to `checks.chain.verify_chain`.
+`checks.rules.chain` (which the rules use) stays pure: call `load_trust_anchors` once at the edge
+(per scan, per bot) and hand the anchors to `checks.rules.chain.verify_chain`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
 
-from checks.chain import TrustAnchors
 from checks.errors import CertificateFileError
+from checks.rules.chain import TrustAnchors
 
 _PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
 

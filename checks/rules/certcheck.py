@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from checks.chain import TrustAnchors, verify_chain
 from checks.model import (
     AcceptedDomain,
     CheckId,
@@ -28,6 +27,7 @@ from checks.model import (
 )
 from checks.observations import FailureKind, ProbeStage, TlsObservation
 from checks.rules.certificates import CertificateFacts, ChainStatus
+from checks.rules.chain import TrustAnchors, verify_chain
 from checks.rules.names import (
     DomainStanding,
     NameMatch,

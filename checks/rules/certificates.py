@@ -18,40 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CertificateFacts:
-    """The parts of a certificate relaycheck reasons about."""
-
-    subject: str
-    issuer: str
-    common_name: str | None
-    san_dns_names: tuple[str, ...]
-    not_before: datetime
-    not_after: datetime
-    serial: str
-    fingerprint_sha256: str
-    self_issued: bool
-    is_ca: bool
-    key_type: str
-    key_bits: int | None
-    signature_hash: str | None
-    # None: no EKU extension (any use allowed); else the dotted OIDs / names it lists
-    extended_key_usage: tuple[str, ...] | None
-    der: bytes
-
-    @property
-    def client_auth_allowed(self) -> bool:
-        """May this certificate authenticate a TLS *client* (as an MTA sending to EXO)?"""
-        return self.extended_key_usage is None or "clientAuth" in self.extended_key_usage
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """CN first (when present and not repeated), then SAN dNSNames."""
-        if self.common_name and self.common_name not in self.san_dns_names:
-            return (self.common_name, *self.san_dns_names)
-        return self.san_dns_names
-
+# the facts type is plain data that observations carry; rules import it from here too
+from checks.observations import CertificateFacts as CertificateFacts
 
 _EKU_NAMES = {
     ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",

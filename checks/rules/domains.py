@@ -22,7 +22,7 @@ from checks.rules.names import (
     lookup_accepted,
     parse_connector_name,
 )
-from checks.tenant import TenantFacts
+from checks.rules.tenant import TenantFacts
 
 GRAPH_SOURCE = "microsoft-graph"
 GRAPH_PERMISSION = "Domain.Read.All"

@@ -24,7 +24,7 @@ make the message look resolved while part of it is still broken.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -131,6 +131,63 @@ class Transition:
 
     states: dict[FindingKey, FindingState]
     events: tuple[Event, ...]
+
+
+def job_cause(job: str) -> str:
+    """The `cause` of the `relaycheck` finding that says a scheduled job failed inside us."""
+    return f"job:{job}"
+
+
+def vouched_checks(
+    job_checks: Collection[CheckId] | None,
+    *,
+    ran: bool,
+    unjudged: Collection[CheckId] = (),
+) -> frozenset[CheckId] | None:
+    """The checks one run of a job may confirm or resolve findings of (None: all of them).
+
+    A job that ran vouches for its own checks (`job_checks`; None = every check) and for the
+    `relaycheck` finding about its own earlier failure, minus what it could not judge this time
+    (a failing tenant source leaves its checks neither confirmed nor resolved). A job that
+    failed inside relaycheck vouches only for the `relaycheck` finding it raises.
+    """
+    if not ran:
+        return frozenset({CheckId.RELAYCHECK})
+    checked = None if job_checks is None else frozenset(job_checks) | {CheckId.RELAYCHECK}
+    if unjudged:
+        checked = (checked if checked is not None else frozenset(CheckId)) - frozenset(unjudged)
+    return checked
+
+
+def _foreign_job_failure(key: FindingKey, job: str) -> bool:
+    return key[0] == CheckId.RELAYCHECK.value and key[2] != job_cause(job)
+
+
+def confine_to_job(
+    previous: Mapping[FindingKey, FindingState],
+    transition: Transition,
+    *,
+    job: str,
+    whole: bool,
+) -> Transition:
+    """Undo what one job's run decided about another job's failure finding.
+
+    Only a complete run (`whole`: every check ran and the job did not fail) may settle every
+    `relaycheck` finding; a partial or failed job vouches only for its own (`job:<name>`), so
+    the certificates job recovering never resolves "the domains job failed", and vice versa.
+    """
+    if whole:
+        return transition
+    states = dict(transition.states)
+    for key in [k for k in states if _foreign_job_failure(k, job)]:
+        if key in previous:
+            states[key] = previous[key]
+        else:
+            del states[key]
+    events = tuple(
+        e for e in transition.events if not any(_foreign_job_failure(k, job) for k in e.keys)
+    )
+    return Transition(states=states, events=events)
 
 
 def event_id(kind: EventKind, key: FindingKey | str, at: datetime) -> str:

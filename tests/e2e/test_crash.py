@@ -7,7 +7,7 @@ start, as a cycle would have left it.
 The kill lands while the worker waits between posts (the per-channel pacing) or backs off from
 Slack 500s: that is where a process spends its time with alerts pending. The one window this
 design cannot close (Slack accepted a post, the process dies before the `ts` commit, about a
-millisecond) is documented in `bot/delivery.py`; aiming the kill into it would only show that.
+millisecond) is documented in `bot/alerting/delivery.py`; aiming the kill into it would only show that.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from bot.alerts import OutboxDraft
-from bot.store import Store
+from bot.alerting.store import Store
+from bot.records import OutboxDraft
 from tests.fakes.slack import SlackApiStandIn
 
 EXPECTED = [f"alert {i}" for i in range(6)]

@@ -11,9 +11,10 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.alerts import ACK_ACTION, SNOOZE_7D_ACTION, render_event
-from bot.listeners import actions
-from bot.store import RunRecord, Store
+from bot.alerting.alerts import ACK_ACTION, SNOOZE_7D_ACTION, render_event
+from bot.alerting.store import Store
+from bot.records import RunRecord
+from bot.slack.listeners import actions
 from checks.model import AlertSettings, CheckId, Finding, Severity
 from checks.rules.lifecycle import Policy, advance
 from tests.fakes.slack import SlackApiStandIn

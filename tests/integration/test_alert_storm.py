@@ -13,9 +13,9 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cycle import run_cycle
-from bot.delivery import DeliveryWorker
-from bot.store import Store
+from bot.alerting.cycle import run_cycle
+from bot.alerting.delivery import DeliveryWorker
+from bot.alerting.store import Store
 from checks.config import parse_config
 from checks.model import CheckId, Config
 from tests.fakes.slack import SlackApiStandIn

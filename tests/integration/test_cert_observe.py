@@ -9,7 +9,7 @@ from checks.model import Config
 from checks.observe import observe_connector_certificates
 from checks.probes.trust import load_trust_anchors
 from checks.rules.certificates import ChainStatus
-from checks.tenant import merge_tenant
+from checks.rules.tenant import merge_tenant
 from tests.fakes.pki import Pki
 from tests.fakes.smtp import ServerFactory, closed_port
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.alerts import OutboxDraft
-from bot.delivery import DeliveryWorker
-from bot.store import Store
+from bot.alerting.delivery import DeliveryWorker
+from bot.alerting.store import Store
+from bot.records import OutboxDraft
 from tests.fakes.slack import SlackApiStandIn
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.cycle import run_cycle
-from bot.store import Store
+from bot.alerting.cycle import run_cycle
+from bot.alerting.store import Store
 from checks.config import parse_config
 from checks.model import CheckId, Config, Severity
 

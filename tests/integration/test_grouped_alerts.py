@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.cycle import run_cycle
-from bot.store import Store
+from bot.alerting.cycle import run_cycle
+from bot.alerting.store import Store
 from checks.config import parse_config
 
 

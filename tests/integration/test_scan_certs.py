@@ -16,9 +16,9 @@ import pytest
 from checks import scan as scan_module
 from checks.config import parse_config
 from checks.model import CheckId, Config, Finding, Severity
+from checks.rules.tenant import merge_tenant
 from checks.scan import certificate_stage, run_scan
 from checks.stages import ScanContext, StageResult
-from checks.tenant import merge_tenant
 from tests.fakes.pki import Issued, Pki
 from tests.fakes.smtp import ServerFactory, closed_port
 

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.cycle import run_cycle
-from bot.scheduler import Scheduler, missed_run
-from bot.store import Store
+from bot.alerting.cycle import run_cycle
+from bot.alerting.store import Store
+from bot.runtime.scheduler import Scheduler, missed_run
 from checks.config import parse_config
 from checks.model import CheckId, Config, Finding, Severity
 from checks.rules.certificates import CertificateFacts

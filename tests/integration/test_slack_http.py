@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.app import build_app, build_client
-from bot.serve import EVENTS_PATH
-from bot.settings import Secret, Settings
+from bot.runtime.serve import EVENTS_PATH
+from bot.slack.app import build_app, build_client
+from bot.slack.settings import Secret, Settings
 from checks.model import SlackMode
 from tests.fakes.slack import SlackApiStandIn
 from tests.integration.slack_support import (

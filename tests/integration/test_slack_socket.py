@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from bot.app import build_app, build_client, utc_now
-from bot.blocks import escape_mrkdwn
-from bot.settings import Secret, Settings
+from bot.mrkdwn import escape_mrkdwn
+from bot.slack.app import build_app, build_client, utc_now
+from bot.slack.settings import Secret, Settings
 from checks.config import parse_config
 from checks.model import Config, Severity, SlackMode
+from checks.rules.tenant import merge_tenant
 from checks.scan import certificate_stage
 from checks.stages import ScanContext
-from checks.tenant import merge_tenant
 from tests.fakes.pki import Issued, Pki
 from tests.fakes.slack import SlackApiStandIn
 from tests.integration.slack_support import CERT_CONNECTOR, tenant_config

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.alerts import OutboxDraft
-from bot.store import SCHEMA_VERSION, RunRecord, StateError, Store
+from bot.alerting.store import SCHEMA_VERSION, StateError, Store
+from bot.records import OutboxDraft, RunRecord
 from checks.model import CheckId, Finding, Severity
 from checks.rules.lifecycle import CertificateSnapshot, Policy, advance
 

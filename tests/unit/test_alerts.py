@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-from bot.alerts import (
+from bot.alerting.alerts import (
     ACK_ACTION,
     RUNBOOK_ACTION,
     SNOOZE_1D_ACTION,

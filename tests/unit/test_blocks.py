@@ -9,7 +9,8 @@ from typing import Any
 
 from slack_sdk.models.views import View
 
-from bot.blocks import (
+from bot.records import OpenFinding, RunRecord
+from bot.slack.blocks import (
     MAX_HOME_BLOCKS,
     MAX_MESSAGE_BLOCKS,
     certificate_probe_message,
@@ -20,7 +21,6 @@ from bot.blocks import (
     home_view,
     status_message,
 )
-from bot.store import OpenFinding, RunRecord
 from checks.config import parse_config
 from checks.explain import explain
 from checks.model import CheckId, Endpoint, Finding, Severity, Thresholds
@@ -232,12 +232,12 @@ def test_expiry_marks_follow_the_configured_thresholds() -> None:
     """The same 20 days left is a warning at warning_days=30 and fine at warning_days=10."""
     from datetime import UTC, datetime, timedelta
 
-    from bot.blocks import explanation_message
+    from bot.slack.blocks import explanation_message
     from checks.explain import explain
     from checks.model import AcceptedDomain, CertificateSource, Connector, Thresholds
     from checks.rules.addresses import parse_pair
     from checks.rules.certificates import CertificateObservation, ChainStatus, ChainVerdict
-    from checks.tenant import TenantFacts
+    from checks.rules.tenant import TenantFacts
     from tests.unit.test_explain import facts_cert
 
     now = datetime(2026, 11, 29, tzinfo=UTC)
@@ -269,9 +269,10 @@ def test_expiry_marks_follow_the_configured_thresholds() -> None:
 async def test_app_home_lists_the_domains_graph_gave_the_last_scan(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from bot.listeners.common import Deps
-    from bot.listeners.home import render_home
-    from bot.store import RunRecord, Store
+    from bot.alerting.store import Store
+    from bot.records import RunRecord
+    from bot.slack.listeners.common import Deps
+    from bot.slack.listeners.home import render_home
     from checks.config import parse_config
 
     now = datetime(2026, 11, 29, tzinfo=UTC)

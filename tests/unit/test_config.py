@@ -13,7 +13,7 @@ from checks.config import load_config, parse_config
 from checks.errors import ConfigError, ExportError
 from checks.model import ConnectorType, EndpointRole, SlackMode, TlsMode
 from checks.probes.exports import load_tenant
-from checks.tenant import parse_accepted_domains, parse_inbound_connectors
+from checks.rules.tenant import parse_accepted_domains, parse_inbound_connectors
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "contoso" / "relaycheck.toml"

@@ -6,7 +6,7 @@ import pytest
 
 from checks.model import AcceptedDomain, Connector, ConnectorType, Severity
 from checks.rules.domains import GraphDomain, accepted_domain_findings, drift_findings
-from checks.tenant import TenantFacts
+from checks.rules.tenant import TenantFacts
 
 
 def facts(

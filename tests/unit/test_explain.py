@@ -23,7 +23,7 @@ from checks.rules.certificates import (
     ChainStatus,
     ChainVerdict,
 )
-from checks.tenant import TenantFacts
+from checks.rules.tenant import TenantFacts
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 CERT_CONNECTOR = "From on-prem (certificate)"

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import bot
 import checks
 
@@ -41,11 +43,7 @@ def test_layering_contracts_hold() -> None:
 
 def test_layering_contracts_catch_a_bad_import(tmp_path: Path) -> None:
     """The same contracts on a copy whose rules import a probe and checks import bot must fail."""
-    for package in ("checks", "bot"):
-        shutil.copytree(
-            REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
-        )
-    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    _copy_tree(tmp_path)
     (tmp_path / "checks" / "rules" / "bad.py").write_text(
         "import checks.probes.certfile\nimport bot.cli\n"
     )
@@ -54,6 +52,40 @@ def test_layering_contracts_catch_a_bad_import(tmp_path: Path) -> None:
     broken = [line for line in done.stdout.splitlines() if "BROKEN" in line]
     assert any("checks is a library" in line for line in broken), done.stdout
     assert any("rules are pure" in line for line in broken), done.stdout
+
+
+def _copy_tree(tmp_path: Path) -> None:
+    for package in ("checks", "bot"):
+        shutil.copytree(
+            REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+
+
+@pytest.mark.parametrize(
+    ("module", "planted", "contract"),
+    [
+        ("bot/alerting/store.py", "import bot.alerting.cycle", "no import circles"),
+        ("checks/rules/names.py", "import checks.rules.tenant", "no import circles"),
+        ("bot/slack/app.py", "import bot.runtime.serve", "bot's rooms import downwards"),
+        ("bot/alerting/cycle.py", "import bot.slack.blocks", "bot's rooms import downwards"),
+        ("bot/records.py", "import bot.alerting.alerts", "bot's rooms import downwards"),
+        ("bot/slack/blocks.py", "import bot.alerting.store", "rendering imports no store"),
+        ("bot/alerting/alerts.py", "import bot.alerting.store", "rendering imports no store"),
+        ("bot/alerting/store.py", "import bot.alerting.alerts", "the store imports no rendering"),
+    ],
+)
+def test_each_room_contract_catches_a_planted_import(
+    tmp_path: Path, module: str, planted: str, contract: str
+) -> None:
+    """Every layering contract of bot/ (and the no-circle rule) is enforced for real."""
+    _copy_tree(tmp_path)
+    target = tmp_path / module
+    target.write_text(target.read_text() + f"\n{planted}  # planted by the test\n")
+    done = _lint_imports(tmp_path, tmp_path)
+    assert done.returncode != 0, done.stdout
+    broken = [line for line in done.stdout.splitlines() if "BROKEN" in line]
+    assert any(line.startswith(contract) for line in broken), done.stdout
 
 
 def test_tests_cannot_reach_beyond_loopback() -> None:

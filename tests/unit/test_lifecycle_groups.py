@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from bot.alerts import render_event
+from bot.alerting.alerts import render_event
 from checks.model import AlertSettings, CheckId, Finding, Severity
 from checks.rules.lifecycle import (
     STORM_THRESHOLD,

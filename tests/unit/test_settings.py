@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import load_settings
+from bot.slack.settings import load_settings
 from checks.errors import SettingsError
 from checks.model import SlackMode
 
@@ -85,7 +85,7 @@ def test_file_variants(tmp_path: Path) -> None:
 
 
 def test_bot_token_alone_for_run_once(tmp_path: Path) -> None:
-    from bot.settings import load_bot_token
+    from bot.slack.settings import load_bot_token
 
     assert load_bot_token({}) is None
     secret = tmp_path / "token"

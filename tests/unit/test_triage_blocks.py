@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.blocks import help_message, triage_message
+from bot.slack.blocks import help_message, triage_message
 from checks.rules.replies import triage
 from tests.unit.test_replies import ROWS
 

@@ -12,7 +12,6 @@ subject such as `CN=<!channel>` cannot ping anybody.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,13 +26,13 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.blocks import escape_mrkdwn
+from bot.mrkdwn import escape_mrkdwn
+from bot.records import OutboxDraft
 from checks.model import AlertSettings, Finding, Severity
 from checks.rules.lifecycle import (
     CertificateSnapshot,
     Event,
     EventKind,
-    FindingKey,
     subject_label,
 )
 
@@ -59,20 +58,6 @@ _TITLE = {
     EventKind.REOPENED: "Back again",
     EventKind.FLAPPING: "Flapping",
 }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OutboxDraft:
-    """A message to queue: exactly one Slack call (`post`, `update` or `reply`)."""
-
-    id: str  # unique: the duplicate-suppression key
-    event_id: str
-    action: str  # "post" | "update" | "reply"
-    text: str
-    blocks: tuple[dict[str, Any], ...] = ()
-    reply_to: str | None = None  # event id whose posted message this one edits or threads under
-    channel: str | None = None  # None: the store's default alerts channel
-    keys: tuple[FindingKey, ...] = ()  # the findings it is about (for the buttons)
 
 
 def _esc(text: str) -> str:
@@ -332,7 +317,7 @@ def render_digest(
 ) -> OutboxDraft:
     """The weekly summary: open findings (worst first) and certificates expiring soon.
 
-    `open_findings` are `bot.store.OpenFinding` values (typed loosely to keep this module free of
+    `open_findings` are `bot.alerting.store.OpenFinding` values (typed loosely to keep this module free of
     the store's sqlite import).
     """
     blocks: list[Block] = [HeaderBlock(text=f"relaycheck weekly digest {now:%Y-%m-%d}")]

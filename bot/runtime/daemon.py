@@ -4,7 +4,7 @@
 `stop()` halts the scheduler first (no new alerts) and then the delivery worker. Anything still
 in the outbox stays there and is delivered by the next start: stopping never drops an alert.
 
-`python -m bot.daemon --config FILE` runs the same background work without the Slack app (tests
+`python -m bot.runtime.daemon --config FILE` runs the same background work without the Slack app (tests
 use it to kill -9 a delivering process; admins can use it where no slash command is wanted).
 """
 
@@ -24,10 +24,10 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.delivery import DeliveryWorker
-from bot.scheduler import Scheduler
-from bot.settings import load_bot_token
-from bot.store import Store
+from bot.alerting.delivery import DeliveryWorker
+from bot.alerting.store import Store
+from bot.runtime.scheduler import Scheduler
+from bot.slack.settings import load_bot_token
 from checks.config import load_config
 from checks.model import Config
 
@@ -95,7 +95,7 @@ async def _main(config_path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.daemon")
+    parser = argparse.ArgumentParser(prog="python -m bot.runtime.daemon")
     parser.add_argument("--config", required=True, type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)

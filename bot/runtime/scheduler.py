@@ -24,8 +24,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.cycle import run_cycle, run_digest
-from bot.store import Store
+from bot.alerting.cycle import run_cycle, run_digest
+from bot.alerting.store import Store
 from checks.model import Config
 from checks.rules.schedule import build_trigger
 

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.serve import serve_until_signalled
-from bot.settings import load_settings
-from bot.store import Store
+from bot.alerting.store import Store
+from bot.runtime.serve import serve_until_signalled
+from bot.slack.settings import load_settings
 from checks.config import load_config
 
 

@@ -1,6 +1,6 @@
 """Plain-text rendering of an explanation, for the terminal (`explain`, `demo`).
 
-Pure: the Slack rendering lives in `bot/blocks.py`; both read the same `Explanation`.
+Pure: the Slack rendering lives in `bot/slack/blocks.py`; both read the same `Explanation`.
 """
 
 from __future__ import annotations

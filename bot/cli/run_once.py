@@ -17,12 +17,12 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.commands.common import add_config_argument, resolve_config
-from bot.cycle import run_cycle, run_digest
-from bot.delivery import DeliveryWorker
-from bot.scheduler import missed_run
-from bot.settings import load_bot_token
-from bot.store import Store
+from bot.alerting.cycle import run_cycle, run_digest
+from bot.alerting.delivery import DeliveryWorker
+from bot.alerting.store import Store
+from bot.cli.common import add_config_argument, resolve_config
+from bot.runtime.scheduler import missed_run
+from bot.slack.settings import load_bot_token
 from checks.model import Config
 from checks.rules.schedule import build_trigger
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -33,6 +33,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.mrkdwn import escape_mrkdwn
+from bot.records import OpenFinding, RunRecord
 from checks.explain import Explanation
 from checks.model import Config, Connector, Endpoint, Finding, Severity, Thresholds
 from checks.observations import TlsObservation
@@ -40,11 +42,7 @@ from checks.rules.certcheck import days_until, expiry_severity
 from checks.rules.certificates import CertificateFacts, CertificateObservation, ChainVerdict
 from checks.rules.lifecycle import CertificateSnapshot
 from checks.rules.replies import Triage
-from checks.tenant import TenantFacts
-
-if TYPE_CHECKING:
-    # only for annotations: bot.store imports bot.alerts, which imports escape_mrkdwn from here
-    from bot.store import OpenFinding, RunRecord
+from checks.rules.tenant import TenantFacts
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_HOME_BLOCKS = 100
@@ -65,11 +63,6 @@ SEVERITY_ICON = {
 }
 
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
-
-
-def escape_mrkdwn(text: str) -> str:
-    """Escape the three characters Slack treats as control characters in mrkdwn."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _clip(text: str, limit: int) -> str:

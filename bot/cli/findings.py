@@ -8,8 +8,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.commands.common import add_config_argument, resolve_config
-from bot.store import OpenFinding, Store
+from bot.alerting.store import Store
+from bot.cli.common import add_config_argument, resolve_config
+from bot.records import OpenFinding
 
 
 def register(subparsers: Any) -> None:

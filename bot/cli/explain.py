@@ -10,15 +10,15 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from bot.commands.common import add_config_argument, add_time_argument, now_from, resolve_config
-from bot.text import render_text
+from bot.cli.common import add_config_argument, add_time_argument, now_from, resolve_config
+from bot.terminal import render_text
 from checks.explain import explain
 from checks.model import Config
 from checks.observe import observe_connector_certificates
 from checks.rules.addresses import parse_pair
 from checks.rules.certificates import CertificateObservation
+from checks.rules.tenant import TenantFacts
 from checks.sources import explain_tenant
-from checks.tenant import TenantFacts
 
 
 def register(subparsers: Any) -> None:

@@ -19,12 +19,12 @@ import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.listeners import actions, commands, home
-from bot.listeners.common import Deps
-from bot.settings import Settings
-from bot.store import Store
-from checks.chain import TrustAnchors
+from bot.alerting.store import Store
+from bot.slack.listeners import actions, commands, home
+from bot.slack.listeners.common import Deps
+from bot.slack.settings import Settings
 from checks.model import Config, SlackMode
+from checks.rules.chain import TrustAnchors
 
 
 def utc_now() -> datetime:

@@ -46,7 +46,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.store import OutboxMessage, StateError, Store
+from bot.alerting.store import StateError, Store
+from bot.records import OutboxMessage
 
 log = logging.getLogger("relaycheck.delivery")
 

@@ -17,12 +17,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.alerts import OutboxDraft
+from bot.records import OpenFinding, OutboxDraft, OutboxMessage, RunRecord
 from checks.errors import RelaycheckError
 from checks.model import CheckId, Finding, Severity
 from checks.rules.lifecycle import (
@@ -42,41 +41,6 @@ class StateError(RelaycheckError):
         self.path = path
         self.problem = problem
         super().__init__(f"{path}: {problem}")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunRecord:
-    started_at: datetime
-    finished_at: datetime | None
-    ok: bool
-    job: str = "certificates"
-    summary: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OpenFinding:
-    finding: Finding
-    opened_at: datetime
-    last_seen_at: datetime
-    acknowledged_by: str | None = None
-    snoozed_until: datetime | None = None
-    flapping: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OutboxMessage:
-    seq: int
-    id: str
-    event_id: str
-    action: str
-    channel: str
-    text: str
-    blocks: tuple[dict[str, Any], ...]
-    reply_to: str | None
-    attempts: int
-    next_attempt_at: datetime | None
-    ts: str | None
-    created_at: datetime
 
 
 # --------------------------------------------------------------------------- migrations

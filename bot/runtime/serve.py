@@ -4,7 +4,7 @@ Three ways to run, chosen by `[slack] mode` and which secrets exist:
 socket (default: an outbound WebSocket, no public URL), http (bolt's aiohttp adapter on
 `[slack] port`, path `/slack/events`) and console (no Slack secrets at all: the scheduled
 checks still run and alerts go to the console). The background work (scheduler, delivery) is
-started through `bot.daemon.start_background` and stopped again on SIGTERM/SIGINT, before the
+started through `bot.runtime.daemon.start_background` and stopped again on SIGTERM/SIGINT, before the
 Slack connection closes, so nothing in flight is cut off mid-post.
 """
 
@@ -18,10 +18,10 @@ from collections.abc import Callable
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from bot.app import build_app, build_client
-from bot.daemon import start_background
-from bot.settings import Settings
-from bot.store import Store
+from bot.alerting.store import Store
+from bot.runtime.daemon import start_background
+from bot.slack.app import build_app, build_client
+from bot.slack.settings import Settings
 from checks.model import Config, SlackMode
 
 EVENTS_PATH = "/slack/events"

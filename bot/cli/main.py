@@ -1,4 +1,4 @@
-"""The `relaycheck` command line: one parser, one subcommand per module in `bot/commands/`.
+"""The `relaycheck` command line: one parser, one subcommand per module in `bot/cli/`.
 
 Each command module exposes `register(subparsers)` and sets `handler` on its parser; the handler
 returns the exit code. Input problems raise `RelaycheckError`, which is printed here as one line
@@ -12,11 +12,26 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-from bot.commands import COMMANDS
+from bot.cli import config_cmd, demo, explain, findings, run_once, triage
+from bot.cli import scan as scan_cmd
+from bot.cli import serve as serve_cmd
 from checks.errors import RelaycheckError
 
 EXIT_USAGE = 2
+
+# one module per subcommand, in the order `--help` lists them; add a new command here
+COMMANDS: tuple[ModuleType, ...] = (
+    explain,
+    config_cmd,
+    scan_cmd,
+    serve_cmd,
+    findings,
+    run_once,
+    demo,
+    triage,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,7 +73,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 128 + signal.SIGPIPE
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

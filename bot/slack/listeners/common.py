@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.store import Store
-from checks.chain import TrustAnchors
+from bot.alerting.store import Store
 from checks.model import Config
 from checks.probes.trust import load_trust_anchors
+from checks.rules.chain import TrustAnchors
 
 
 @dataclass(slots=True, kw_only=True)

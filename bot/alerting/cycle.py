@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from bot.alerts import OutboxDraft, render_digest, render_event
-from bot.store import RunRecord, Store
+from bot.alerting.alerts import render_digest, render_event
+from bot.alerting.store import Store
+from bot.records import OutboxDraft, RunRecord
 from checks.model import CheckId, Config, Finding, Severity
 from checks.report import EXIT_UNKNOWN, exit_code
 from checks.rules.lifecycle import (
@@ -24,6 +25,9 @@ from checks.rules.lifecycle import (
     Policy,
     advance,
     certificate_changes,
+    confine_to_job,
+    job_cause,
+    vouched_checks,
 )
 from checks.scan import ObservedCertificate, run_scan
 
@@ -64,7 +68,7 @@ def failure_finding(job: str, err: BaseException) -> Finding:
         message=f"the scheduled {job} run failed inside relaycheck ({type(err).__name__}: {err}); "
         "its checks did not run this time, the next run happens as scheduled",
         details={"job": job, "error": type(err).__name__},
-        cause=f"job:{job}",
+        cause=job_cause(job),
     )
 
 
@@ -103,15 +107,14 @@ async def run_cycle(
 ) -> CycleResult:
     """Run one job now and queue whatever it means for the channel."""
     wanted = JOB_CHECKS.get(job)
-    checked = frozenset(wanted) if wanted is not None else None
-    ok = True
     observed: tuple[ObservedCertificate, ...] = ()
     seen_domains: frozenset[str] | None = None
+    unjudged: frozenset[CheckId] = frozenset()
     try:
         report = await (scan or run_scan)(
             config,
             now=now,
-            only=checked,
+            only=frozenset(wanted) if wanted is not None else None,
             environ=environ,
             previous_domains=store.accepted_domains(),
         )
@@ -119,41 +122,25 @@ async def run_cycle(
         log.exception("scheduled %s run failed", job)
         ok = False
         findings = [failure_finding(job, err)]
-        checked = frozenset({CheckId.RELAYCHECK})
     else:
+        ok = True
         findings = list(report.findings)
         observed = report.certificates
         seen_domains = report.accepted_domains or None
-        # a successful partial run clears a failure of this same job reported earlier
-        if checked is not None:
-            checked = checked | {CheckId.RELAYCHECK}
-        if report.unjudged:
-            # what could not be judged this run is neither confirmed nor resolved
-            checked = (checked if checked is not None else frozenset(CheckId)) - report.unjudged
+        unjudged = frozenset(report.unjudged)
     previous = store.load_states()
     transition = advance(
         previous,
         findings,
         now=now,
         policy=policy_from(config),
-        checked=checked,
+        checked=vouched_checks(wanted, ran=ok, unjudged=unjudged),
         acks=store.acks(),
         snoozes=store.snoozes(),
     )
-    states = dict(transition.states)
-    events = list(transition.events)
-    if wanted is not None or not ok:
-        # a partial or failed job only vouches for its own job-failure finding, not for
-        # another job's
-        def foreign(key: tuple[str, str, str]) -> bool:
-            return key[0] == CheckId.RELAYCHECK.value and key[2] != f"job:{job}"
-
-        for key in [k for k in states if foreign(k)]:
-            if key in previous:
-                states[key] = previous[key]
-            else:
-                del states[key]
-        events = [e for e in events if not any(foreign(k) for k in e.keys)]
+    transition = confine_to_job(previous, transition, job=job, whole=ok and wanted is None)
+    states = transition.states
+    events = transition.events
     current = snapshots(observed)
     changes = certificate_changes(store.latest_certificates(), current, now=now)
     all_events = (*events, *changes)
@@ -184,16 +171,7 @@ async def run_cycle(
 def _with_channel(draft: OutboxDraft, channel: str | None) -> OutboxDraft:
     if channel is None or draft.channel is not None:
         return draft
-    return OutboxDraft(
-        id=draft.id,
-        event_id=draft.event_id,
-        action=draft.action,
-        text=draft.text,
-        blocks=draft.blocks,
-        reply_to=draft.reply_to,
-        channel=channel,
-        keys=draft.keys,
-    )
+    return replace(draft, channel=channel)
 
 
 async def run_digest(

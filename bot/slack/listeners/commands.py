@@ -29,18 +29,18 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.blocks import (
+from bot.mrkdwn import escape_mrkdwn
+from bot.slack.blocks import (
     SHARE_ACTION_ID,
     Rendered,
     certificate_probe_message,
     error_message,
-    escape_mrkdwn,
     explanation_message,
     help_message,
     status_message,
     triage_message,
 )
-from bot.listeners.common import Deps
+from bot.slack.listeners.common import Deps
 from checks.errors import AddressError, RelaycheckError
 from checks.explain import explain
 from checks.model import Endpoint, TlsMode

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-from bot.commands.common import add_config_argument, add_time_argument, now_from, resolve_config
+from bot.cli.common import add_config_argument, add_time_argument, now_from, resolve_config
 from checks.errors import RelaycheckError
 from checks.model import CheckId
 from checks.report import EXIT_UNKNOWN, exit_code, render_table, to_json

@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.commands.common import EXAMPLE_CONFIG
+from bot.cli.common import EXAMPLE_CONFIG
 from bot.demo import run_demo
 from checks.errors import ConfigError
 

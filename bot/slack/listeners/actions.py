@@ -17,8 +17,14 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.alerts import ACK_ACTION, RUNBOOK_ACTION, SNOOZE_1D_ACTION, SNOOZE_7D_ACTION, with_status
-from bot.store import StateError, Store
+from bot.alerting.alerts import (
+    ACK_ACTION,
+    RUNBOOK_ACTION,
+    SNOOZE_1D_ACTION,
+    SNOOZE_7D_ACTION,
+    with_status,
+)
+from bot.alerting.store import StateError, Store
 
 log = logging.getLogger("relaycheck.actions")
 

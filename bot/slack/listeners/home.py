@@ -14,12 +14,12 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import home_view
-from bot.listeners.common import Deps
+from bot.slack.blocks import home_view
+from bot.slack.listeners.common import Deps
 from checks.errors import RelaycheckError
 from checks.model import AcceptedDomain
 from checks.probes.exports import load_tenant
-from checks.tenant import TenantFacts
+from checks.rules.tenant import TenantFacts
 
 _log = logging.getLogger("relaycheck.slack")
 
