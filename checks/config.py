@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from checks.errors import AddressError, ConfigError
+from checks.i18n import LanguageError, parse_language
 from checks.model import (
     AcceptedDomain,
     AlertSettings,
@@ -27,6 +28,7 @@ from checks.model import (
     Endpoint,
     EndpointRole,
     Forward,
+    LocaleSettings,
     Microsoft365Settings,
     ProbeSettings,
     ScheduleSettings,
@@ -458,6 +460,18 @@ def _alerts(reader: _Reader) -> AlertSettings:
     return settings
 
 
+def _locale(reader: _Reader) -> LocaleSettings:
+    text = reader.opt("language", str)
+    language = None
+    if text is not None:
+        try:
+            language = parse_language(text)
+        except LanguageError as err:
+            raise reader.error("language", str(err)) from None
+    reader.finish()
+    return LocaleSettings(language=language)
+
+
 def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<config>") -> Config:
     """Validate a parsed TOML document; relative paths resolve against `base_dir`."""
     top = _Reader(raw, path="", file=source)
@@ -514,6 +528,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
         # unset: in the working folder (where the daemon or cron job runs), not the config's
         state=StateSettings(path=_path(base_dir, state_path)) if state_path else StateSettings(),
         alerts=_alerts(top.sub("alerts")),
+        locale=_locale(top.sub("locale")),
     )
     top.finish()
     return config

@@ -99,6 +99,12 @@ def using(language: Language) -> Iterator[Language]:
         _current.reset(token)
 
 
+def set_language(language: Language) -> None:
+    """Switch the current context's language until the enclosing `using()` block ends (the CLI
+    learns `[locale] language` only after it has read the config)."""
+    _current.set(language)
+
+
 def _(message: str) -> str:
     """`message` (an English msgid) in the current language."""
     return translations(_current.get()).gettext(message)

@@ -13,6 +13,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from checks.i18n import N_, Language, _
+
 
 class Severity(StrEnum):
     """How bad a finding is; ordered so that `max()` over findings gives the worst."""
@@ -84,7 +86,7 @@ class Scenario(StrEnum):
 
     @property
     def title(self) -> str:  # type: ignore[override]  # a name for people, not str.title()
-        return _SCENARIO_TITLES[self]
+        return _(_SCENARIO_TITLES[self])
 
     @property
     def needs_certificate_connector(self) -> bool:
@@ -92,11 +94,11 @@ class Scenario(StrEnum):
 
 
 _SCENARIO_TITLES = {
-    Scenario.TO_TENANT: "Delivery into the tenant (not a relay)",
-    Scenario.ACCEPTED_SENDER: "Outbound relay from an accepted sender domain",
-    Scenario.NDR: "Non-delivery report (NDR) to an internet sender",
-    Scenario.UNREGISTERED_SENDER: "Sender domain that is not an accepted domain",
-    Scenario.FORWARDING: "On-premises forward to an external address",
+    Scenario.TO_TENANT: N_("Delivery into the tenant (not a relay)"),
+    Scenario.ACCEPTED_SENDER: N_("Outbound relay from an accepted sender domain"),
+    Scenario.NDR: N_("Non-delivery report (NDR) to an internet sender"),
+    Scenario.UNREGISTERED_SENDER: N_("Sender domain that is not an accepted domain"),
+    Scenario.FORWARDING: N_("On-premises forward to an external address"),
 }
 
 
@@ -282,6 +284,19 @@ class AlertSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LocaleSettings:
+    """`[locale]`: the language of channel alerts, the digest and answers without a user locale.
+
+    None: not configured (English for Slack; the CLI then follows LC_ALL/LC_MESSAGES/LANG)."""
+
+    language: Language | None = None
+
+    @property
+    def effective(self) -> Language:
+        return self.language or Language.EN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """The whole validated configuration; `source` is the file it came from, if any."""
 
@@ -299,6 +314,7 @@ class Config:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     state: StateSettings = field(default_factory=StateSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    locale: LocaleSettings = field(default_factory=LocaleSettings)
 
     def endpoint(self, name: str) -> Endpoint | None:
         return next((e for e in self.endpoints if e.name == name), None)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from checks.config import load_config
 from checks.errors import ConfigError, RelaycheckError
+from checks.i18n import set_language
 from checks.model import Config
 
 CONFIG_ENV = "RELAYCHECK_CONFIG"
@@ -58,7 +59,11 @@ def config_path(args: argparse.Namespace) -> Path:
 
 
 def resolve_config(args: argparse.Namespace) -> Config:
-    return load_config(config_path(args))
+    """The configuration; its `[locale] language` becomes the output's unless --lang was given."""
+    config = load_config(config_path(args))
+    if config.locale.language is not None and not getattr(args, "lang", None):
+        set_language(config.locale.language)
+    return config
 
 
 def now_from(args: argparse.Namespace) -> datetime:

@@ -18,6 +18,7 @@ from bot.cli import config_cmd, demo, explain, findings, run_once, triage
 from bot.cli import scan as scan_cmd
 from bot.cli import serve as serve_cmd
 from checks.errors import RelaycheckError
+from checks.i18n import Language, language_from_environ, using
 
 EXIT_USAGE = 2
 
@@ -49,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
             "certificates, accepted domains; explains why a message would bounce."
         ),
     )
+    parser.add_argument(
+        "--lang",
+        choices=[lang.value for lang in Language],
+        help="language of the output (default: [locale] language, else LC_ALL/LC_MESSAGES/LANG)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     for module in COMMANDS:
@@ -59,8 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # --lang, else the environment; a command that loads a config with [locale] language
+    # switches to it when --lang was not given (bot.cli.common.resolve_config)
+    language = Language(args.lang) if args.lang else language_from_environ(os.environ)
     try:
-        code: int = args.handler(args)
+        with using(language):
+            code: int = args.handler(args)
     except RelaycheckError as err:
         print(f"relaycheck: error: {err}", file=sys.stderr)
         return EXIT_USAGE
