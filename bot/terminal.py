@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from checks.explain import Explanation
+from checks.i18n import _, format_day, ngettext
 from checks.rules.certcheck import days_left
 
 
@@ -17,13 +18,26 @@ def _certificate_line(result: Explanation, now: datetime) -> str | None:
         return None
     leaf = observation.leaf
     if leaf is None:
-        return f"not observed ({observation.error or 'no certificate'})"
+        return _("not observed ({reason})").format(reason=observation.error or _("no certificate"))
     days = days_left(leaf, now)
-    chain = observation.verdict.status.value if observation.verdict else "not verified"
-    return (
-        f"{', '.join(leaf.names) or leaf.subject}; valid until {leaf.not_after:%Y-%m-%d} "
-        f"({days} days); chain {chain}; from {observation.source}"
+    chain = observation.verdict.status.value if observation.verdict else _("not verified")
+    return ngettext(
+        "{names}; valid until {until} ({days} day); chain {chain}; from {source}",
+        "{names}; valid until {until} ({days} days); chain {chain}; from {source}",
+        days,
+    ).format(
+        names=", ".join(leaf.names) or leaf.subject,
+        until=format_day(leaf.not_after),
+        days=days,
+        chain=chain,
+        source=observation.source,
     )
+
+
+def _label(text: str) -> str:
+    """A label padded to the 13 columns the values start at (wide characters count twice)."""
+    width = sum(2 if ord(c) > 0x2E7F else 1 for c in text)
+    return text + " " * max(1, 13 - width)
 
 
 def render_text(result: Explanation, *, now: datetime, indent: str = "") -> str:
@@ -33,27 +47,30 @@ def render_text(result: Explanation, *, now: datetime, indent: str = "") -> str:
         f"{indent}{sender} -> {env.recipient.display}"
         + (f" (via {env.via.display})" if env.via else "")
     ]
-    lines.append(f"{indent}Scenario:    {result.scenario.value} - {result.scenario.title}")
+    lines.append(
+        f"{indent}{_label(_('Scenario:'))}{result.scenario.value} - {result.scenario.title}"
+    )
     if not result.relay:
-        verdict = "ACCEPTED: delivered into the tenant (not a relay)"
+        verdict = _("ACCEPTED: delivered into the tenant (not a relay)")
     elif result.accepted:
-        verdict = f"RELAYED through connector '{result.connector}'"
+        verdict = _("RELAYED through connector '{connector}'").format(connector=result.connector)
     else:
-        verdict = f"REFUSED: {result.smtp_response}"
+        verdict = _("REFUSED: {reply}").format(reply=result.smtp_response)
         if result.smtp_response_aliases:
-            verdict += (
-                f"\n{indent}             (also seen as: {'; '.join(result.smtp_response_aliases)})"
+            aliases = "; ".join(result.smtp_response_aliases)
+            verdict += f"\n{indent}{' ' * 13}" + _("(also seen as: {aliases})").format(
+                aliases=aliases
             )
-    lines.append(f"{indent}Verdict:     {verdict}")
+    lines.append(f"{indent}{_label(_('Verdict:'))}{verdict}")
     cert = _certificate_line(result, now)
     if cert:
-        lines.append(f"{indent}Certificate: {cert}")
-    lines.append(f"{indent}Why:")
+        lines.append(f"{indent}{_label(_('Certificate:'))}{cert}")
+    lines.append(f"{indent}{_('Why:')}")
     lines.extend(f"{indent}  - {reason}" for reason in result.reasons)
     if result.warnings:
-        lines.append(f"{indent}Warnings:")
+        lines.append(f"{indent}{_('Warnings:')}")
         lines.extend(f"{indent}  ! {warning}" for warning in result.warnings)
     if result.fix:
-        lines.append(f"{indent}Fix:")
+        lines.append(f"{indent}{_('Fix:')}")
         lines.extend(f"{indent}  {n}. {step}" for n, step in enumerate(result.fix, 1))
     return "\n".join(lines) + "\n"

@@ -28,6 +28,7 @@ from slack_sdk.models.blocks import (
 
 from bot.mrkdwn import escape_mrkdwn
 from bot.records import OutboxDraft
+from checks.i18n import N_, _, format_day, format_moment, ngettext
 from checks.model import AlertSettings, Finding, Severity
 from checks.rules.lifecycle import (
     CertificateSnapshot,
@@ -52,11 +53,15 @@ _ICON = {
     Severity.OK: ":white_check_mark:",
 }
 
-_TITLE = {
-    EventKind.OPENED: "New",
-    EventKind.ESCALATED: "Escalated",
-    EventKind.REOPENED: "Back again",
-    EventKind.FLAPPING: "Flapping",
+# "{check}: {subject}" headers per alert kind (an alert kind is an EventKind)
+ALERT_TITLES = {
+    EventKind.OPENED: N_("New {check}: {subject}"),
+    EventKind.ESCALATED: N_("Escalated {check}: {subject}"),
+    EventKind.REOPENED: N_("Back again {check}: {subject}"),
+    EventKind.FLAPPING: N_("Flapping {check}: {subject}"),
+    EventKind.RESOLVED: N_("Resolved {check}: {subject}"),
+    EventKind.CERT_CHANGED: N_("Certificate changed: {subject}"),
+    EventKind.NOTE: N_("Note {check}: {subject}"),
 }
 
 
@@ -72,6 +77,14 @@ def _clip(text: str, limit: int) -> str:
 _where = subject_label
 
 
+def _day(iso_text: str) -> str:
+    """A stored ISO 8601 time as a day in the current language."""
+    try:
+        return format_day(datetime.fromisoformat(iso_text))
+    except ValueError:
+        return iso_text[:10]
+
+
 def _finding_lines(findings: Sequence[Finding], *, struck: bool = False) -> str:
     lines = [
         f"{_ICON[f.severity]} *{_esc(_where(f))}*: {_esc(_clip(f.message, 300))}"
@@ -81,7 +94,7 @@ def _finding_lines(findings: Sequence[Finding], *, struck: bool = False) -> str:
         # Slack's ~strike~ does not span lines: strike each one
         lines = [f"~{line}~" for line in lines]
     if len(findings) > MAX_LISTED:
-        lines.append(f"…and {len(findings) - MAX_LISTED} more")
+        lines.append(_("…and {count} more").format(count=len(findings) - MAX_LISTED))
     return _clip("\n".join(lines), SECTION_LIMIT)
 
 
@@ -89,20 +102,26 @@ def _names(labels: Sequence[str], limit: int = MAX_LISTED) -> str:
     """`a, b, c and N more`: a list of subjects that stays short whatever its length."""
     text = ", ".join(labels[:limit])
     if len(labels) > limit:
-        text += f" and {len(labels) - limit} more"
+        text += " " + _("and {count} more").format(count=len(labels) - limit)
     return text
 
 
-def _buttons(event_id: str, settings: AlertSettings) -> ActionsBlock:
+def runbook_url_for(settings: AlertSettings, anchor: str) -> str | None:
+    """`[alerts] runbook_url` + `#<check id>`: the runbook's sections are anchored by their ids."""
+    if not settings.runbook_url:
+        return None
+    return f"{settings.runbook_url.split('#', 1)[0]}#{anchor}"
+
+
+def _buttons(event_id: str, settings: AlertSettings, anchor: str = "") -> ActionsBlock:
     elements = [
-        ButtonElement(text="Acknowledge", action_id=ACK_ACTION, value=event_id, style="primary"),
-        ButtonElement(text="Snooze 1 day", action_id=SNOOZE_1D_ACTION, value=event_id),
-        ButtonElement(text="Snooze 7 days", action_id=SNOOZE_7D_ACTION, value=event_id),
+        ButtonElement(text=_("Acknowledge"), action_id=ACK_ACTION, value=event_id, style="primary"),
+        ButtonElement(text=_("Snooze 1 day"), action_id=SNOOZE_1D_ACTION, value=event_id),
+        ButtonElement(text=_("Snooze 7 days"), action_id=SNOOZE_7D_ACTION, value=event_id),
     ]
-    if settings.runbook_url:
-        elements.append(
-            ButtonElement(text="Runbook", action_id=RUNBOOK_ACTION, url=settings.runbook_url)
-        )
+    url = runbook_url_for(settings, anchor) if anchor else settings.runbook_url
+    if url:
+        elements.append(ButtonElement(text=_("Runbook"), action_id=RUNBOOK_ACTION, url=url))
     return ActionsBlock(block_id="relaycheck_alert_actions", elements=elements)
 
 
@@ -112,11 +131,12 @@ def _title(event: Event) -> str:
     if len(findings) == 1:
         subject = _where(findings[0])
     elif event.details.get("storm"):
-        subject = f"{len(findings)} at once"
+        subject = _("{count} at once").format(count=len(findings))
     else:
-        subject = f"{len(findings)} endpoints share one cause"
+        subject = _("{count} endpoints share one cause").format(count=len(findings))
     # header text is plain_text: Slack does not interpret mrkdwn there, so no escaping needed
-    return _clip(f"{_TITLE.get(event.kind, event.kind.value)} {check}: {subject}", HEADER_LIMIT)
+    title = ALERT_TITLES.get(event.kind, N_("{check}: {subject}"))
+    return _clip(_(title).format(check=check, subject=subject), HEADER_LIMIT)
 
 
 def _dicts(blocks: Iterable[Block]) -> tuple[dict[str, Any], ...]:
@@ -134,18 +154,22 @@ def render_alert(event: Event, settings: AlertSettings) -> OutboxDraft:
     if event.reason:
         context.append(_esc(_clip(event.reason, 500)))
     if event.acknowledged_by:
-        context.append(f"acknowledged by <@{_esc(event.acknowledged_by)}>")
+        context.append(_("acknowledged by {user}").format(user=f"<@{_esc(event.acknowledged_by)}>"))
     if event.details.get("storm"):
         context.append(
-            f"{len(event.findings)} {event.findings[0].check.value} findings in one run, "
-            "sent as one message; the buttons act on all of them"
+            _(
+                "{count} {check} findings in one run, sent as one message; the buttons act on "
+                "all of them"
+            ).format(count=len(event.findings), check=event.findings[0].check.value)
         )
     fingerprints = {f.details.get("fingerprint_sha256") for f in event.findings}
     fingerprint = fingerprints.pop() if len(fingerprints) == 1 else None
     if isinstance(fingerprint, str) and fingerprint:
-        context.append(f"certificate `{_esc(fingerprint[:16])}…`")
+        context.append(
+            _("certificate {fingerprint}").format(fingerprint=f"`{_esc(fingerprint[:16])}…`")
+        )
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(context))]))
-    blocks.append(_buttons(event.id, settings))
+    blocks.append(_buttons(event.id, settings, event.findings[0].check.value))
     text = f"{severity.value}: {_title(event)}"
     if len(event.findings) > 1:
         # the notification text is all a phone shows: name the members there too
@@ -169,15 +193,19 @@ def render_resolution(event: Event) -> tuple[OutboxDraft, ...]:
     resolved while part of it is still broken.
     """
     resolved = _names([_where(f) for f in event.findings])
-    reply_text = f":white_check_mark: Resolved: {_esc(resolved)} ({_esc(event.reason)})"
+    reply_text = ":white_check_mark: " + _("Resolved: {subjects} ({reason})").format(
+        subjects=_esc(resolved), reason=_esc(event.reason)
+    )
     still_open = int(event.details.get("still_open") or 0)
     if still_open:
         remaining = [str(s) for s in event.details.get("still_open_subjects", [])]
-        reply_text += f"; {still_open} still open"
+        reply_text += "; " + _("{count} still open").format(count=still_open)
         if remaining:
             reply_text += f": {_esc(_names(remaining))}"
     elif event.resolved_before:
-        reply_text += f"; all {len(event.findings) + len(event.resolved_before)} resolved"
+        reply_text += "; " + _("all {count} resolved").format(
+            count=len(event.findings) + len(event.resolved_before)
+        )
     reply = OutboxDraft(
         id=f"{event.id}#reply",
         event_id=event.id,
@@ -191,15 +219,19 @@ def render_resolution(event: Event) -> tuple[OutboxDraft, ...]:
     members = (*event.findings, *event.resolved_before)
     names = _names([_where(f) for f in members])
     check = members[0].check.value
-    header = _clip(
-        f"Resolved {check}: all {len(members)}: {names}"
+    subject = (
+        _("all {count}: {names}").format(count=len(members), names=names)
         if event.resolved_before
-        else f"Resolved {check}: {names}",
-        HEADER_LIMIT,
+        else names
     )
-    note = f":white_check_mark: resolved {event.at:%Y-%m-%d %H:%M} UTC ({_esc(event.reason)})"
+    header = _clip(
+        _(ALERT_TITLES[EventKind.RESOLVED]).format(check=check, subject=subject), HEADER_LIMIT
+    )
+    note = ":white_check_mark: " + _("resolved {when} ({reason})").format(
+        when=format_moment(event.at), reason=_esc(event.reason)
+    )
     if event.acknowledged_by:
-        note += f" · acknowledged by <@{_esc(event.acknowledged_by)}>"
+        note += " · " + _("acknowledged by {user}").format(user=f"<@{_esc(event.acknowledged_by)}>")
     update_blocks: list[Block] = [
         HeaderBlock(text=header),
         SectionBlock(text=MarkdownTextObject(text=_finding_lines(members, struck=True))),
@@ -239,41 +271,54 @@ def render_cert_change(event: Event) -> OutboxDraft:
     sources = [str(s) for s in d["sources"]]
     listed = ", ".join(_esc(s) for s in sources[:MAX_LISTED])
     if len(sources) > MAX_LISTED:
-        listed += f" …and {len(sources) - MAX_LISTED} more"
-    lines = [f"*Served by:* {listed}"]
+        listed += " " + _("…and {count} more").format(count=len(sources) - MAX_LISTED)
+    lines = ["*" + _("Served by:") + f"* {listed}"]
     if d["issuer_changed"]:
-        lines.append(f"*Issuer:* {_esc(old['issuer'])} → {_esc(new['issuer'])}")
+        lines.append("*" + _("Issuer:") + f"* {_esc(old['issuer'])} → {_esc(new['issuer'])}")
     else:
-        lines.append(f"*Issuer:* {_esc(new['issuer'])} (unchanged)")
+        lines.append("*" + _("Issuer:") + f"* {_esc(new['issuer'])} (" + _("unchanged") + ")")
     if d["names_added"]:
-        lines.append("*Names added:* " + ", ".join(_esc(n) for n in d["names_added"]))
+        lines.append("*" + _("Names added:") + "* " + ", ".join(_esc(n) for n in d["names_added"]))
     if d["names_removed"]:
-        lines.append(":warning: *Names removed:* " + ", ".join(_esc(n) for n in d["names_removed"]))
-    lines.append(f"*Expires:* {old['not_after'][:10]} → {new['not_after'][:10]}")
-    lines.append(f"*Chain length:* {old['chain_length']} → {new['chain_length']}")
+        lines.append(
+            ":warning: *"
+            + _("Names removed:")
+            + "* "
+            + ", ".join(_esc(n) for n in d["names_removed"])
+        )
+    lines.append("*" + _("Expires:") + f"* {_day(old['not_after'])} → {_day(new['not_after'])}")
+    lines.append("*" + _("Chain length:") + f"* {old['chain_length']} → {new['chain_length']}")
     if d.get("client_auth_dropped"):
         lines.append(
-            ":warning: the new certificate no longer allows TLS client authentication "
-            "(clientAuth), which it needs as the client certificate an MTA presents"
+            ":warning: "
+            + _(
+                "the new certificate no longer allows TLS client authentication (clientAuth), "
+                "which it needs as the client certificate an MTA presents"
+            )
         )
     if d["issuer_changed"] or d.get("subject_changed"):
         lines.append(
-            ":warning: issuer or subject changed: an Exchange send connector that selects its "
-            f"certificate by {_esc(SEND_CONNECTOR_SELECTOR)} must be "
-            "updated, or mail stops with 454 4.7.5"
+            ":warning: "
+            + _(
+                "issuer or subject changed: an Exchange send connector that selects its "
+                "certificate by {selector} must be updated, or mail stops with 454 4.7.5"
+            ).format(selector=_esc(SEND_CONNECTOR_SELECTOR))
         )
     lines.append(
-        f"*Fingerprint:* `{_esc(old['fingerprint'][:16])}…` → `{_esc(new['fingerprint'][:16])}…`"
+        "*"
+        + _("Fingerprint:")
+        + f"* `{_esc(old['fingerprint'][:16])}…` → `{_esc(new['fingerprint'][:16])}…`"
     )
+    title = _(ALERT_TITLES[EventKind.CERT_CHANGED]).format(check="cert-changed", subject=sources[0])
     blocks: list[Block] = [
-        HeaderBlock(text=_clip(f"Certificate changed: {sources[0]}", HEADER_LIMIT)),
+        HeaderBlock(text=_clip(title, HEADER_LIMIT)),
         SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(lines), SECTION_LIMIT))),
     ]
     return OutboxDraft(
         id=f"{event.id}#post",
         event_id=event.id,
         action="post",
-        text=_esc(f"Certificate changed on {', '.join(sources[:5])}"),
+        text=_esc(_("Certificate changed on {sources}").format(sources=", ".join(sources[:5]))),
         blocks=_dicts(blocks),
     )
 
@@ -320,24 +365,35 @@ def render_digest(
     `open_findings` are `bot.alerting.store.OpenFinding` values (typed loosely to keep this module free of
     the store's sqlite import).
     """
-    blocks: list[Block] = [HeaderBlock(text=f"relaycheck weekly digest {now:%Y-%m-%d}")]
+    blocks: list[Block] = [
+        HeaderBlock(text=_("relaycheck weekly digest {day}").format(day=format_day(now)))
+    ]
     if open_findings:
         lines = []
         for item in open_findings[:MAX_LISTED]:
             f: Finding = item.finding
             age = (now - item.opened_at).days
             extra = (
-                f", acknowledged by <@{_esc(item.acknowledged_by)}>" if item.acknowledged_by else ""
+                ", " + _("acknowledged by {user}").format(user=f"<@{_esc(item.acknowledged_by)}>")
+                if item.acknowledged_by
+                else ""
             )
             lines.append(
                 f"{_ICON[f.severity]} *{_esc(f.check.value)}* {_esc(_where(f))}: "
-                f"{_esc(_clip(f.message, 200))} (open {age} d{extra})"
+                f"{_esc(_clip(f.message, 200))} ("
+                + ngettext("open {days} d", "open {days} d", age).format(days=age)
+                + f"{extra})"
             )
         if len(open_findings) > MAX_LISTED:
-            lines.append(f"…and {len(open_findings) - MAX_LISTED} more")
-        body = f"*Open findings ({len(open_findings)})*\n" + "\n".join(lines)
+            lines.append(_("…and {count} more").format(count=len(open_findings) - MAX_LISTED))
+        body = (
+            "*"
+            + _("Open findings ({count})").format(count=len(open_findings))
+            + "*\n"
+            + "\n".join(lines)
+        )
     else:
-        body = "*Open findings:* none :tada:"
+        body = "*" + _("Open findings:") + "* " + _("none") + " :tada:"
     blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(body, SECTION_LIMIT))))
     blocks.append(DividerBlock())
     expiring = sorted(
@@ -346,20 +402,32 @@ def render_digest(
     )
     if expiring:
         lines = [
-            f"*{_esc(c.source)}*: {_esc(c.names[0] if c.names else c.subject)} expires "
-            f"{c.not_after:%Y-%m-%d} ({(c.not_after - now).days} days)"
+            f"*{_esc(c.source)}*: "
+            + ngettext(
+                "{name} expires {day} ({days} day)",
+                "{name} expires {day} ({days} days)",
+                (c.not_after - now).days,
+            ).format(
+                name=_esc(c.names[0] if c.names else c.subject),
+                day=format_day(c.not_after),
+                days=(c.not_after - now).days,
+            )
             for c in expiring[:MAX_LISTED]
         ]
         if len(expiring) > MAX_LISTED:
-            lines.append(f"…and {len(expiring) - MAX_LISTED} more")
-        certs = f"*Certificates expiring within {settings.digest_days} days*\n" + "\n".join(lines)
+            lines.append(_("…and {count} more").format(count=len(expiring) - MAX_LISTED))
+        within = _("Certificates expiring within {days} days").format(days=settings.digest_days)
+        certs = f"*{within}*\n" + "\n".join(lines)
     else:
-        certs = f"*Certificates expiring within {settings.digest_days} days:* none"
+        within = _("Certificates expiring within {days} days").format(days=settings.digest_days)
+        certs = f"*{within}:* " + _("none")
     blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(certs, SECTION_LIMIT))))
     return OutboxDraft(
         id=f"{digest_id}#post",
         event_id=digest_id,
         action="post",
-        text=f"relaycheck weekly digest: {len(open_findings)} open, {len(expiring)} expiring",
+        text=_("relaycheck weekly digest: {open} open, {expiring} expiring").format(
+            open=len(open_findings), expiring=len(expiring)
+        ),
         blocks=_dicts(blocks),
     )

@@ -17,6 +17,7 @@ from typing import Any
 from bot.alerting.alerts import render_digest, render_event
 from bot.alerting.store import Store
 from bot.records import OutboxDraft, RunRecord
+from checks.i18n import using
 from checks.model import CheckId, Config, Finding, Severity
 from checks.report import EXIT_UNKNOWN, exit_code
 from checks.rules.lifecycle import (
@@ -145,9 +146,10 @@ async def run_cycle(
     changes = certificate_changes(store.latest_certificates(), current, now=now)
     all_events = (*events, *changes)
     drafts: list[OutboxDraft] = []
-    for event in all_events:
-        for draft in render_event(event, config.alerts):
-            drafts.append(_with_channel(draft, channel))
+    with using(config.locale.effective):  # channel alerts speak [locale] language
+        for event in all_events:
+            for draft in render_event(event, config.alerts):
+                drafts.append(_with_channel(draft, channel))
     finished = datetime.now(now.tzinfo)
     store.record_cycle(
         run=RunRecord(
@@ -178,12 +180,13 @@ async def run_digest(
     config: Config, store: Store, *, now: datetime, channel: str | None = None
 ) -> None:
     """Queue the weekly digest (one per scheduled time: its id is the time)."""
-    draft = render_digest(
-        store.open_findings(now=now),
-        store.latest_certificates().values(),
-        now=now,
-        settings=config.alerts,
-        digest_id=f"digest@{now.isoformat()}",
-    )
+    with using(config.locale.effective):
+        draft = render_digest(
+            store.open_findings(now=now),
+            store.latest_certificates().values(),
+            now=now,
+            settings=config.alerts,
+            digest_id=f"digest@{now.isoformat()}",
+        )
     store.enqueue([_with_channel(draft, channel)], now)
     store.mark_job("digest", now)

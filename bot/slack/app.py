@@ -71,5 +71,5 @@ def build_app(
     deps = Deps(config=config, store=store, clock=clock, anchors=anchors)
     commands.register(app, deps)
     home.register(app, deps)
-    actions.register(app, store, clock=clock)
+    actions.register(app, store, clock=clock, language=config.locale.effective)
     return app

@@ -36,6 +36,7 @@ from slack_sdk.models.views import View
 from bot.mrkdwn import escape_mrkdwn
 from bot.records import OpenFinding, RunRecord
 from checks.explain import Explanation
+from checks.i18n import N_, _, format_day, format_moment, ngettext
 from checks.model import Config, Connector, Endpoint, Finding, Severity, Thresholds
 from checks.observations import TlsObservation
 from checks.rules.certcheck import days_until, expiry_severity
@@ -84,15 +85,19 @@ def fit_lines(lines: Sequence[str], limit: int = MAX_SECTION_CHARS, *, head: str
     for index, line in enumerate(lines):
         candidate = f"{out}\n{line}" if out else line
         remaining = len(lines) - index - 1
-        reserve = len(f"\n…and {remaining} more") if remaining else 0
+        reserve = len("\n" + _more(remaining)) if remaining else 0
         if len(candidate) + reserve > limit:
             left = len(lines) - index
-            summary = f"…and {left} more"
+            summary = _more(left)
             if len(out) + len(summary) + 1 > limit:  # a single huge line: clip it instead
                 return _clip(candidate, limit)
             return f"{out}\n{summary}" if out else summary
         out = candidate
     return out or " "
+
+
+def _more(count: int) -> str:
+    return _("…and {count} more").format(count=count)
 
 
 def _section(text: str) -> SectionBlock:
@@ -104,20 +109,20 @@ def _context(*texts: str) -> ContextBlock:
 
 
 def _code(text: str) -> str:
-    return f"`{escape_mrkdwn(text)}`" if text else "`(empty)`"
+    return f"`{escape_mrkdwn(text)}`" if text else "`" + _("(empty)") + "`"
 
 
 def _when(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
+    return format_moment(moment)
 
 
 def _age(delta: timedelta) -> str:
     seconds = max(0, int(delta.total_seconds()))
     if seconds < 3600:
-        return f"{seconds // 60} min"
+        return _("{n} min").format(n=seconds // 60)
     if seconds < 86400:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} d"
+        return _("{n} h").format(n=seconds // 3600)
+    return _("{n} d").format(n=seconds // 86400)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,11 +159,17 @@ def _certificate_lines(
     if observation is None:
         if connector is None:
             return []
-        return [f"Connector {_code(connector)}: no certificate source configured, not observed"]
-    where = f"from {escape_mrkdwn(observation.source)}"
+        return [
+            _("Connector {connector}: no certificate source configured, not observed").format(
+                connector=_code(connector)
+            )
+        ]
+    where = _("from {source}").format(source=escape_mrkdwn(observation.source))
     if observation.error is not None or observation.leaf is None:
-        reason = escape_mrkdwn(observation.error or "no certificate")
-        return [f":warning: not observed {where}: {reason}"]
+        reason = escape_mrkdwn(observation.error or _("no certificate"))
+        return [
+            ":warning: " + _("not observed {where}: {reason}").format(where=where, reason=reason)
+        ]
     return _leaf_lines(observation.leaf, observation.verdict, now, thresholds, where=where)
 
 
@@ -172,20 +183,24 @@ def _leaf_lines(
 ) -> list[str]:
     severity = expiry_severity(leaf.not_after, now, thresholds)
     icon = "" if severity is Severity.OK else SEVERITY_ICON[severity] + " "
-    chain = "not verified"
+    chain = _("not verified")
     if verdict is not None:
         chain = escape_mrkdwn(verdict.status.value)
         if verdict.detail:
             chain += f" ({escape_mrkdwn(verdict.detail)})"
-    return [*_leaf_summary(leaf, now, icon=icon), f"*Chain:* {chain}", f"_observed {where}_"]
+    return [
+        *_leaf_summary(leaf, now, icon=icon),
+        "*" + _("Chain:") + f"* {chain}",
+        "_" + _("observed {where}").format(where=where) + "_",
+    ]
 
 
 def _verdict_text(explanation: Explanation) -> str:
     if not explanation.relay:
-        return ":inbox_tray: *Delivered into the tenant* (not a relay)"
+        return ":inbox_tray: " + _("*Delivered into the tenant* (not a relay)")
     if explanation.accepted:
-        return ":white_check_mark: *Relayed* by Exchange Online"
-    return ":no_entry: *Refused* by Exchange Online"
+        return ":white_check_mark: " + _("*Relayed* by Exchange Online")
+    return ":no_entry: " + _("*Refused* by Exchange Online")
 
 
 def _explanation_blocks(
@@ -197,7 +212,9 @@ def _explanation_blocks(
     title = f"{explanation.scenario.title} ({explanation.scenario.value})"
     if nested:
         blocks.append(
-            _section(f"*What happens to mail this mailbox forwards:* {escape_mrkdwn(title)}")
+            _section(
+                "*" + _("What happens to mail this mailbox forwards:") + f"* {escape_mrkdwn(title)}"
+            )
         )
     else:
         blocks.append(HeaderBlock(text=PlainTextObject(text=_plain(title), emoji=True)))
@@ -206,19 +223,23 @@ def _explanation_blocks(
         route += f" via {_code(env.via.display)}"
     blocks.append(
         _section(
-            f"{route}\nScenario: *{escape_mrkdwn(explanation.scenario.title)}* "
+            f"{route}\n" + _("Scenario:") + f" *{escape_mrkdwn(explanation.scenario.title)}* "
             f"(`{explanation.scenario.value}`)\n{_verdict_text(explanation)}"
         )
     )
     reply_lines = []
     if explanation.smtp_response:
-        reply_lines.append(f"*SMTP reply:*\n```{escape_mrkdwn(explanation.smtp_response)}```")
+        reply_lines.append(
+            "*" + _("SMTP reply:") + f"*\n```{escape_mrkdwn(explanation.smtp_response)}```"
+        )
         for alias in explanation.smtp_response_aliases:
-            reply_lines.append(f"_also seen as_ {_code(alias)}")
+            reply_lines.append("_" + _("also seen as") + f"_ {_code(alias)}")
     fields = [
         MarkdownTextObject(
-            text="*Connector:* "
-            + (_code(explanation.connector) if explanation.connector else "none matched")
+            text="*"
+            + _("Connector:")
+            + "* "
+            + (_code(explanation.connector) if explanation.connector else _("none matched"))
         )
     ]
     if (
@@ -227,7 +248,9 @@ def _explanation_blocks(
     ):
         fields.append(
             MarkdownTextObject(
-                text=f"*Certificate connector:* {_code(explanation.certificate_connector)}"
+                text="*"
+                + _("Certificate connector:")
+                + f"* {_code(explanation.certificate_connector)}"
             )
         )
     blocks.append(SectionBlock(fields=fields))
@@ -237,16 +260,16 @@ def _explanation_blocks(
         explanation.certificate, explanation.certificate_connector, now, thresholds
     )
     if cert:
-        blocks.append(_section(fit_lines(cert, head="*Certificate as last seen*")))
+        blocks.append(_section(fit_lines(cert, head="*" + _("Certificate as last seen") + "*")))
     if explanation.reasons:
         lines = [f"• {escape_mrkdwn(r)}" for r in explanation.reasons]
-        blocks.append(_section(fit_lines(lines, head="*Why*")))
+        blocks.append(_section(fit_lines(lines, head="*" + _("Why") + "*")))
     if explanation.warnings:
         lines = [f":warning: {escape_mrkdwn(w)}" for w in explanation.warnings]
-        blocks.append(_section(fit_lines(lines, head="*Warnings*")))
+        blocks.append(_section(fit_lines(lines, head="*" + _("Warnings") + "*")))
     if explanation.fix:
         lines = [f"{i}. {escape_mrkdwn(step)}" for i, step in enumerate(explanation.fix, 1)]
-        blocks.append(_section(fit_lines(lines, head="*Fix*")))
+        blocks.append(_section(fit_lines(lines, head="*" + _("Fix") + "*")))
     return blocks
 
 
@@ -269,18 +292,23 @@ def explanation_message(
                 block_id="relaycheck_actions",
                 elements=[
                     ButtonElement(
-                        text="Share in channel", action_id=SHARE_ACTION_ID, value=share_value
+                        text=_("Share in channel"), action_id=SHARE_ACTION_ID, value=share_value
                     )
                 ],
             )
         )
     footer = f"relaycheck · {_when(now)}"
     if shared_by is not None:
-        footer = f"shared by <@{escape_mrkdwn(shared_by)}>, checked again when shared · {footer}"
+        footer = (
+            _("shared by {user}, checked again when shared").format(
+                user=f"<@{escape_mrkdwn(shared_by)}>"
+            )
+            + f" · {footer}"
+        )
     blocks.append(_context(footer))
-    verdict = "relayed" if explanation.accepted else "refused"
+    verdict = _("relayed") if explanation.accepted else _("refused")
     if not explanation.relay:
-        verdict = "delivered into the tenant"
+        verdict = _("delivered into the tenant")
     text = f"{explanation.scenario.value}: {verdict}"
     if explanation.smtp_response and not explanation.accepted:
         text += f" ({explanation.smtp_response})"
@@ -295,16 +323,20 @@ def _leaf_summary(leaf: CertificateFacts, now: datetime, *, icon: str = "") -> l
     (`icon` is a judgement made by the caller with `expiry_severity`)."""
     left = days_until(leaf.not_after, now)
     if left < 0:
-        expiry = f"{icon}expired {_when(leaf.not_after)} ({-left} days ago)"
+        expiry = icon + ngettext(
+            "expired {when} ({days} day ago)", "expired {when} ({days} days ago)", -left
+        ).format(when=_when(leaf.not_after), days=-left)
     else:
-        expiry = f"{icon}expires {_when(leaf.not_after)} ({left} days left)"
+        expiry = icon + ngettext(
+            "expires {when} ({days} day left)", "expires {when} ({days} days left)", left
+        ).format(when=_when(leaf.not_after), days=left)
     names = [escape_mrkdwn(n) for n in leaf.names]
-    shown = ", ".join(names[:10]) + (f" …and {len(names) - 10} more" if len(names) > 10 else "")
+    shown = ", ".join(names[:10]) + (" " + _more(len(names) - 10) if len(names) > 10 else "")
     return [
-        f"*Names:* {shown or '(none)'}",
-        f"*Subject:* {escape_mrkdwn(leaf.subject)}",
-        f"*Issuer:* {escape_mrkdwn(leaf.issuer)}",
-        f"*Expiry:* {expiry}",
+        "*" + _("Names:") + f"* {shown or _('(none)')}",
+        "*" + _("Subject:") + f"* {escape_mrkdwn(leaf.subject)}",
+        "*" + _("Issuer:") + f"* {escape_mrkdwn(leaf.issuer)}",
+        "*" + _("Expiry:") + f"* {expiry}",
     ]
 
 
@@ -331,7 +363,12 @@ def _address_lines(findings: Sequence[Finding]) -> list[str]:
     failed = {f.check for f in problems}  # cert-weak judges the key and the TLS version apart
     passed = sorted({f.check.value for f in findings if f.check not in failed})
     if passed:
-        lines.append(f"{SEVERITY_ICON[Severity.OK]} passed: " + ", ".join(f"`{c}`" for c in passed))
+        lines.append(
+            f"{SEVERITY_ICON[Severity.OK]} "
+            + _("passed:")
+            + " "
+            + ", ".join(f"`{c}`" for c in passed)
+        )
     return lines
 
 
@@ -353,11 +390,17 @@ def certificate_probe_message(
     worst = max((f.severity for f in findings), default=Severity.OK)
     problems = [f for f in findings if f.severity is not Severity.OK]
     blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=_plain(f"Certificate of {target}"))),
+        HeaderBlock(
+            text=PlainTextObject(text=_plain(_("Certificate of {target}").format(target=target)))
+        ),
         _context(
             f"{SEVERITY_ICON[worst]} *{worst.value}*",
-            f"{len(problems)} problems" if problems else "every check passed",
-            f"{len(observations)} addresses probed {_when(now)}",
+            ngettext("{n} problem", "{n} problems", len(problems)).format(n=len(problems))
+            if problems
+            else _("every check passed"),
+            ngettext(
+                "{n} address probed {when}", "{n} addresses probed {when}", len(observations)
+            ).format(n=len(observations), when=_when(now)),
         ),
     ]
     shown: set[int] = set()
@@ -367,19 +410,25 @@ def certificate_probe_message(
         mine = [f for f in findings if _concerns(f, address)]
         shown.update(id(f) for f in mine)
         severity = max((f.severity for f in mine), default=Severity.OK)
-        head = f"{SEVERITY_ICON[severity]} *{escape_mrkdwn(address)} port {obs.port}*"
+        head = (
+            f"{SEVERITY_ICON[severity]} *"
+            + _("{address} port {port}").format(address=escape_mrkdwn(address), port=obs.port)
+            + "*"
+        )
         if obs.tls_version:
             head += f" · {escape_mrkdwn(obs.tls_version)}"
         summary = _leaf_summary(obs.leaf, now) if obs.leaf is not None else []
         blocks.append(_section(fit_lines([*summary, *_address_lines(mine)], head=head)))
     if len(observations) > room:
-        blocks.append(_section(f"…and {len(observations) - room} more addresses"))
+        blocks.append(
+            _section(_("…and {count} more addresses").format(count=len(observations) - room))
+        )
     if not observations:
-        blocks.append(_section("No address was probed."))
+        blocks.append(_section(_("No address was probed.")))
     rest = [f for f in findings if id(f) not in shown]
     if rest:
-        blocks.append(_section(fit_lines(_address_lines(rest), head="*Endpoint*")))
-    text = f"certificate of {target}: {worst.value}"
+        blocks.append(_section(fit_lines(_address_lines(rest), head="*" + _("Endpoint") + "*")))
+    text = _("certificate of {target}: {severity}").format(target=target, severity=worst.value)
     if problems:
         first = max(problems, key=lambda f: f.severity.rank)
         text += f" ({first.check.value}: {first.message})"
@@ -391,22 +440,26 @@ def certificate_probe_message(
 
 def _last_scan(run: RunRecord | None, now: datetime) -> str:
     if run is None:
-        return "no scan has run yet"
+        return _("no scan has run yet")
     at = run.finished_at or run.started_at
-    state = "ok" if run.ok else "failed"
-    return f"last scan {_when(at)} ({_age(now - at)} ago, {state})"
+    state = _("ok") if run.ok else _("failed")
+    return _("last scan {when} ({age} ago, {state})").format(
+        when=_when(at), age=_age(now - at), state=state
+    )
 
 
 def _finding_line(item: OpenFinding, now: datetime) -> str:
     f = item.finding
-    owner = f"<@{escape_mrkdwn(item.acknowledged_by)}>" if item.acknowledged_by else "nobody"
+    owner = f"<@{escape_mrkdwn(item.acknowledged_by)}>" if item.acknowledged_by else _("nobody")
     line = (
         f"{SEVERITY_ICON[f.severity]} *{f.severity.value}* `{f.check.value}` "
         f"{escape_mrkdwn(f.subject)}\n{escape_mrkdwn(f.message)}\n"
-        f"_open {_age(now - item.opened_at)} · owner {owner}_"
+        + "_"
+        + _("open {age} · owner {owner}").format(age=_age(now - item.opened_at), owner=owner)
+        + "_"
     )
     if item.snoozed_until is not None and item.snoozed_until > now:
-        line += f" _· snoozed until {_when(item.snoozed_until)}_"
+        line += " _· " + _("snoozed until {when}").format(when=_when(item.snoozed_until)) + "_"
     return line
 
 
@@ -424,28 +477,39 @@ def status_message(
         f"{SEVERITY_ICON[s]} {counts[s]} {s.value}" for s in reversed(Severity) if counts[s]
     )
     blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=f"Open findings: {len(ordered)}")),
-        _context(summary or ":large_green_circle: nothing open", _last_scan(last_run, now)),
+        HeaderBlock(
+            text=PlainTextObject(text=_("Open findings: {count}").format(count=len(ordered)))
+        ),
+        _context(summary or ":large_green_circle: " + _("nothing open"), _last_scan(last_run, now)),
     ]
     room = MAX_MESSAGE_BLOCKS - len(blocks) - 1
     shown = ordered[:room]
     blocks.extend(_section(_finding_line(o, now)) for o in shown)
     if len(ordered) > len(shown):
-        blocks.append(_section(f"…and {len(ordered) - len(shown)} more open findings"))
-    text = f"{len(ordered)} open findings" + (f" ({summary})" if summary else "")
+        blocks.append(
+            _section(_("…and {count} more open findings").format(count=len(ordered) - len(shown)))
+        )
+    text = _("{count} open findings").format(count=len(ordered)) + (
+        f" ({summary})" if summary else ""
+    )
     return Rendered(text=_fallback(text), blocks=blocks)
 
 
 # --------------------------------------------------------------------------- help / errors
 
 USAGE_LINES = (
-    "`/relaycheck SENDER -> RECIPIENT [via MAILBOX]`: which relay scenario a message is, and "
-    "whether Exchange Online relays it",
-    "`/relaycheck cert NAME|HOST[:PORT]`: probe a configured endpoint (or an allowed host) now",
-    "`/relaycheck status`: open findings, worst first",
-    "`/relaycheck triage TEXT`: what an Exchange Online reply (NDR, queue error, log line) "
-    "means and what to check",
-    "`/relaycheck help`: this text",
+    N_(
+        "`/relaycheck SENDER -> RECIPIENT [via MAILBOX]`: which relay scenario a message is, and "
+        "whether Exchange Online relays it"
+    ),
+    N_("`/relaycheck cert NAME|HOST[:PORT]`: probe a configured endpoint (or an allowed host) now"),
+    N_("`/relaycheck status`: open findings, worst first"),
+    N_(
+        "`/relaycheck triage TEXT`: what an Exchange Online reply (NDR, queue error, log line) "
+        "means and what to check"
+    ),
+    N_("the message shortcut *Explain this bounce* explains a pasted NDR or log in a thread reply"),
+    N_("`/relaycheck help`: this text"),
 )
 EXAMPLES = (
     "/relaycheck kate@contoso.com -> kate@tailspintoys.com",
@@ -463,10 +527,16 @@ def help_message(reason: str | None = None) -> Rendered:
     if reason:
         blocks.append(_section(f":grey_question: {escape_mrkdwn(reason)}"))
     blocks.append(
-        _section("*relaycheck*: relay triage for Exchange Online\n" + "\n".join(USAGE_LINES))
+        _section(
+            _("*relaycheck*: relay triage for Exchange Online")
+            + "\n"
+            + "\n".join(_(line) for line in USAGE_LINES)
+        )
     )
-    blocks.append(_section("*Examples*\n```" + escape_mrkdwn("\n".join(EXAMPLES)) + "```"))
-    text = "relaycheck usage" + (f": {reason}" if reason else "")
+    blocks.append(
+        _section("*" + _("Examples") + "*\n```" + escape_mrkdwn("\n".join(EXAMPLES)) + "```")
+    )
+    text = _("relaycheck usage") + (f": {reason}" if reason else "")
     return Rendered(text=_fallback(text), blocks=blocks)
 
 
@@ -477,38 +547,110 @@ def error_message(problem: str) -> Rendered:
     )
 
 
-def triage_message(result: Triage) -> Rendered:
-    """The answer to `/relaycheck triage TEXT`: meaning, causes, steps, the checks to run.
+def runbook_link(runbook_url: str | None, anchor: str) -> str | None:
+    """`[alerts] runbook_url` + `#<id>` (the runbook's sections are anchored by their ids)."""
+    if not runbook_url:
+        return None
+    return f"{runbook_url.split('#', 1)[0]}#{anchor}"
 
-    Every string is escaped although the entries are ours: `matched` echoes the user's text.
-    """
+
+def _status_class(answer: Triage) -> str:
+    if answer.permanent is None:
+        return _("no status code in the text")
+    if answer.permanent:
+        return ":no_entry: " + _("permanent failure (5.x.x): the message bounced")
+    return ":hourglass_flowing_sand: " + _(
+        "temporary failure (4.x.x): the sender retries, then bounces"
+    )
+
+
+def _triage_blocks(result: Triage, runbook_url: str | None, *, short: bool) -> list[Block]:
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=_plain(f"Exchange Online: {result.code}"))),
-        _section(f"*{escape_mrkdwn(result.code)}*: {escape_mrkdwn(result.meaning)}"),
         _section(
-            fit_lines([f"• {escape_mrkdwn(c)}" for c in result.causes], head="*Likely causes*")
-        ),
-        _section(
-            fit_lines(
-                [f"{i}. {escape_mrkdwn(step)}" for i, step in enumerate(result.fixes, 1)],
-                head="*Check and fix*",
-            )
+            f"*{escape_mrkdwn(result.code)}*: {escape_mrkdwn(result.meaning)}\n"
+            + _status_class(result)
         ),
     ]
+    if result.hints:
+        blocks.append(
+            _section(
+                fit_lines(
+                    [f":mag: {escape_mrkdwn(h)}" for h in result.hints],
+                    head="*" + _("This tenant") + "*",
+                )
+            )
+        )
+    if result.causes and not short:
+        blocks.append(
+            _section(
+                fit_lines(
+                    [f"• {escape_mrkdwn(c)}" for c in result.causes],
+                    head="*" + _("Likely causes") + "*",
+                )
+            )
+        )
+    if result.fixes:
+        fixes = result.fixes[:2] if short else result.fixes
+        blocks.append(
+            _section(
+                fit_lines(
+                    [f"{i}. {escape_mrkdwn(step)}" for i, step in enumerate(fixes, 1)],
+                    head="*" + _("Check and fix") + "*",
+                )
+            )
+        )
     context = []
     if result.check_ids:
-        context.append("Caught by: " + ", ".join(_code(c.value) for c in result.check_ids))
+        context.append(_("Caught by:") + " " + ", ".join(_code(c.value) for c in result.check_ids))
     if result.scenarios:
-        context.append("Scenarios: " + ", ".join(_code(s.value) for s in result.scenarios))
+        context.append(_("Scenarios:") + " " + ", ".join(_code(s.value) for s in result.scenarios))
     if result.note:
-        context.append(f"Note: {escape_mrkdwn(result.note)}")
+        context.append(_("Note:") + f" {escape_mrkdwn(result.note)}")
     if result.matched:
-        context.append("Recognised: " + ", ".join(_code(m) for m in result.matched))
-    if result.also:
-        context.append("Also in the text: " + ", ".join(_code(a) for a in result.also))
+        context.append(_("Recognised:") + " " + ", ".join(_code(m) for m in result.matched))
+    link = runbook_link(runbook_url, result.key)
+    if link:
+        context.append(f"<{link}|" + _("Runbook") + ">")
     if context:
         blocks.append(_context(*context))
-    return Rendered(text=_fallback(f"{result.code}: {result.meaning}"), blocks=blocks)
+    return blocks
+
+
+def triage_message(
+    result: Triage | Sequence[Triage], *, runbook_url: str | None = None
+) -> Rendered:
+    """The answer to `/relaycheck triage TEXT` and the "Explain this bounce" shortcut: every
+    status in the text, in order, each headed with its code as pasted and its class.
+
+    Every string is escaped although the entries are ours: `matched` echoes the user's text.
+    Several statuses are shortened (two fix steps, no causes) so that a long log still fits in
+    one message; the blocks are cut to Slack's 50.
+    """
+    answers = [result] if isinstance(result, Triage) else list(result)
+    short = len(answers) > 2
+    blocks: list[Block] = []
+    if len(answers) > 1:
+        blocks.append(
+            _context(
+                _("{count} different statuses in the text, in order of appearance:").format(
+                    count=len(answers)
+                )
+            )
+        )
+    for index, answer in enumerate(answers):
+        part = _triage_blocks(answer, runbook_url, short=short)
+        if len(blocks) + len(part) + (1 if index else 0) > MAX_MESSAGE_BLOCKS - 1:
+            blocks.append(_section(_more(len(answers) - index)))
+            break
+        if index:
+            blocks.append(DividerBlock())
+        blocks.extend(part)
+    first = answers[0]
+    text = f"{first.code}: {first.meaning}"
+    if len(answers) > 1:
+        text += " (+" + ", ".join(a.code for a in answers[1:]) + ")"
+    return Rendered(text=_fallback(text), blocks=blocks[:MAX_MESSAGE_BLOCKS])
 
 
 # --------------------------------------------------------------------------- App Home
@@ -517,16 +659,20 @@ def triage_message(result: Triage) -> Rendered:
 def _connector_line(connector: Connector) -> str:
     kinds = []
     if connector.tls_sender_certificate_name:  # what `certificate_based` tests
-        kinds.append(f"certificate {_code(connector.tls_sender_certificate_name)}")
+        kinds.append(
+            _("certificate {name}").format(name=_code(connector.tls_sender_certificate_name))
+        )
     if connector.ip_based:
         ips = connector.sender_ip_addresses
         kinds.append(
             "IP "
             + ", ".join(escape_mrkdwn(ip) for ip in ips[:5])
-            + (f" …and {len(ips) - 5} more" if len(ips) > 5 else "")
+            + (" " + _more(len(ips) - 5) if len(ips) > 5 else "")
         )
-    state = "" if connector.enabled else " _(disabled)_"
-    return f"• *{escape_mrkdwn(connector.name)}*{state}: {'; '.join(kinds) or 'matches nothing'}"
+    state = "" if connector.enabled else " _(" + _("disabled") + ")_"
+    return f"• *{escape_mrkdwn(connector.name)}*{state}: " + (
+        "; ".join(kinds) or _("matches nothing")
+    )
 
 
 HomeCertificate = CertificateObservation | CertificateSnapshot
@@ -539,20 +685,26 @@ def _home_certificate_line(
     if isinstance(cert, CertificateObservation):
         leaf = cert.leaf
         if cert.error is not None or leaf is None:
-            reason = escape_mrkdwn(cert.error or "no certificate")
-            return f"{SEVERITY_ICON[Severity.CRITICAL]} *{escape_mrkdwn(name)}*: not observed ({reason})"
+            reason = escape_mrkdwn(cert.error or _("no certificate"))
+            return f"{SEVERITY_ICON[Severity.CRITICAL]} *{escape_mrkdwn(name)}*: " + _(
+                "not observed ({reason})"
+            ).format(reason=reason)
         not_after, label = leaf.not_after, leaf.common_name or leaf.subject
         untrusted = cert.verdict is not None and not cert.verdict.trusted
         if cert.verdict is not None:
-            chain = f" · chain {escape_mrkdwn(cert.verdict.status.value)}"
+            chain = " · " + _("chain {status}").format(
+                status=escape_mrkdwn(cert.verdict.status.value)
+            )
     else:
         not_after, untrusted = cert.not_after, False
         label = cert.names[0] if cert.names else cert.subject
     left = days_until(not_after, now)
     severity = Severity.CRITICAL if untrusted else expiry_severity(not_after, now, thresholds)
+    days = ngettext("{days} day left ({day})", "{days} days left ({day})", left).format(
+        days=left, day=format_day(not_after)
+    )
     return (
-        f"{SEVERITY_ICON[severity]} *{escape_mrkdwn(name)}*: {left} days left "
-        f"({not_after:%Y-%m-%d}){chain} · {escape_mrkdwn(label)}"
+        f"{SEVERITY_ICON[severity]} *{escape_mrkdwn(name)}*: {days}{chain} · {escape_mrkdwn(label)}"
     )
 
 
@@ -575,12 +727,12 @@ def home_view(
     ordered = _worst_first(findings)
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=_plain(f"relaycheck: {config.tenant.name}"))),
-        _context(_last_scan(last_run, now), f"{len(ordered)} open findings"),
+        _context(_last_scan(last_run, now), _("{count} open findings").format(count=len(ordered))),
         DividerBlock(),
         _section(
             fit_lines(
-                [_connector_line(c) for c in connectors] or ["none configured"],
-                head=f"*Connectors ({len(connectors)})*",
+                [_connector_line(c) for c in connectors] or [_("none configured")],
+                head="*" + _("Connectors ({count})").format(count=len(connectors)) + "*",
             )
         ),
         _section(
@@ -589,14 +741,14 @@ def home_view(
                     _home_certificate_line(n, o, now, config.thresholds)
                     for n, o in sorted(certificates.items())
                 ]
-                or ["no certificate observed yet"],
-                head=f"*Certificates ({len(certificates)})*",
+                or [_("no certificate observed yet")],
+                head="*" + _("Certificates ({count})").format(count=len(certificates)) + "*",
             )
         ),
         _section(
             fit_lines(
-                [f"• {escape_mrkdwn(d)}" for d in domains] or ["none known"],
-                head=f"*Accepted domains ({len(domains)})*",
+                [f"• {escape_mrkdwn(d)}" for d in domains] or [_("none known")],
+                head="*" + _("Accepted domains ({count})").format(count=len(domains)) + "*",
             )
         ),
         _section(
@@ -605,16 +757,18 @@ def home_view(
                     f"• {escape_mrkdwn(e.name)}: {escape_mrkdwn(e.host)}:{e.port} ({e.role.value})"
                     for e in config.endpoints
                 ]
-                or ["none configured"],
-                head=f"*Endpoints ({len(config.endpoints)})*",
+                or [_("none configured")],
+                head="*" + _("Endpoints ({count})").format(count=len(config.endpoints)) + "*",
             )
         ),
     ]
     if ordered:
         blocks.append(DividerBlock())
-        blocks.append(_section("*Open findings, worst first*"))
+        blocks.append(_section("*" + _("Open findings, worst first") + "*"))
         room = MAX_HOME_BLOCKS - len(blocks) - 1
         blocks.extend(_section(_finding_line(o, now)) for o in ordered[:room])
         if len(ordered) > room:
-            blocks.append(_section(f"…and {len(ordered) - room} more open findings"))
+            blocks.append(
+                _section(_("…and {count} more open findings").format(count=len(ordered) - room))
+            )
     return View(type="home", blocks=blocks[:MAX_HOME_BLOCKS])

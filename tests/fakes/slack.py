@@ -92,6 +92,8 @@ class SlackApiStandIn:
         self.envelopes: list[SocketEnvelope] = []
         self.socket_messages: list[dict[str, Any]] = []  # everything the bot sent over WebSocket
         self.messages: dict[str, dict[str, Any]] = {}  # ts -> message as last posted/updated
+        self.user_locales: dict[str, str] = {}  # user id -> the locale users.info reports
+        self.users_info_error: str | None = None  # e.g. "missing_scope" without users:read
         self._lock = threading.Lock()
         self._failures: dict[str, list[_Failure]] = {}
         self._ts = itertools.count(1)
@@ -351,6 +353,16 @@ class SlackApiStandIn:
                 message.update({k: params[k] for k in ("text", "blocks") if k in params})
                 self.messages[ts] = message
             return {"ok": True, "channel": params.get("channel"), "ts": ts, "text": message["text"]}
+        if method == "users.info":
+            user = str(params.get("user") or "")
+            if not user:
+                return {"ok": False, "error": "user_not_found"}
+            if self.users_info_error:
+                return {"ok": False, "error": self.users_info_error}
+            profile: dict[str, Any] = {"id": user, "team_id": TEAM_ID, "name": "oncall"}
+            if str(params.get("include_locale", "")).lower() in ("true", "1"):
+                profile["locale"] = self.user_locales.get(user, "en-US")
+            return {"ok": True, "user": profile}
         if method == "chat.postEphemeral":
             if not params.get("channel") or not params.get("user"):
                 return {"ok": False, "error": "channel_not_found"}
@@ -470,6 +482,48 @@ class SlackApiStandIn:
             "response_url": self.response_url_for(rid),
             "trigger_id": f"{next(self._ids)}.trigger",
         }
+
+    def message_shortcut_payload(
+        self,
+        callback_id: str,
+        message_text: str,
+        *,
+        user_id: str = "U0ONCALL1",
+        channel_id: str = "C0INCIDENT",
+        message_ts: str = "1700000000.000100",
+        thread_ts: str | None = None,
+        response_id: str | None = None,
+    ) -> dict[str, Any]:
+        """What Slack sends when someone picks a message shortcut on a message."""
+        rid = response_id or f"r{next(self._ids)}"
+        message: dict[str, Any] = {
+            "type": "message",
+            "user": "U0PASTER1",
+            "ts": message_ts,
+            "text": message_text,
+        }
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        return {
+            "type": "message_action",
+            "callback_id": callback_id,
+            "token": "legacy-verification-token",
+            "action_ts": "1700000000.000200",
+            "trigger_id": f"{next(self._ids)}.trigger",
+            "team": {"id": TEAM_ID, "domain": "standin"},
+            "user": {"id": user_id, "name": "oncall", "team_id": TEAM_ID},
+            "channel": {"id": channel_id, "name": "incident"},
+            "message_ts": message_ts,
+            "message": message,
+            "response_url": self.response_url_for(rid),
+        }
+
+    def push_message_shortcut(
+        self, callback_id: str, message_text: str, **kwargs: Any
+    ) -> SocketEnvelope:
+        return self.push(
+            "interactive", self.message_shortcut_payload(callback_id, message_text, **kwargs)
+        )
 
     def push_slash_command(self, command: str, text: str, **kwargs: Any) -> SocketEnvelope:
         return self.push(

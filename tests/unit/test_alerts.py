@@ -56,7 +56,7 @@ def test_alert_has_buttons_and_escapes_everything_foreign() -> None:
     ids = [e["action_id"] for e in actions["elements"]]
     assert ids == [ACK_ACTION, SNOOZE_1D_ACTION, SNOOZE_7D_ACTION, RUNBOOK_ACTION]
     assert actions["elements"][0]["value"] == "opened:x@1"
-    assert actions["elements"][3]["url"] == SETTINGS.runbook_url
+    assert actions["elements"][3]["url"] == f"{SETTINGS.runbook_url}#san-coverage"  # the check id
     assert draft.keys == (f(subject=EVIL).key,)
 
 

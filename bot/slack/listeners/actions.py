@@ -25,6 +25,7 @@ from bot.alerting.alerts import (
     with_status,
 )
 from bot.alerting.store import StateError, Store
+from checks.i18n import Language, _, format_moment, using
 
 log = logging.getLogger("relaycheck.actions")
 
@@ -36,7 +37,11 @@ def _utc_now() -> datetime:
 
 
 def register(
-    app: AsyncApp, store: Store | None, *, clock: Callable[[], datetime] = _utc_now
+    app: AsyncApp,
+    store: Store | None,
+    *,
+    clock: Callable[[], datetime] = _utc_now,
+    language: Language = Language.EN,
 ) -> None:
     """Wire the alert buttons; without a store (nothing to record into) there are none."""
     if store is None:
@@ -49,6 +54,11 @@ def register(
         client: AsyncWebClient,
     ) -> None:
         await ack()
+        with using(language):  # the alert is the channel's: its status line speaks [locale]
+            await _handle(body, respond, client)
+
+    async def _handle(body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
+        assert store is not None
         action = (body.get("actions") or [{}])[0]
         action_id = str(action.get("action_id", ""))
         event_id = str(action.get("value") or "")
@@ -57,7 +67,7 @@ def register(
         keys = store.keys_for_event(event_id)
         if not keys:
             await respond(
-                text="relaycheck no longer knows this alert",
+                text=_("relaycheck no longer knows this alert"),
                 response_type="ephemeral",
                 replace_original=False,
             )
@@ -65,14 +75,15 @@ def register(
         try:
             if action_id == ACK_ACTION:
                 store.acknowledge_all(keys, user, now)  # the whole group, or none of it
-                status = f":eyes: Acknowledged by <@{user}> at {now:%Y-%m-%d %H:%M} UTC"
+                status = ":eyes: " + _("Acknowledged by {user} at {when}").format(
+                    user=f"<@{user}>", when=format_moment(now)
+                )
             else:
                 until = now + SNOOZES[action_id]
                 store.snooze_all(keys, until, user, now)
-                status = (
-                    f":zzz: Snoozed by <@{user}> until {until:%Y-%m-%d %H:%M} UTC "
-                    "(an escalation still alerts)"
-                )
+                status = ":zzz: " + _(
+                    "Snoozed by {user} until {when} (an escalation still alerts)"
+                ).format(user=f"<@{user}>", when=format_moment(until))
         except StateError as err:
             await respond(
                 text=f"relaycheck: {err}", response_type="ephemeral", replace_original=False

@@ -40,18 +40,21 @@ from bot.slack.blocks import (
     status_message,
     triage_message,
 )
-from bot.slack.listeners.common import Deps
+from bot.slack.listeners.common import Deps, language_for
 from checks.errors import AddressError, RelaycheckError
 from checks.explain import explain
+from checks.i18n import _, using
 from checks.model import Endpoint, TlsMode
 from checks.observations import TlsObservation
 from checks.observe import observe_connector_certificates
 from checks.probes.dns import address_resolver
+from checks.probes.exports import load_tenant
 from checks.probes.smtp import HostLocks, probe_endpoint, resolve
 from checks.rules.addresses import parse_pair
 from checks.rules.certcheck import evaluate_endpoint
 from checks.rules.names import InvalidName, to_ascii_domain
-from checks.rules.replies import Triage, TriageInputError, triage
+from checks.rules.replies import Triage, TriageInputError, triage_all
+from checks.rules.triage_context import with_tenant_hints
 from checks.sources import explain_tenant
 
 COMMAND = "/relaycheck"
@@ -240,15 +243,21 @@ def answerer(response_url: str, client: AsyncWebClient) -> Answer:
 def register(app: AsyncApp, deps: Deps) -> None:
     @app.command(COMMAND)
     async def relaycheck(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
+        # the answer is in the language of the user who asked; nobody else's answer changes
+        language = await language_for(deps, client, command.get("user_id"))
+        with using(language):
+            await _command(ack, command, client)
+
+    async def _command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         respond = answerer(command["response_url"], client)
         if not deps.channel_allowed(command.get("channel_id"), command.get("channel_name")):
-            await ack(**_reply(error_message("/relaycheck is not enabled in this channel")))
+            await ack(**_reply(error_message(_("/relaycheck is not enabled in this channel"))))
             return
         text = (command.get("text") or "").strip()
-        word, _, rest = text.partition(" ")
+        word, _sep, rest = text.partition(" ")
         keyword = word.lower()
         if not text:
-            await ack(**_reply(help_message("no input given")))
+            await ack(**_reply(help_message(_("no input given"))))
             return
         if keyword == "help":
             await ack(**_reply(help_message()))
@@ -259,7 +268,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
         if keyword == "cert":
             if not rest.strip():
-                await ack(**_reply(help_message("cert needs NAME, HOST or HOST:PORT")))
+                await ack(**_reply(help_message(_("cert needs NAME, HOST or HOST:PORT"))))
                 return
             try:
                 if deps.config.endpoint(rest.strip()) is None:
@@ -267,21 +276,30 @@ def register(app: AsyncApp, deps: Deps) -> None:
             except TargetError as err:
                 await ack(**_reply(help_message(str(err))))
                 return
-            await ack(text=f"Probing {escape_mrkdwn(rest.strip())}…", response_type="ephemeral")
+            await ack(
+                text=_("Probing {target}…").format(target=escape_mrkdwn(rest.strip())),
+                response_type="ephemeral",
+            )
             await _cert(rest, respond, deps)
             return
         if keyword == "triage":
-            await ack(**_reply(_triage(rest)))  # pure: answered in the acknowledgement
+            await ack(**_reply(_triage(rest, deps)))  # answered in the acknowledgement
             return
         try:
             parse_pair(text)
         except AddressError as err:
             # a pasted NDR or log line is not a pair, but triage may know what it means
             recognised = _recognise(text)
-            if recognised is not None:
-                await ack(**_reply(triage_message(recognised)))
+            if recognised:
+                await ack(**_reply(_triage_answer(recognised, deps)))
                 return
-            await ack(**_reply(help_message(f"could not read {text!r}: {err}")))
+            await ack(
+                **_reply(
+                    help_message(
+                        _("could not read {text}: {error}").format(text=repr(text), error=err)
+                    )
+                )
+            )
             return
         await ack()
         await _explain(text, respond, deps)
@@ -292,6 +310,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
         ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
         await ack()
+        # posted in the channel for everyone: the channel's language, not the clicker's
+        with using(deps.config.locale.effective):
+            await _share(body, respond, client)
+
+    async def _share(body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
             "channel_id"
         )
@@ -300,7 +323,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if not channel or not deps.channel_allowed(
             channel, (body.get("channel") or {}).get("name")
         ):
-            await respond(**_reply(error_message("cannot share in this channel")))
+            await respond(**_reply(error_message(_("cannot share in this channel"))))
             return
         try:
             rendered = await answer_text(value, deps, share=False, shared_by=user)
@@ -313,33 +336,128 @@ def register(app: AsyncApp, deps: Deps) -> None:
             )
         except SlackApiError as err:
             problem = err.response.get("error", "unknown error")
-            await respond(**_reply(error_message(f"Slack refused to post it: {problem}")))
+            await respond(
+                **_reply(
+                    error_message(_("Slack refused to post it: {problem}").format(problem=problem))
+                )
+            )
+
+    @app.shortcut(SHORTCUT_CALLBACK_ID)
+    async def explain_bounce(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        user = (body.get("user") or {}).get("id")
+        with using(await language_for(deps, client, user)):
+            await _explain_bounce(body, client)
+
+    async def _explain_bounce(body: dict[str, Any], client: AsyncWebClient) -> None:
+        """Explain the message the shortcut was used on: a thread reply under it, or an
+        ephemeral message to the user when the bot may not post there."""
+        channel = (body.get("channel") or {}).get("id")
+        user = (body.get("user") or {}).get("id")
+        message = body.get("message") or {}
+        if not channel or not deps.channel_allowed(
+            channel, (body.get("channel") or {}).get("name")
+        ):
+            rendered = error_message(_("/relaycheck is not enabled in this channel"))
+            await _ephemeral(client, channel, user, rendered, body)
+            return
+        text = message_text(message)
+        rendered = _triage(text, deps)
+        thread = message.get("thread_ts") or message.get("ts")
+        try:
+            await client.chat_postMessage(
+                channel=channel, thread_ts=thread, text=rendered.text, blocks=rendered.block_dicts()
+            )
+        except SlackApiError as err:
+            _log.info("thread reply refused (%s): answering ephemerally", err.response.get("error"))
+            await _ephemeral(client, channel, user, rendered, body)
 
 
-def _recognise(text: str) -> Triage | None:
+SHORTCUT_CALLBACK_ID = "relaycheck_triage"
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """A message's text as people see it: the text, plus text in its blocks and attachments
+    (a forwarded NDR often arrives as an attachment or a rich-text block)."""
+    parts = [str(message.get("text") or "")]
+    for attachment in message.get("attachments") or []:
+        parts.extend(str(attachment.get(k) or "") for k in ("pretext", "text", "fallback"))
+    for file in message.get("files") or []:
+        parts.append(str(file.get("preview") or ""))
+    return "\n".join(p for p in parts if p)
+
+
+async def _ephemeral(
+    client: AsyncWebClient,
+    channel: str | None,
+    user: str | None,
+    rendered: Rendered,
+    body: dict[str, Any],
+) -> None:
+    if channel and user:
+        try:
+            await client.chat_postEphemeral(
+                channel=channel, user=user, text=rendered.text, blocks=rendered.block_dicts()
+            )
+            return
+        except SlackApiError as err:
+            _log.info("ephemeral answer refused: %s", err.response.get("error"))
+    url = body.get("response_url")
+    if url:
+        hook = AsyncWebhookClient(url, session=client.session)
+        await hook.send_dict(_reply(rendered))
+
+
+def _recognise(text: str) -> tuple[Triage, ...]:
     try:
-        return triage(text)
+        return triage_all(text)
     except TriageInputError:
-        return None
+        return ()
 
 
-def _triage(text: str) -> Rendered:
-    if not text.strip():
-        return help_message("triage needs the text Exchange Online answered")
+def _triage_answer(answers: tuple[Triage, ...], deps: Deps) -> Rendered:
+    """The triage answer, with what the tenant's config and last scan say about the cause."""
     try:
-        result = triage(text)
+        answers = tenant_hints_for(answers, deps)
+    except RelaycheckError as err:  # a broken export must not cost the user the answer
+        _log.warning("triage without tenant hints: %s", err)
+    return triage_message(answers, runbook_url=deps.config.alerts.runbook_url)
+
+
+def tenant_hints_for(answers: tuple[Triage, ...], deps: Deps) -> tuple[Triage, ...]:
+    facts = load_tenant(deps.config)
+    store = deps.store
+    findings = [(o.finding, o.opened_at) for o in store.open_findings()] if store else []
+    return with_tenant_hints(
+        answers,
+        connectors=facts.connectors,
+        accepted=facts.accepted_domains,
+        findings=findings,
+        certificates=store.latest_certificates() if store else None,
+    )
+
+
+def _triage(text: str, deps: Deps) -> Rendered:
+    if not text.strip():
+        return help_message(_("triage needs the text Exchange Online answered"))
+    try:
+        answers = triage_all(text)
     except TriageInputError as err:
         return help_message(str(err))
-    if result is None:
-        return help_message(f"no Exchange Online reply recognised in {text!r}")
-    return triage_message(result)
+    if not answers:
+        return help_message(
+            _("no Exchange Online reply recognised in {text}").format(text=repr(text[:500]))
+        )
+    return _triage_answer(answers, deps)
 
 
 async def _explain(text: str, respond: Answer, deps: Deps) -> None:
     try:
         rendered = await answer_text(text, deps)
     except AddressError as err:
-        rendered = help_message(f"could not read {text!r}: {err}")
+        rendered = help_message(
+            _("could not read {text}: {error}").format(text=repr(text), error=err)
+        )
     except RelaycheckError as err:
         rendered = error_message(str(err))
     await respond(rendered)

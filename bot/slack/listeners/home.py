@@ -15,8 +15,9 @@ from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.blocks import home_view
-from bot.slack.listeners.common import Deps
+from bot.slack.listeners.common import Deps, language_for
 from checks.errors import RelaycheckError
+from checks.i18n import using
 from checks.model import AcceptedDomain
 from checks.probes.exports import load_tenant
 from checks.rules.tenant import TenantFacts
@@ -58,5 +59,6 @@ def register(app: AsyncApp, deps: Deps) -> None:
     async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        view = await render_home(deps)
+        with using(await language_for(deps, client, event.get("user"))):
+            view = await render_home(deps)
         await client.views_publish(user_id=event["user"], view=view)
