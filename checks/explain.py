@@ -20,6 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from checks.i18n import _, format_day
 from checks.model import Connector, ConnectorType, Forward, Scenario
 from checks.rules.addresses import Address, Envelope, parse_address
 from checks.rules.certcheck import EKU_EXPLANATION
@@ -176,58 +177,80 @@ def classify(
     if rcpt.acceptance is not Acceptance.NOT_ACCEPTED:
         if rcpt.acceptance is Acceptance.UNCERTAIN and rcpt.via is not None:
             warnings.append(
-                f"{_domain_of(envelope.recipient)} is accepted only through MatchSubDomains on "
-                f"{display_domain(rcpt.via.name)}; its effect on relay is not documented"
+                _(
+                    "{domain} is accepted only through MatchSubDomains on {parent}; its effect on "
+                    "relay is not documented"
+                ).format(
+                    domain=_domain_of(envelope.recipient), parent=display_domain(rcpt.via.name)
+                )
             )
         reasons.append(
-            f"The recipient domain {_domain_of(envelope.recipient)} is an accepted domain: this is "
-            "delivery into the tenant, not a relay."
+            _(
+                "The recipient domain {domain} is an accepted domain: this is delivery into the "
+                "tenant, not a relay."
+            ).format(domain=_domain_of(envelope.recipient))
         )
         return Scenario.TO_TENANT, None, reasons, warnings
-    recipient_text = (
-        f"the recipient domain {_domain_of(envelope.recipient)} is not an accepted domain"
-    )
+    recipient = _domain_of(envelope.recipient)
     if envelope.sender is None:
         reasons.append(
-            f"MAIL FROM is the null sender <> (a bounce or DSN) and {recipient_text}: "
-            "a non-delivery report relayed to the internet."
+            _(
+                "MAIL FROM is the null sender <> (a bounce or DSN) and the recipient domain "
+                "{recipient} is not an accepted domain: a non-delivery report relayed to the "
+                "internet."
+            ).format(recipient=recipient)
         )
         return Scenario.NDR, None, reasons, warnings
     sender = lookup_accepted(envelope.sender.domain, accepted)
     if sender.acceptance is Acceptance.ACCEPTED:
         reasons.append(
-            f"The MAIL FROM domain {_domain_of(envelope.sender)} is an accepted domain and "
-            f"{recipient_text}: an ordinary outbound relay."
+            _(
+                "The MAIL FROM domain {sender} is an accepted domain and the recipient domain "
+                "{recipient} is not an accepted domain: an ordinary outbound relay."
+            ).format(sender=_domain_of(envelope.sender), recipient=recipient)
         )
         if envelope.via is not None:
             reasons.append(
-                f"It passed through {envelope.via.display}, but Exchange Online only sees the "
-                "envelope, whose sender is accepted."
+                _(
+                    "It passed through {mailbox}, but Exchange Online only sees the envelope, "
+                    "whose sender is accepted."
+                ).format(mailbox=envelope.via.display)
             )
         return Scenario.ACCEPTED_SENDER, None, reasons, warnings
     if sender.acceptance is Acceptance.UNCERTAIN and sender.via is not None:
         warnings.append(
-            f"{_domain_of(envelope.sender)} falls under MatchSubDomains of "
-            f"{display_domain(sender.via.name)}; whether that counts for relay is not documented, "
-            "so relaycheck treats it as not accepted"
+            _(
+                "{domain} falls under MatchSubDomains of {parent}; whether that counts for relay "
+                "is not documented, so relaycheck treats it as not accepted"
+            ).format(domain=_domain_of(envelope.sender), parent=display_domain(sender.via.name))
         )
-    neither = (
-        f"Neither the MAIL FROM domain {_domain_of(envelope.sender)} nor the recipient domain "
-        f"{_domain_of(envelope.recipient)} is an accepted domain"
-    )
     mailbox = envelope.via or _forwarding_mailbox(envelope, forwards)
     if mailbox is not None:
         how = (
-            "as given" if envelope.via is not None else "by a forwarding rule in the configuration"
+            _("as given")
+            if envelope.via is not None
+            else _("by a forwarding rule in the configuration")
         )
         reasons.append(
-            f"{neither}: the on-prem mailbox {mailbox.display} ({how}) forwards to "
-            f"{envelope.recipient.display}, keeping the original sender (KB 3169958 scenario 3)."
+            _(
+                "Neither the MAIL FROM domain {sender} nor the recipient domain {recipient} is an "
+                "accepted domain: the on-prem mailbox {mailbox} ({how}) forwards to {target}, "
+                "keeping the original sender (KB 3169958 scenario 3)."
+            ).format(
+                sender=_domain_of(envelope.sender),
+                recipient=recipient,
+                mailbox=mailbox.display,
+                how=how,
+                target=envelope.recipient.display,
+            )
         )
         return Scenario.FORWARDING, mailbox, reasons, warnings
     reasons.append(
-        f"{neither}: the on-prem server sends as a domain that is not registered in the tenant "
-        "(KB 3169958 scenario 2; a forward looks the same, name the mailbox with 'via')."
+        _(
+            "Neither the MAIL FROM domain {sender} nor the recipient domain {recipient} is an "
+            "accepted domain: the on-prem server sends as a domain that is not registered in the "
+            "tenant (KB 3169958 scenario 2; a forward looks the same, name the mailbox with 'via')."
+        ).format(sender=_domain_of(envelope.sender), recipient=recipient)
     )
     return Scenario.UNREGISTERED_SENDER, None, reasons, warnings
 
@@ -246,12 +269,11 @@ def _forwarding_mailbox(envelope: Envelope, forwards: Sequence[Forward]) -> Addr
 def _describe(connector: Connector) -> str:
     ways = []
     if connector.tls_sender_certificate_name:
-        ways.append(f"certificate {connector.tls_sender_certificate_name}")
+        ways.append(_("certificate {name}").format(name=connector.tls_sender_certificate_name))
     if connector.sender_ip_addresses:
         ways.append("IP " + ", ".join(connector.sender_ip_addresses))
-    return (
-        f"'{connector.name}' ({connector.type.value}, {' and '.join(ways) or 'no identification'})"
-    )
+    how = _(" and ").join(ways) or _("no identification")
+    return f"'{connector.name}' ({connector.type.value}, {how})"
 
 
 def evaluate_connector(
@@ -269,7 +291,7 @@ def evaluate_connector(
                 connector=connector,
                 via="certificate" if connector.certificate_based else "ip",
                 match=Match.IGNORED,
-                summary=f"Connector {label} is disabled: it matches nothing.",
+                summary=_("Connector {label} is disabled: it matches nothing.").format(label=label),
                 problems=("disabled",),
                 fixes=(
                     f"Enable it: Set-InboundConnector -Identity '{connector.name}' -Enabled $true",
@@ -282,7 +304,9 @@ def evaluate_connector(
                 connector=connector,
                 via="certificate" if connector.certificate_based else "ip",
                 match=Match.IGNORED,
-                summary=f"Connector {label} is a Partner connector: only OnPremises connectors relay.",
+                summary=_(
+                    "Connector {label} is a Partner connector: only OnPremises connectors relay."
+                ).format(label=label),
             )
         ]
     sessions = []
@@ -299,10 +323,9 @@ def evaluate_connector(
                 connector=connector,
                 via="ip",
                 match=Match.MATCHED,
-                summary=(
-                    f"Connector {label} matches the on-prem server by its sending IP "
-                    f"({', '.join(connector.sender_ip_addresses)})."
-                ),
+                summary=_(
+                    "Connector {label} matches the on-prem server by its sending IP ({ips})."
+                ).format(label=label, ips=", ".join(connector.sender_ip_addresses)),
                 warnings=tuple(common_warnings),
             )
         )
@@ -318,7 +341,9 @@ def evaluate_connector(
                 connector=connector,
                 via="ip",
                 match=Match.NOT_MATCHED,
-                summary=f"Connector {label} names neither a certificate nor sender IPs.",
+                summary=_("Connector {label} names neither a certificate nor sender IPs.").format(
+                    label=label
+                ),
                 problems=("no identification",),
             )
         )
@@ -359,10 +384,10 @@ def _certificate_session(
             connector=connector,
             via="certificate",
             match=Match.ASSUMED,
-            summary=(
-                f"Connector {label}: certificate not observed ({why}); assuming the on-prem "
-                f"server presents a valid CA-signed certificate covered by {tls_name}."
-            ),
+            summary=_(
+                "Connector {label}: certificate not observed ({why}); assuming the on-prem "
+                "server presents a valid CA-signed certificate covered by {name}."
+            ).format(label=label, why=why, name=tls_name),
             warnings=(*warns, f"certificate for connector '{connector.name}' not observed: {why}"),
             fixes=tuple(fixes),
             domain=domain,
@@ -399,11 +424,22 @@ def _certificate_session(
         fixes.append(_chain_fix(verdict.status))
     if not leaf.client_auth_allowed:
         warns.append(EKU_EXPLANATION)
-    summary_state = "does not match" if problems else "matches"
     summary = (
-        f"Connector {label} {summary_state} the certificate from {observation.source} "
-        f"({shown_names}; valid until {leaf.not_after:%Y-%m-%d}; chain "
-        f"{verdict.status.value if verdict else 'not verified'})"
+        _(
+            "Connector {label} does not match the certificate from {source} ({names}; valid "
+            "until {until}; chain {chain})"
+        )
+        if problems
+        else _(
+            "Connector {label} matches the certificate from {source} ({names}; valid until "
+            "{until}; chain {chain})"
+        )
+    ).format(
+        label=label,
+        source=observation.source,
+        names=shown_names,
+        until=format_day(leaf.not_after),
+        chain=verdict.status.value if verdict else _("not verified"),
     )
     if problems:
         summary += ": " + "; ".join(problems) + "."
@@ -460,38 +496,47 @@ def _certificate_route_fix(facts: TenantFacts, sessions: Sequence[ConnectorSessi
         (s.connector for s in sessions if s.connector.type is ConnectorType.ON_PREMISES), None
     )
     if on_prem is not None:
-        step1 = (
-            f"Make connector '{on_prem.name}' identify the on-prem server by certificate: "
-            f"Set-InboundConnector -Identity '{on_prem.name}' -TlsSenderCertificateName "
-            f"'*.{domain}' (EAC: Mail flow > Connectors > edit > 'By verifying that the subject "
-            "name on the certificate ... matches this domain name')."
-        )
+        step1 = _(
+            "Make connector '{name}' identify the on-prem server by certificate: "
+            "Set-InboundConnector -Identity '{name}' -TlsSenderCertificateName '*.{domain}' "
+            "(EAC: Mail flow > Connectors > edit > 'By verifying that the subject name on the "
+            "certificate ... matches this domain name')."
+        ).format(name=on_prem.name, domain=domain)
     else:
-        step1 = (
-            "Create an inbound connector from your organization's email server: New-InboundConnector "
-            f"-Name 'From on-prem' -ConnectorType OnPremises -SenderDomains * -RequireTls $true "
-            f"-TlsSenderCertificateName '*.{domain}'."
-        )
+        step1 = _(
+            "Create an inbound connector from your organization's email server: "
+            "New-InboundConnector -Name 'From on-prem' -ConnectorType OnPremises -SenderDomains * "
+            "-RequireTls $true -TlsSenderCertificateName '*.{domain}'."
+        ).format(domain=domain)
     return [
         step1,
-        f"Give the on-prem server a CA-signed certificate whose CN and SAN include a name under "
-        f"{domain} (e.g. mail.{domain}), and make it send the full chain.",
-        "Make the server present it to Exchange Online: Exchange: Set-SendConnector <name> "
-        "-TlsCertificateName '<I>issuer<S>subject' (re-run the Hybrid Configuration Wizard in "
-        "hybrid setups); Postfix: smtp_tls_chain_files with the key, leaf and intermediates.",
+        _(
+            "Give the on-prem server a CA-signed certificate whose CN and SAN include a name "
+            "under {domain} (e.g. mail.{domain}), and make it send the full chain."
+        ).format(domain=domain),
+        _(
+            "Make the server present it to Exchange Online: Exchange: Set-SendConnector <name> "
+            "-TlsCertificateName '<I>issuer<S>subject' (re-run the Hybrid Configuration Wizard "
+            "in hybrid setups); Postfix: smtp_tls_chain_files with the key, leaf and "
+            "intermediates."
+        ),
     ]
 
 
 def _scenario_alternatives(scenario: Scenario, envelope: Envelope) -> list[str]:
     if scenario is Scenario.UNREGISTERED_SENDER and envelope.sender is not None:
         return [
-            f"Or, if the organisation owns {_domain_of(envelope.sender)}, add it as an accepted "
-            "domain: the message then relays as an accepted sender."
+            _(
+                "Or, if the organisation owns {domain}, add it as an accepted domain: the message "
+                "then relays as an accepted sender."
+            ).format(domain=_domain_of(envelope.sender))
         ]
     if scenario is Scenario.FORWARDING:
         return [
-            "Or have the on-prem server rewrite the envelope sender of forwarded mail to an "
-            "accepted domain (SRS), which makes it an accepted-sender relay."
+            _(
+                "Or have the on-prem server rewrite the envelope sender of forwarded mail to an "
+                "accepted domain (SRS), which makes it an accepted-sender relay."
+            )
         ]
     return []
 
@@ -545,8 +590,10 @@ def _explain(
         connector = matched[0].connector.name if matched else None
         if connector is None:
             reasons.append(
-                "No connector matches the on-prem server, so Exchange Online treats the message as "
-                "anonymous internet mail (still delivered, with spam filtering)."
+                _(
+                    "No connector matches the on-prem server, so Exchange Online treats the "
+                    "message as anonymous internet mail (still delivered, with spam filtering)."
+                )
             )
             if (
                 envelope.sender is not None
@@ -563,20 +610,24 @@ def _explain(
         connector = chosen.connector.name
         domain = chosen.domain.domain if chosen.domain else ""
         reasons.append(
-            f"Relayed: the session matches certificate connector '{connector}' and its certificate "
-            f"domain {display_domain(domain)} is an accepted domain (checked first, before the "
-            "MAIL FROM domain)."
+            _(
+                "Relayed: the session matches certificate connector '{connector}' and its "
+                "certificate domain {domain} is an accepted domain (checked first, before the "
+                "MAIL FROM domain)."
+            ).format(connector=connector, domain=display_domain(domain))
         )
         if chosen.match is Match.ASSUMED:
             reasons.append(
-                "This verdict assumes the certificate, which relaycheck did not observe."
+                _("This verdict assumes the certificate, which relaycheck did not observe.")
             )
     elif matched and sender_accepted:
         accepted = True
         connector = matched[0].connector.name
         reasons.append(
-            f"Relayed: the session matches connector '{connector}' and the MAIL FROM domain is "
-            "accepted."
+            _(
+                "Relayed: the session matches connector '{connector}' and the MAIL FROM domain "
+                "is accepted."
+            ).format(connector=connector)
         )
         if cert_sessions and not any(s.matches for s in cert_sessions):
             warnings.append(
@@ -588,15 +639,17 @@ def _explain(
         connector = matched[0].connector.name
         response = ATTR36
         why = (
-            "no certificate connector with an accepted certificate domain matches"
+            _("no certificate connector with an accepted certificate domain matches")
             if not cert_sessions
-            else "the matching certificate connector's domain is not an accepted domain"
+            else _("the matching certificate connector's domain is not an accepted domain")
             if any(s.matches for s in cert_sessions)
-            else "the certificate connector does not match, so only the IP connector is left"
+            else _("the certificate connector does not match, so only the IP connector is left")
         )
         reasons.append(
-            f"Refused with '{ATTR36}': the session matches '{connector}', but {why}, and the "
-            "MAIL FROM domain is not accepted."
+            _(
+                "Refused with '{reply}': the session matches '{connector}', but {why}, and the "
+                "MAIL FROM domain is not accepted."
+            ).format(reply=ATTR36, connector=connector, why=why)
         )
         for session in cert_sessions:
             fix.extend(session.fixes)
@@ -617,8 +670,10 @@ def _explain(
         connector = None
         response = TENANT_ATTRIBUTION
         reasons.append(
-            f"Refused with '{TENANT_ATTRIBUTION}': the on-prem server matches no enabled "
-            "OnPremises connector, so Exchange Online cannot attribute the message to the tenant."
+            _(
+                "Refused with '{reply}': the on-prem server matches no enabled OnPremises "
+                "connector, so Exchange Online cannot attribute the message to the tenant."
+            ).format(reply=TENANT_ATTRIBUTION)
         )
         for session in sessions:
             fix.extend(session.fixes)
@@ -631,13 +686,19 @@ def _explain(
     if with_forward and scenario is Scenario.ACCEPTED_SENDER and envelope.sender is not None:
         forwarded = _forward_outcome(envelope, facts, forwards, certificates, now)
         verdict = (
-            "would be relayed"
+            _("would be relayed")
             if forwarded.accepted
-            else f"would be refused ({forwarded.smtp_response})"
+            else _("would be refused ({reply})").format(reply=forwarded.smtp_response)
         )
         reasons.append(
-            f"Mail that {envelope.sender.display} forwards from an outside sender to "
-            f"{forwarded.envelope.recipient.display} is the 'forwarding' scenario and {verdict}."
+            _(
+                "Mail that {mailbox} forwards from an outside sender to {target} is the "
+                "'forwarding' scenario and {verdict}."
+            ).format(
+                mailbox=envelope.sender.display,
+                target=forwarded.envelope.recipient.display,
+                verdict=verdict,
+            )
         )
     return Explanation(
         envelope=envelope,

@@ -36,6 +36,7 @@ from checks.rules.lifecycle import (
     EventKind,
     subject_label,
 )
+from checks.titles import check_title
 
 ACK_ACTION = "relaycheck_ack"
 SNOOZE_1D_ACTION = "relaycheck_snooze_1d"
@@ -150,7 +151,10 @@ def render_alert(event: Event, settings: AlertSettings) -> OutboxDraft:
         HeaderBlock(text=_title(event)),
         SectionBlock(text=MarkdownTextObject(text=_finding_lines(event.findings))),
     ]
-    context = [f"{_ICON[severity]} *{severity.value}*"]
+    context = [
+        f"{_ICON[severity]} *{severity.value}*",
+        check_title(event.findings[0].check),
+    ]
     if event.reason:
         context.append(_esc(_clip(event.reason, 500)))
     if event.acknowledged_by:

@@ -44,6 +44,7 @@ from checks.rules.certificates import CertificateFacts, CertificateObservation, 
 from checks.rules.lifecycle import CertificateSnapshot
 from checks.rules.replies import Triage
 from checks.rules.tenant import TenantFacts
+from checks.titles import triage_title
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_HOME_BLOCKS = 100
@@ -600,7 +601,7 @@ def _triage_blocks(result: Triage, runbook_url: str | None, *, short: bool) -> l
                 )
             )
         )
-    context = []
+    context = [escape_mrkdwn(triage_title(result.key))]
     if result.check_ids:
         context.append(_("Caught by:") + " " + ", ".join(_code(c.value) for c in result.check_ids))
     if result.scenarios:
