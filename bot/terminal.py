@@ -48,7 +48,7 @@ def render_text(result: Explanation, *, now: datetime, indent: str = "") -> str:
         + (f" (via {env.via.display})" if env.via else "")
     ]
     lines.append(
-        f"{indent}{_label(_('Scenario:'))}{result.scenario.value} - {result.scenario.title}"
+        indent + _label(_("Scenario:")) + f"{result.scenario.value} - {result.scenario.title}"
     )
     if not result.relay:
         verdict = _("ACCEPTED: delivered into the tenant (not a relay)")
@@ -61,16 +61,16 @@ def render_text(result: Explanation, *, now: datetime, indent: str = "") -> str:
             verdict += f"\n{indent}{' ' * 13}" + _("(also seen as: {aliases})").format(
                 aliases=aliases
             )
-    lines.append(f"{indent}{_label(_('Verdict:'))}{verdict}")
+    lines.append(indent + _label(_("Verdict:")) + verdict)
     cert = _certificate_line(result, now)
     if cert:
-        lines.append(f"{indent}{_label(_('Certificate:'))}{cert}")
-    lines.append(f"{indent}{_('Why:')}")
+        lines.append(indent + _label(_("Certificate:")) + cert)
+    lines.append(indent + _("Why:"))
     lines.extend(f"{indent}  - {reason}" for reason in result.reasons)
     if result.warnings:
-        lines.append(f"{indent}{_('Warnings:')}")
+        lines.append(indent + _("Warnings:"))
         lines.extend(f"{indent}  ! {warning}" for warning in result.warnings)
     if result.fix:
-        lines.append(f"{indent}{_('Fix:')}")
+        lines.append(indent + _("Fix:"))
         lines.extend(f"{indent}  {n}. {step}" for n, step in enumerate(result.fix, 1))
     return "\n".join(lines) + "\n"

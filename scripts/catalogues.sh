@@ -9,10 +9,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYBABEL=${PYBABEL:-.venv/bin/pybabel}
 LOCALE=checks/locale
 POT=$LOCALE/relaycheck.pot
-"$PYBABEL" -q extract -F babel.cfg -k N_ -k ngettext:1,2 --no-wrap --sort-by-file \
+"$PYBABEL" -q extract -F babel.cfg -k N_ -k ngettext:1,2 --no-wrap --no-location --sort-output \
     --project relaycheck --copyright-holder "relaycheck contributors" -o "$POT" checks bot
 if [[ "${1:-}" == "--check" ]]; then
-    exec "$PYBABEL" -q update --check -i "$POT" -d "$LOCALE" -D relaycheck --no-wrap
+    exec "$PYBABEL" -q update --check -i "$POT" -d "$LOCALE" -D relaycheck --no-wrap --ignore-obsolete
 fi
 "$PYBABEL" -q update -i "$POT" -d "$LOCALE" -D relaycheck --no-wrap --ignore-obsolete
 "$PYBABEL" -q compile -d "$LOCALE" -D relaycheck --statistics
