@@ -1,0 +1,1 @@
+"""Test data that several tests share (plain values, no fixtures)."""
