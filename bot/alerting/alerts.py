@@ -259,7 +259,13 @@ def render_note(event: Event) -> OutboxDraft:
         id=f"{event.id}#reply",
         event_id=event.id,
         action="reply",
-        text=_clip(f":repeat: {_esc(_where(event.findings[0]))}: {_esc(event.reason)}", 3000),
+        text=_clip(
+            ":repeat: "
+            + _("{subject} keeps changing: {reason}").format(
+                subject=_esc(_where(event.findings[0])), reason=_esc(event.reason)
+            ),
+            3000,
+        ),
         reply_to=event.reply_to,
         keys=event.keys,
     )
