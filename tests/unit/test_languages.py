@@ -170,7 +170,7 @@ async def test_a_language_is_per_task_not_per_process() -> None:
 def test_every_scenario_renders_in_both_languages(scenario: Scenario) -> None:
     result = explain(parse_pair(PAIRS[scenario]), FACTS, now=NOW)
     assert result.scenario is scenario
-    (en_text, en_slack), (ja_text, ja_slack) = both(
+    (en_text, _en_slack), (ja_text, ja_slack) = both(
         lambda: (
             render_text(explain(parse_pair(PAIRS[scenario]), FACTS, now=NOW), now=NOW),
             explanation_message(
@@ -195,7 +195,8 @@ def test_every_scenario_renders_in_both_languages(scenario: Scenario) -> None:
 def test_every_check_id_has_a_title_and_renders_in_both_alert_languages(check: CheckId) -> None:
     assert check in CHECK_TITLES, f"add {check.value} to checks/titles.py CHECK_TITLES"
     english, japanese = both(lambda: check_title(check))
-    assert JAPANESE.search(japanese) and japanese != english
+    assert JAPANESE.search(japanese)
+    assert japanese != english
     finding = Finding(check=check, severity=Severity.WARNING, subject="mail1", message="x")
     event = Event(id=f"opened:{check.value}@1", kind=EventKind.OPENED, at=NOW, findings=(finding,))
     (en,), (ja,) = both(lambda: render_event(event, SETTINGS))
@@ -224,7 +225,8 @@ def test_every_triage_status_renders_in_both_languages(key: str) -> None:
             triage_title(key),
         )
     )
-    assert JAPANESE.search(ja_title) and ja_title != en_title
+    assert JAPANESE.search(ja_title)
+    assert ja_title != en_title
     shown = " ".join(texts(ja_msg["blocks"]))
     assert ja_title in shown
     assert JAPANESE.search(shown)
@@ -272,7 +274,8 @@ def _events() -> dict[EventKind, Event]:
 def test_every_alert_kind_renders_in_both_languages(kind: EventKind) -> None:
     event = _events()[kind]
     english, japanese = both(lambda: render_event(event, SETTINGS))
-    assert japanese and len(japanese) == len(english)
+    assert japanese
+    assert len(japanese) == len(english)
     for en, ja in zip(english, japanese, strict=True):
         ja_text = " ".join([ja.text, *texts(list(ja.blocks))])
         assert JAPANESE.search(ja_text), ja_text
