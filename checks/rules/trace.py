@@ -104,13 +104,14 @@ def scenario_of(
         return Scenario.TO_TENANT.value
     if _is_ndr(row.sender):
         return Scenario.NDR.value
+    if names and _domain(row.sender) in names:
+        return Scenario.ACCEPTED_SENDER.value
+    # a foreign sender to a configured forward target: the on-prem forward (KB scenario 3)
     targets = {f.to.lower() for f in forwards}
     if row.recipient.strip().lower() in targets:
         return Scenario.FORWARDING.value
     if not names:
         return "unknown"
-    if _domain(row.sender) in names:
-        return Scenario.ACCEPTED_SENDER.value
     return Scenario.UNREGISTERED_SENDER.value
 
 
