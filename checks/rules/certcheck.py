@@ -639,7 +639,8 @@ def check_san_coverage(
         Severity.CRITICAL,
         connector.name,
         f"connector name {name} covers none of the certificate's names ({shown}): Exchange Online "
-        "will not match this connector (550 5.7.64 TenantAttribution)",
+        "will not match this connector by its certificate (relay-scenario says which mail that "
+        "refuses)",
         info,
         cause,
     )
