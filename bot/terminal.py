@@ -54,6 +54,8 @@ def render_text(result: Explanation, *, now: datetime, indent: str = "") -> str:
         verdict = _("ACCEPTED: delivered into the tenant (not a relay)")
     elif result.accepted:
         verdict = _("RELAYED through connector '{connector}'").format(connector=result.connector)
+        if result.assumption:
+            verdict += f", {result.assumption}"
     else:
         verdict = _("REFUSED: {reply}").format(reply=result.smtp_response)
         if result.smtp_response_aliases:

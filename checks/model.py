@@ -8,6 +8,7 @@ script against them (`--only cert-expiry`, JSON `"scenario": "ndr"`), so values 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -72,6 +73,7 @@ class CheckId(StrEnum):
     TENANT_SOURCE = "tenant-source"
     MX = "mx"
     DNS = "dns"
+    RELAY_SCENARIO = "relay-scenario"
     RELAYCHECK = "relaycheck"
 
 
@@ -91,6 +93,15 @@ class Scenario(StrEnum):
     @property
     def needs_certificate_connector(self) -> bool:
         return self in (Scenario.NDR, Scenario.UNREGISTERED_SENDER, Scenario.FORWARDING)
+
+
+# the relay scenarios a tenant can rely on (`[tenant] relay_scenarios`); to-tenant is no relay
+RELAY_SCENARIOS = (
+    Scenario.ACCEPTED_SENDER,
+    Scenario.NDR,
+    Scenario.FORWARDING,
+    Scenario.UNREGISTERED_SENDER,
+)
 
 
 _SCENARIO_TITLES = {
@@ -195,6 +206,9 @@ class Tenant:
     accepted_domains_file: Path | None = None
     connectors_file: Path | None = None
     sender_domains: tuple[str, ...] = ()
+    # the relay scenarios judged by `relay-scenario` on every scan (forwarding and
+    # unregistered-sender only where [[forwards]] / sender_domains give them something to judge)
+    relay_scenarios: tuple[Scenario, ...] = RELAY_SCENARIOS
     # "exchange-online" or host patterns such as "mx*.contoso.com"; empty: not checked
     mx_expected: tuple[str, ...] = ()
 
@@ -297,6 +311,15 @@ class LocaleSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CheckPolicy:
+    """Per-check policy (`[checks]`): checks a team has decided not to run, and severities it
+    has decided to read differently (a `cert-eku` warning it accepted as `info`, say)."""
+
+    disabled: frozenset[CheckId] = frozenset()
+    severity: Mapping[CheckId, Severity] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """The whole validated configuration; `source` is the file it came from, if any."""
 
@@ -315,6 +338,7 @@ class Config:
     state: StateSettings = field(default_factory=StateSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     locale: LocaleSettings = field(default_factory=LocaleSettings)
+    checks: CheckPolicy = field(default_factory=CheckPolicy)
 
     def endpoint(self, name: str) -> Endpoint | None:
         return next((e for e in self.endpoints if e.name == name), None)

@@ -28,6 +28,7 @@ CHECK_TITLES: dict[CheckId, str] = {
     CheckId.TENANT_SOURCE: N_("tenant source unusable"),
     CheckId.MX: N_("MX records"),
     CheckId.DNS: N_("SPF, MTA-STS and TLSA"),
+    CheckId.RELAY_SCENARIO: N_("relay scenarios the tenant relies on"),
     CheckId.RELAYCHECK: N_("a check failed inside relaycheck"),
 }
 

@@ -27,6 +27,7 @@ from checks.rules.lifecycle import (
     advance,
     certificate_changes,
     confine_to_job,
+    fold_replacements,
     job_cause,
     vouched_checks,
 )
@@ -144,6 +145,7 @@ async def run_cycle(
     events = transition.events
     current = snapshots(observed)
     changes = certificate_changes(store.latest_certificates(), current, now=now)
+    events, changes = fold_replacements(events, changes)
     all_events = (*events, *changes)
     drafts: list[OutboxDraft] = []
     with using(config.locale.effective):  # channel alerts speak [locale] language
@@ -157,7 +159,22 @@ async def run_cycle(
             started_at=now,
             finished_at=max(finished, now),
             ok=ok,
-            summary={"findings": len(findings), "events": len(all_events)},
+            summary={
+                "findings": len(findings),
+                "events": len(all_events),
+                # App Home's readiness rows: the verdict of every scenario, OK ones included
+                "relay_scenarios": [
+                    {
+                        "scenario": f.subject,
+                        "cause": f.cause,
+                        "severity": f.severity.value,
+                        "accepted": f.details.get("accepted"),
+                        "smtp_response": f.details.get("smtp_response"),
+                    }
+                    for f in findings
+                    if f.check is CheckId.RELAY_SCENARIO
+                ],
+            },
         ),
         states=states,
         drafts=drafts,
