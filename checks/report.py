@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from checks.i18n import _
 from checks.model import CheckId, Finding, Severity
 
 EXIT_OK = 0
@@ -40,6 +41,15 @@ def to_json(findings: Sequence[Finding], summary: dict[str, Any]) -> dict[str, A
     return {"findings": [f.to_json() for f in sorted_findings(findings)], "summary": summary}
 
 
+def _width(text: str) -> int:
+    """Columns a terminal gives `text` (CJK characters take two)."""
+    return sum(2 if ord(c) > 0x2E7F else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
+
+
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -65,9 +75,18 @@ def render_table(
     ]
     lines: list[str] = []
     if rows:
-        subject_width = max(min(max(len(f.subject) for f in rows), 28), len("SUBJECT"))
-        check_width = max(*(len(f.check.value) for f in rows), len("CHECK"))
-        header = f"{'SEVERITY':<8}  {'CHECK':<{check_width}}  {'SUBJECT':<{subject_width}}  MESSAGE"
+        subject_label, check_label = _("SUBJECT"), _("CHECK")
+        subject_width = max(min(max(len(f.subject) for f in rows), 28), _width(subject_label))
+        check_width = max(*(len(f.check.value) for f in rows), _width(check_label))
+        header = (
+            _pad(_("SEVERITY"), 8)
+            + "  "
+            + _pad(check_label, check_width)
+            + "  "
+            + _pad(subject_label, subject_width)
+            + "  "
+            + _("MESSAGE")
+        )
         lines.append(header)
         for finding in rows:
             lines.append(
@@ -76,12 +95,15 @@ def render_table(
             )
             if finding.severity > Severity.INFO:
                 indent = " " * (8 + 2 + check_width + 2 + subject_width + 2)
-                lines.extend(f"{indent}fix: {step}" for step in _fix_steps(finding))
+                lines.extend(
+                    f"{indent}" + _("fix: {step}").format(step=step) for step in _fix_steps(finding)
+                )
     counts = summary.get("counts", {})
     parts = [f"{counts.get(s.value, 0)} {s.value}" for s in Severity if counts.get(s.value)]
     lines.append(
-        f"{len(findings)} findings"
+        _("{count} findings").format(count=len(findings))
         + (f" ({', '.join(parts)})" if parts else "")
-        + f"; worst: {summary.get('worst', 'ok')}"
+        + "; "
+        + _("worst: {severity}").format(severity=summary.get("worst", "ok"))
     )
     return "\n".join(lines) + "\n"

@@ -107,7 +107,26 @@ async def run_cycle(
     environ: Mapping[str, str] | None = None,
     channel: str | None = None,
 ) -> CycleResult:
-    """Run one job now and queue whatever it means for the channel."""
+    """Run one job now and queue whatever it means for the channel.
+
+    Everything the run writes (finding messages, event reasons, the alerts) is in the channel's
+    language, `[locale] language`, whoever started the daemon."""
+    with using(config.locale.effective):
+        return await _run_cycle(
+            config, store, now=now, job=job, scan=scan, environ=environ, channel=channel
+        )
+
+
+async def _run_cycle(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime,
+    job: str = "certificates",
+    scan: Scan | None = None,
+    environ: Mapping[str, str] | None = None,
+    channel: str | None = None,
+) -> CycleResult:
     wanted = JOB_CHECKS.get(job)
     observed: tuple[ObservedCertificate, ...] = ()
     seen_domains: frozenset[str] | None = None
@@ -148,10 +167,9 @@ async def run_cycle(
     events, changes = fold_replacements(events, changes)
     all_events = (*events, *changes)
     drafts: list[OutboxDraft] = []
-    with using(config.locale.effective):  # channel alerts speak [locale] language
-        for event in all_events:
-            for draft in render_event(event, config.alerts):
-                drafts.append(_with_channel(draft, channel))
+    for event in all_events:
+        for draft in render_event(event, config.alerts):
+            drafts.append(_with_channel(draft, channel))
     finished = datetime.now(now.tzinfo)
     store.record_cycle(
         run=RunRecord(

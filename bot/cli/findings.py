@@ -11,6 +11,7 @@ from typing import Any
 from bot.alerting.store import Store
 from bot.cli.common import add_config_argument, resolve_config
 from bot.records import OpenFinding
+from checks.i18n import _, format_moment
 
 
 def register(subparsers: Any) -> None:
@@ -58,24 +59,29 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out = sys.stdout
     if last is None:
-        print("no scheduled run has recorded anything yet (relaycheck serve or run-once)", file=out)
+        print(
+            _("no scheduled run has recorded anything yet (relaycheck serve or run-once)"),
+            file=out,
+        )
         return 0
     print(
-        f"last run: {last.started_at:%Y-%m-%d %H:%M} UTC ({'ok' if last.ok else 'failed'})",
+        _("last run: {when} ({state})").format(
+            when=format_moment(last.started_at), state=_("ok") if last.ok else _("failed")
+        ),
         file=out,
     )
     if not items:
-        print("no open findings", file=out)
+        print(_("no open findings"), file=out)
         return 0
     for item in items:
         f = item.finding
-        notes = [f"open since {item.opened_at:%Y-%m-%d %H:%M}"]
+        notes = [_("open since {when}").format(when=format_moment(item.opened_at))]
         if item.acknowledged_by:
-            notes.append(f"acknowledged by {item.acknowledged_by}")
+            notes.append(_("acknowledged by {user}").format(user=item.acknowledged_by))
         if item.snoozed_until:
-            notes.append(f"snoozed until {item.snoozed_until:%Y-%m-%d %H:%M}")
+            notes.append(_("snoozed until {when}").format(when=format_moment(item.snoozed_until)))
         if item.flapping:
-            notes.append("flapping")
+            notes.append(_("flapping"))
         where = f"{f.subject} ({f.cause})" if f.cause else f.subject
         print(f"{f.severity.value.upper():8} {f.check.value:20} {where}: {f.message}", file=out)
         print(f"{'':8} {'':20} {'; '.join(notes)}", file=out)

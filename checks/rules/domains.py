@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from checks.errors import ExportError
+from checks.i18n import _
 from checks.model import AcceptedDomain, CheckId, ConnectorType, Finding, Scenario, Severity
 from checks.rules.names import (
     Acceptance,
@@ -94,10 +95,9 @@ def graph_finding(obs: GraphObservation) -> Finding:
             check=CheckId.TENANT_SOURCE,
             severity=Severity.OK,
             subject=GRAPH_SOURCE,
-            message=(
-                f"Microsoft Graph: {len(obs.domains)} domain(s), {len(accepted)} accepted "
-                "(verified, with Email)"
-            ),
+            message=_(
+                "Microsoft Graph: {count} domain(s), {accepted} accepted (verified, with Email)"
+            ).format(count=len(obs.domains), accepted=len(accepted)),
             details={
                 "domains": [d.name for d in obs.domains],
                 "accepted": accepted,
@@ -109,7 +109,9 @@ def graph_finding(obs: GraphObservation) -> Finding:
         check=CheckId.TENANT_SOURCE,
         severity=severity,
         subject=GRAPH_SOURCE,
-        message=f"Microsoft Graph: {obs.error}; accepted domains come from config and exports only",
+        message=_(
+            "Microsoft Graph: {error}; accepted domains come from config and exports only"
+        ).format(error=obs.error),
         details={"reason": obs.failure.value, "permanent": obs.failure.permanent},
         cause=obs.failure.value,
     )
@@ -121,7 +123,7 @@ def export_finding(error: ExportError) -> Finding:
         check=CheckId.TENANT_SOURCE,
         severity=Severity.CRITICAL,
         subject=error.file or "export",
-        message=f"{error}; the checks continue without this export",
+        message=_("{error}; the checks continue without this export").format(error=error),
         details={"file": error.file, "key": error.key, "problem": error.problem},
         cause="export",
     )
@@ -139,29 +141,31 @@ def _standing_finding(
             check=CheckId.ACCEPTED_DOMAIN,
             severity=Severity.OK,
             subject=name,
-            message=f"connector {name!r}: certificate domain {text} is an accepted domain",
+            message=_("connector {name}: certificate domain {domain} is an accepted domain").format(
+                name=repr(name), domain=text
+            ),
             details={"domain": text, "standing": standing.value},
             cause=domain_cause,
         )
     if standing is DomainStanding.PARENT_ACCEPTED:
-        message = (
-            f"connector {name!r}: certificate domain {text} is not itself accepted, only its "
-            f"parent {accepted_as}; whether that attributes relay is undocumented "
-            f"(Microsoft recommends TlsSenderCertificateName *.{accepted_as})"
-        )
+        message = _(
+            "connector {name}: certificate domain {domain} is not itself accepted, only its "
+            "parent {parent}; whether that attributes relay is undocumented "
+            "(Microsoft recommends TlsSenderCertificateName *.{parent})"
+        ).format(name=repr(name), domain=text, parent=accepted_as)
         severity = Severity.WARNING
     elif standing is DomainStanding.UNCERTAIN:
-        message = (
-            f"connector {name!r}: certificate domain {text} is accepted only through "
-            f"MatchSubDomains of {accepted_as}, whose effect on relay is undocumented"
-        )
+        message = _(
+            "connector {name}: certificate domain {domain} is accepted only through "
+            "MatchSubDomains of {parent}, whose effect on relay is undocumented"
+        ).format(name=repr(name), domain=text, parent=accepted_as)
         severity = Severity.WARNING
     else:
-        message = (
-            f"connector {name!r}: certificate domain {text} is not an accepted domain, so "
+        message = _(
+            "connector {name}: certificate domain {domain} is not an accepted domain, so "
             "Exchange Online cannot attribute mail to the tenant by this connector's certificate "
             "(relay-scenario says which mail that refuses)"
-        )
+        ).format(name=repr(name), domain=text)
         severity = Severity.CRITICAL
     return Finding(
         check=CheckId.ACCEPTED_DOMAIN,
@@ -208,8 +212,10 @@ def accepted_domain_findings(facts: TenantFacts, *, sender_domains: Sequence[str
                     check=CheckId.ACCEPTED_DOMAIN,
                     severity=Severity.OK,
                     subject=domain,
-                    message=f"sender domain {domain} is accepted: mail sent as it is the "
-                    "accepted-sender scenario",
+                    message=_(
+                        "sender domain {domain} is accepted: mail sent as it is the "
+                        "accepted-sender scenario"
+                    ).format(domain=domain),
                     details={"scenario": Scenario.ACCEPTED_SENDER.value},
                     cause="sender-domain",
                 )
@@ -220,18 +226,18 @@ def accepted_domain_findings(facts: TenantFacts, *, sender_domains: Sequence[str
         if lookup.acceptance is Acceptance.UNCERTAIN:
             via = lookup.via.name if lookup.via else "?"
             severity = Severity.WARNING
-            message = (
-                f"sender domain {domain} is accepted only through MatchSubDomains of {via}; "
-                f"if Exchange Online does not count that, it is the {scenario.value} scenario "
+            message = _(
+                "sender domain {domain} is accepted only through MatchSubDomains of {via}; "
+                "if Exchange Online does not count that, it is the {scenario} scenario "
                 "(relay-scenario says whether it relays)"
-            )
+            ).format(domain=domain, via=via, scenario=scenario.value)
         else:
             severity = Severity.INFO
-            message = (
-                f"sender domain {domain} is not an accepted domain: mail sent as it is the "
-                f"{scenario.value} scenario, which needs a certificate connector whose domain is "
+            message = _(
+                "sender domain {domain} is not an accepted domain: mail sent as it is the "
+                "{scenario} scenario, which needs a certificate connector whose domain is "
                 "accepted (relay-scenario says whether it relays)"
-            )
+            ).format(domain=domain, scenario=scenario.value)
         findings.append(
             Finding(
                 check=CheckId.ACCEPTED_DOMAIN,
@@ -273,23 +279,22 @@ def drift_findings(
         missing.add(name)
         entry = graph.get(name)
         if entry is not None and not entry.is_verified:
-            problem = "is in the tenant but not verified"
+            problem = _("{domain} is in the tenant but not verified")
         elif entry is not None:
-            problem = "is in the tenant but Email is not among its supportedServices"
+            problem = _("{domain} is in the tenant but Email is not among its supportedServices")
         else:
-            problem = "is listed in config but is not an accepted domain of the tenant"
+            problem = _("{domain} is listed in config but is not an accepted domain of the tenant")
         findings.append(
             Finding(
                 check=CheckId.ACCEPTED_DOMAIN,
                 severity=Severity.WARNING,
                 subject=name,
-                message=f"{name} {problem}",
+                message=problem.format(domain=name),
                 details={"sources": sorted({d.source for d in live})},
                 cause="drift-missing",
             )
         )
     baseline = previous if previous is not None else frozenset(config_domains)
-    since = "since the last run" if previous is not None else "and is not in the config"
     # with neither history nor a config list there is no baseline: nothing "appeared"
     appeared = set(live_names) - baseline if previous is not None or config_domains else set()
     for name in sorted(appeared):
@@ -298,7 +303,13 @@ def drift_findings(
                 check=CheckId.ACCEPTED_DOMAIN,
                 severity=Severity.INFO,
                 subject=name,
-                message=f"{name} is an accepted domain of the tenant {since} (appeared)",
+                message=(
+                    _("{domain} is an accepted domain of the tenant since the last run (appeared)")
+                    if previous is not None
+                    else _(
+                        "{domain} is an accepted domain of the tenant and is not in the config (appeared)"
+                    )
+                ).format(domain=name),
                 details={"source": live_names[name].source},
                 cause="drift-appeared",
             )
@@ -310,7 +321,9 @@ def drift_findings(
                     check=CheckId.ACCEPTED_DOMAIN,
                     severity=Severity.WARNING,
                     subject=name,
-                    message=f"{name} was an accepted domain in the last run and no longer is",
+                    message=_(
+                        "{domain} was an accepted domain in the last run and no longer is"
+                    ).format(domain=name),
                     cause="drift-disappeared",
                 )
             )

@@ -30,6 +30,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from checks.i18n import _, ngettext
 from checks.model import CheckId, Finding, Severity
 
 FindingKey = tuple[str, str, str]
@@ -375,7 +376,9 @@ def advance(
                         kind=EventKind.RESOLVED,
                         at=now,
                         findings=(new.finding,),
-                        reason=f"stable for {policy.flap_runs} runs after flapping",
+                        reason=_("stable for {runs} runs after flapping").format(
+                            runs=policy.flap_runs
+                        ),
                         reply_to=state.alert_event,
                     )
                 ]
@@ -406,9 +409,11 @@ def _still_bad(
     if not (rose or crossed):
         return new, []
     reason = (
-        f"severity rose from {alerted.value} to {finding.severity.value}"
+        _("severity rose from {old} to {new}").format(old=alerted.value, new=finding.severity.value)
         if rose
-        else f"{_fmt_days(_days_left(finding))} left: crossed the {step}-day step"
+        else _("{left} left: crossed the {step}-day step").format(
+            left=_fmt_days(_days_left(finding)), step=step
+        )
     )
     ev = Event(
         id=event_id(EventKind.ESCALATED, state.key, now),
@@ -433,9 +438,9 @@ def _still_bad(
 
 def _fmt_days(days: float | None) -> str:
     if days is None:
-        return "unknown time"
+        return _("unknown time")
     whole = int(days)
-    return f"{whole} day" if whole == 1 else f"{whole} days"
+    return ngettext("{n} day", "{n} days", whole).format(n=whole)
 
 
 def _resolved(
@@ -456,13 +461,13 @@ def _resolved(
     )
     if state.flapping:
         # still inside a flapping episode: at most one quiet note in the thread
-        return _flap_note(new, now, "resolved again")
+        return _flap_note(new, now, _("resolved again"))
     ev = Event(
         id=event_id(EventKind.RESOLVED, state.key, now),
         kind=EventKind.RESOLVED,
         at=now,
         findings=(state.finding,),
-        reason="no longer seen",
+        reason=_("no longer seen"),
         acknowledged_by=_ack_for(state, acks),
         reply_to=state.alert_event,
     )
@@ -477,8 +482,10 @@ def _flap_note(state: FindingState, now: datetime, what: str) -> tuple[FindingSt
         kind=EventKind.NOTE,
         at=now,
         findings=(state.finding,),
-        reason=f"still flapping ({what}); further changes are recorded without messages "
-        "until it settles",
+        reason=_(
+            "still flapping ({what}); further changes are recorded without messages until it "
+            "settles"
+        ).format(what=what),
         reply_to=state.alert_event,
     )
     return replace(state, flap_noted=True), [ev]
@@ -505,7 +512,7 @@ def _reopened(
     if state.flapping:
         escalated = finding.severity > (state.alerted_severity or Severity.INFO)
         if not escalated:
-            return _flap_note(base, now, "came back")
+            return _flap_note(base, now, _("came back"))
     flapping = _flapped(history[-policy.flap_runs :])
     kind = EventKind.FLAPPING if flapping and not state.flapping else EventKind.REOPENED
     # a new incident: acks and snoozes of the previous one no longer apply
@@ -516,9 +523,9 @@ def _reopened(
         at=now,
         findings=(finding,),
         reason=(
-            f"bad, good and bad again within {policy.flap_runs} runs"
+            _("bad, good and bad again within {runs} runs").format(runs=policy.flap_runs)
             if kind is EventKind.FLAPPING
-            else "seen again after it was resolved"
+            else _("seen again after it was resolved")
         ),
         previous_severity=state.alerted_severity,
         step=step,
@@ -885,7 +892,9 @@ def fold_replacements(
                 fixed.extend(_summary(f) for f in event.findings)
                 kept[index] = replace(
                     event,
-                    reason=f"replaced by the new certificate {new_fp[:16]}…",
+                    reason=_("replaced by the new certificate {fingerprint}…").format(
+                        fingerprint=new_fp[:16]
+                    ),
                     details={**event.details, "replaced_by": new_fp},
                 )
             elif event.kind in (EventKind.OPENED, EventKind.REOPENED) and all(

@@ -145,3 +145,19 @@ def test_more_than_a_megabyte_is_refused_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert b"too long" in done.stderr
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_scan_json_messages_follow_the_language_and_keys_stay_english() -> None:
+    config = str(REPO / "examples" / "contoso" / "relaycheck.toml")
+    args = ("scan", "--config", config, "--only", "accepted-domain", "--json")
+    ja = json.loads(out(relaycheck("--lang", "ja", *args)))
+    en = json.loads(out(relaycheck("--lang", "en", *args)))
+    assert [f["check"] for f in ja["findings"]] == [f["check"] for f in en["findings"]]
+    assert {f["subject"] for f in ja["findings"]} == {"Inbound from Contoso on-prem", "contoso.com"}
+    messages = {f["subject"]: f["message"] for f in ja["findings"]}
+    assert messages["contoso.com"].startswith("送信者ドメイン contoso.com は承認済みです")
+    assert {f["subject"]: f["message"] for f in en["findings"]}["contoso.com"].startswith(
+        "sender domain contoso.com is accepted"
+    )
+    table = out(relaycheck("--lang", "ja", *args[:-1], "--all"))
+    assert table.startswith("重要度    チェック")
