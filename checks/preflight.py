@@ -249,6 +249,10 @@ class PreflightResult:
     steps: tuple[str, ...]
     fingerprint: str
     notes: tuple[str, ...] = field(default=())
+    # relay-scenario findings refused after binding that relay today (what "breaks" means)
+    newly_refused: tuple[Finding, ...] = ()
+    # short names of what needs care: check ids, "send connector", "names removed"
+    concerns: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -434,17 +438,13 @@ def _scenario(finding: Finding) -> Scenario:
 
 def _mail_phrase(findings: Sequence[Finding]) -> str:
     """ "NDRs and forwards would be refused with 550 5.7.64 TenantAttribution; ..."."""
-    by_response: dict[str, list[str]] = {}
+    by_response: dict[str, list[Finding]] = {}
     for finding in findings:
-        what = _SCENARIO_MAIL.get(_scenario(finding), finding.subject)
-        mail = by_response.setdefault(str(finding.details.get("smtp_response")), [])
-        if what not in mail:
-            mail.append(what)
-    parts = []
-    for response, mail in by_response.items():
-        joined = mail[0] if len(mail) == 1 else ", ".join(mail[:-1]) + " and " + mail[-1]
-        parts.append(f"{joined} would be refused with {response}")
-    return "; ".join(parts)
+        by_response.setdefault(str(finding.details.get("smtp_response")), []).append(finding)
+    return "; ".join(
+        f"{_mail_list(found)} would be refused with {response}"
+        for response, found in by_response.items()
+    )
 
 
 def _inbound_rename(
@@ -536,24 +536,30 @@ def preflight(
     newly_refused = [f for f in after_relay if _refused(f) and _row_key(f) not in refused_before]
     still_refused = [f for f in after_relay if _refused(f) and _row_key(f) in refused_before]
     reasons: list[str] = []
+    concerns: list[str] = []
     if still_refused:
         reasons.append(
             "already refused today, and still after binding: " + _mail_phrase(still_refused)
         )
+        concerns.append("relay already refused")
     for finding in after:
         if finding.check is CheckId.RELAY_SCENARIO:
             if finding.severity is Severity.WARNING:
                 reasons.append(finding.message)
+                concerns.append(finding.check.value)
             continue
         if finding.severity >= Severity.WARNING:
             reasons.append(f"{finding.check.value}: {finding.message}")
+            concerns.append(finding.check.value)
     if selector.changed:
         reasons.append(
             "the issuer or subject changes: an Exchange send connector selecting its certificate "
             "by TlsCertificateName must be updated with the binding, or mail stops with 454 4.7.5"
         )
+        concerns.append("send connector TlsCertificateName")
     if changes is not None and changes.get("names_removed"):
         reasons.append("names removed: " + ", ".join(changes["names_removed"]))
+        concerns.append("names removed")
     reasons = list(dict.fromkeys(reasons))
 
     if newly_refused:
@@ -605,7 +611,30 @@ def preflight(
         steps=tuple(steps),
         fingerprint=leaf.fingerprint_sha256,
         notes=tuple(notes),
+        newly_refused=tuple(newly_refused),
+        concerns=tuple(dict.fromkeys(concerns)),
     )
+
+
+def waiting_note(result: PreflightResult, where: str) -> str:
+    """One sentence for an alert about a renewal that is staged but not bound yet, short enough
+    to survive a Slack line: "the renewed certificate waiting on mail1 would break relay of
+    NDRs and forwards (550 5.7.64 ...)"."""
+    head = f"preflight: the renewed certificate waiting on {where}"
+    if result.verdict is Verdict.BREAKS:
+        by_response: dict[str, list[Finding]] = {}
+        for finding in result.newly_refused:
+            by_response.setdefault(str(finding.details.get("smtp_response")), []).append(finding)
+        parts = [f"{_mail_list(found)} ({response})" for response, found in by_response.items()]
+        return f"{head} would break relay of " + "; ".join(parts)
+    if result.verdict is Verdict.CARE:
+        return f"{head} needs care when bound ({', '.join(result.concerns)})"
+    return f"{head} is safe to bind"
+
+
+def _mail_list(findings: Sequence[Finding]) -> str:
+    mail = list(dict.fromkeys(_SCENARIO_MAIL.get(_scenario(f), f.subject) for f in findings))
+    return mail[0] if len(mail) == 1 else ", ".join(mail[:-1]) + " and " + mail[-1]
 
 
 # --------------------------------------------------------------------------- rendering
