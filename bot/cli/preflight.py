@@ -14,7 +14,6 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +25,12 @@ from bot.cli.common import (
     resolve_config,
 )
 from checks.errors import CertificateFileError, RelaycheckError
-from checks.model import Config
-from checks.observe import observe_connector_certificates, observe_endpoint, shown_path
-from checks.preflight import PreflightResult, Target, choose_target, preflight, render_text, targets
+from checks.observe import shown_path
+from checks.preflight import render_text
 from checks.probes.certfile import read_certificate_file
-from checks.probes.trust import load_trust_anchors
+from checks.renewal import judge
 from checks.report import EXIT_UNKNOWN
-from checks.rules.certificates import CertificateFacts, CertificateObservation
-from checks.rules.chain import TrustAnchors
-from checks.rules.tenant import TenantFacts
-from checks.sources import explain_tenant
+from checks.rules.certificates import CertificateFacts
 
 
 def register(subparsers: Any) -> None:
@@ -97,76 +92,6 @@ def read_candidate(
         known = {c.fingerprint_sha256 for c in chain}
         chain.extend(c for c in found if c.fingerprint_sha256 not in known)
     return tuple(chain)
-
-
-async def current_certificates(
-    config: Config,
-    facts: TenantFacts,
-    today: Mapping[str, CertificateObservation],
-    anchors: TrustAnchors,
-    *,
-    now: datetime,
-    probe_all: bool,
-) -> dict[str, CertificateObservation]:
-    """Today's certificate of each target, by target name: a connector's observation, an
-    endpoint's through the connector observed there, else (only when needed) a probe."""
-    current: dict[str, CertificateObservation] = {}
-    for target in targets(config, facts):
-        known = next((today[c.name] for c in target.connectors if c.name in today), None)
-        if known is not None:
-            current[target.name] = known
-        elif target.kind == "endpoint" and target.endpoint is not None and probe_all:
-            current[target.name] = await observe_endpoint(
-                config, target.endpoint.name, anchors, now=now
-            )
-    return current
-
-
-async def judge(
-    config: Config,
-    candidate: tuple[CertificateFacts, ...],
-    *,
-    requested: str | None,
-    source: str,
-    now: datetime,
-    environ: Mapping[str, str],
-) -> PreflightResult:
-    """Observe today's world (the I/O), then let `checks.preflight` judge it."""
-    facts = await explain_tenant(config, now=now, environ=environ)
-    anchors = load_trust_anchors(config.trust.ca_file)
-    today = await observe_connector_certificates(
-        config, facts, now=now, environ=environ, anchors=anchors
-    )
-    every = targets(config, facts)
-    single = sum(1 for t in every if t.kind == "connector" and t.connectors[0].certificate_based)
-    current = await current_certificates(
-        config, facts, today, anchors, now=now, probe_all=requested is None and single != 1
-    )
-    target = choose_target(
-        config, facts, requested=requested, candidate=candidate[0], current=current
-    )
-    observed = current.get(target.name)
-    if observed is None:
-        observed = await _observe_target(config, target, anchors, now=now)
-    return preflight(
-        config,
-        facts,
-        today,
-        candidate,
-        target,
-        current=observed,
-        anchors=anchors,
-        now=now,
-        source=source,
-    )
-
-
-async def _observe_target(
-    config: Config, target: Target, anchors: TrustAnchors, *, now: datetime
-) -> CertificateObservation | None:
-    if target.endpoint is None:
-        return None
-    return await observe_endpoint(config, target.endpoint.name, anchors, now=now)
 
 
 def run(args: argparse.Namespace) -> int:

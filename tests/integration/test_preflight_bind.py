@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from bot.cli.preflight import judge
 from checks.config import parse_config
 from checks.model import CheckId, Config, Finding
 from checks.probes.certfile import read_certificate_file
+from checks.renewal import judge
 from checks.scan import run_scan
 from tests.fakes.pki import Issued, Pki
 from tests.fakes.smtp import ServerFactory
