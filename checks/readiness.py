@@ -73,7 +73,7 @@ def relay_cases(config: Config, facts: TenantFacts) -> tuple[ScenarioCase, ...]:
                             sender=Address(local="postmaster", domain=domain),
                             recipient=EXTERNAL_RECIPIENT,
                         ),
-                        what=f"Mail from {display_domain(domain)} to the internet",
+                        what=f"Messages from {display_domain(domain)} to the internet",
                     )
                 )
         elif scenario is Scenario.NDR:
@@ -110,7 +110,7 @@ def relay_cases(config: Config, facts: TenantFacts) -> tuple[ScenarioCase, ...]:
                             sender=Address(local="postmaster", domain=domain),
                             recipient=EXTERNAL_RECIPIENT,
                         ),
-                        what=f"Mail sent as {display_domain(domain)} (not an accepted domain)",
+                        what=f"Messages sent as {display_domain(domain)} (not an accepted domain)",
                     )
                 )
     return tuple(cases)
@@ -146,8 +146,11 @@ def relay_finding(case: ScenarioCase, result: Explanation) -> Finding:
     elif result.accepted:
         severity = Severity.WARNING if notes else Severity.OK
         message = f"{case.what} relay through connector '{result.connector}'"
-        if notes:
-            message += ", assuming " + "; ".join(notes)
+        if result.assumption:
+            message += f", {result.assumption}"
+        others = [n for n in notes if "not observed" not in n]
+        if others:
+            message += "; but " + "; ".join(others)
     else:
         severity = Severity.CRITICAL
         message = f"{case.what} are refused: {result.smtp_response}"
@@ -164,8 +167,10 @@ def relay_finding(case: ScenarioCase, result: Explanation) -> Finding:
             "connector": result.connector,
             "fix": list(result.fix),
             "caveats": list(notes),
-            "certificate_observed": result.certificate is None
-            or result.certificate.leaf is not None,
+            # None: no certificate connector took part in the verdict
+            "certificate_observed": None
+            if result.certificate_connector is None
+            else result.certificate is not None and result.certificate.leaf is not None,
         },
         cause=case.cause,
     )

@@ -155,7 +155,22 @@ async def run_cycle(
             started_at=now,
             finished_at=max(finished, now),
             ok=ok,
-            summary={"findings": len(findings), "events": len(all_events)},
+            summary={
+                "findings": len(findings),
+                "events": len(all_events),
+                # App Home's readiness rows: the verdict of every scenario, OK ones included
+                "relay_scenarios": [
+                    {
+                        "scenario": f.subject,
+                        "cause": f.cause,
+                        "severity": f.severity.value,
+                        "accepted": f.details.get("accepted"),
+                        "smtp_response": f.details.get("smtp_response"),
+                    }
+                    for f in findings
+                    if f.check is CheckId.RELAY_SCENARIO
+                ],
+            },
         ),
         states=states,
         drafts=drafts,

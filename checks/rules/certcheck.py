@@ -581,8 +581,9 @@ def connector_domain_finding(
         CheckId.SAN_COVERAGE,
         Severity.CRITICAL,
         connector.name,
-        f"connector domain {standing.domain} is not an accepted domain: Exchange Online will not "
-        "attribute relayed mail to the tenant by this certificate (5.7.64)",
+        f"connector domain {standing.domain} is not an accepted domain: Exchange Online cannot "
+        "attribute mail to the tenant by this certificate (relay-scenario says which mail that "
+        "refuses)",
         details,
         "domain",
     )
