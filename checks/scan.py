@@ -61,7 +61,13 @@ Progress = Callable[[int, int], None]
 
 # Judged against (or over) the accepted domains: not settled while a tenant source is failing.
 DEGRADED_UNJUDGED = frozenset(
-    {CheckId.ACCEPTED_DOMAIN, CheckId.SAN_COVERAGE, CheckId.MX, CheckId.DNS}
+    {
+        CheckId.ACCEPTED_DOMAIN,
+        CheckId.SAN_COVERAGE,
+        CheckId.MX,
+        CheckId.DNS,
+        CheckId.RELAY_SCENARIO,
+    }
 )
 
 # Stages that judge domains (DNS, MX, accepted domains) and run before the certificate stage.

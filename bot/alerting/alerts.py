@@ -210,6 +210,7 @@ def render_resolution(event: Event) -> tuple[OutboxDraft, ...]:
             reply_text += f": {_esc(_names(remaining))}"
     elif event.resolved_before:
         reply_text += f"; all {len(event.findings) + len(event.resolved_before)} resolved"
+    replaced = bool(event.details.get("replaced_by"))
     reply = OutboxDraft(
         id=f"{event.id}#reply",
         event_id=event.id,
@@ -246,7 +247,8 @@ def render_resolution(event: Event) -> tuple[OutboxDraft, ...]:
         reply_to=event.reply_to,
         keys=event.keys,
     )
-    return update, reply
+    # replaced by a new certificate: the cert-changed message tells it; no reply of its own
+    return (update,) if replaced else (update, reply)
 
 
 def render_note(event: Event) -> OutboxDraft:
@@ -297,6 +299,22 @@ def render_cert_change(event: Event) -> OutboxDraft:
     lines.append(
         f"*Fingerprint:* `{_esc(old['fingerprint'][:16])}…` → `{_esc(new['fingerprint'][:16])}…`"
     )
+    fixed = d.get("fixed") or []
+    worse = d.get("new_problems") or []
+    if fixed:
+        lines.append(
+            ":white_check_mark: *Better:* "
+            + "; ".join(
+                f"{_esc(f['check'])} ({_esc(_clip(f['message'], 120))})" for f in fixed[:MAX_LISTED]
+            )
+        )
+    if worse:
+        lines.append(
+            ":red_circle: *Worse:* "
+            + "; ".join(
+                f"{_esc(f['check'])} ({_esc(_clip(f['message'], 120))})" for f in worse[:MAX_LISTED]
+            )
+        )
     blocks: list[Block] = [
         HeaderBlock(text=_clip(f"Certificate changed: {sources[0]}", HEADER_LIMIT)),
         SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(lines), SECTION_LIMIT))),

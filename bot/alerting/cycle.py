@@ -26,6 +26,7 @@ from checks.rules.lifecycle import (
     advance,
     certificate_changes,
     confine_to_job,
+    fold_replacements,
     job_cause,
     vouched_checks,
 )
@@ -143,6 +144,7 @@ async def run_cycle(
     events = transition.events
     current = snapshots(observed)
     changes = certificate_changes(store.latest_certificates(), current, now=now)
+    events, changes = fold_replacements(events, changes)
     all_events = (*events, *changes)
     drafts: list[OutboxDraft] = []
     for event in all_events:

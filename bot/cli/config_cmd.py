@@ -72,6 +72,13 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"DNS checks (mx, dns): on, asking {via}")
     else:
         print("DNS checks (mx, dns): off (add a [dns] section or [tenant] mx_expected)")
+    scenarios = ", ".join(s.value for s in config.tenant.relay_scenarios) or "none"
+    print(f"Relay readiness (relay-scenario): {scenarios}")
+    policy = config.checks
+    if policy.disabled:
+        print("Checks disabled: " + ", ".join(sorted(c.value for c in policy.disabled)))
+    for check, severity in sorted(policy.severity.items()):
+        print(f"Check {check.value} reported as {severity.value}")
     for note in facts.notes:
         print(f"Note: {note}")
     return 0

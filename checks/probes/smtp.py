@@ -355,7 +355,7 @@ async def probe_address(
                 ProbeFailure(
                     stage=stage,
                     kind=FailureKind.DEADLINE,
-                    reason=f"the endpoint deadline of {budget:g} s ran out during {stage.value}",
+                    reason=f"the endpoint deadline of {round(budget, 1):g} s ran out during {stage.value}",
                 ),
             )
         # else: what was observed stands; only the polite QUIT ran out of time

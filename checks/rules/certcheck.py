@@ -42,11 +42,10 @@ MIN_RSA_BITS = 2048
 OLD_TLS = frozenset({"SSLv3", "TLSv1", "TLSv1.1"})
 
 EKU_EXPLANATION = (
-    "the certificate has no 'TLS Web Client Authentication' (clientAuth) extended key usage. "
-    "This server presents it as a TLS client to Exchange Online; public CAs stopped including "
-    "clientAuth during 2025-2026 (for all certificates issued after 2026-05-01), so a renewal "
-    "can silently drop it, and peers that enforce it reject the certificate as a client "
-    "certificate. Whether Exchange Online enforces it is not documented."
+    "the certificate has no clientAuth extended key usage, which public CAs leave out of "
+    "certificates issued after 2026-05-01; the MTA presents it as a TLS client to Exchange "
+    "Online, and whether Exchange Online enforces clientAuth is not documented (runbook: "
+    "docs/runbook.md#cert-eku)"
 )
 
 
@@ -639,7 +638,8 @@ def check_san_coverage(
         Severity.CRITICAL,
         connector.name,
         f"connector name {name} covers none of the certificate's names ({shown}): Exchange Online "
-        "will not match this connector (550 5.7.64 TenantAttribution)",
+        "will not match this connector by its certificate (relay-scenario says which mail that "
+        "refuses)",
         info,
         cause,
     )
