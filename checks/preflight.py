@@ -568,6 +568,8 @@ def preflight(
     elif reasons:
         verdict = Verdict.CARE
         line = f"{BIND_WITH_CARE}: {reasons[0]}"
+        if len(reasons) > 1:
+            line += f" (and {len(reasons) - 1} more below)"
     else:
         verdict = Verdict.SAFE
         line = SAFE_TO_BIND
@@ -688,6 +690,11 @@ def render_text(result: PreflightResult) -> str:
             f"  - {f.severity.value.upper()} {f.check.value} {f.subject}: {f.message}"
             for f in problems
         )
+    others = [r for r in result.reasons[1:] if not any(r.endswith(f.message) for f in problems)]
+    if result.verdict is Verdict.CARE and others:
+        lines.append("")
+        lines.append("Also:")
+        lines.extend(f"  - {reason}" for reason in others)
     lines.append("")
     if result.changes is not None:
         lines.append(f"Changes against today's certificate: {result.changes['summary']}")

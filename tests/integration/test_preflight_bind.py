@@ -67,6 +67,13 @@ def verdicts(findings: tuple[Finding, ...] | list[Finding]) -> dict[tuple[str, s
     }
 
 
+def relay_json(findings: tuple[Finding, ...] | list[Finding]) -> list[dict[str, Any]]:
+    return sorted(
+        (f.to_json() for f in findings if f.check is CheckId.RELAY_SCENARIO),
+        key=lambda f: (f["subject"], f["cause"]),
+    )
+
+
 def _renewals(pki: Pki) -> dict[str, tuple[Issued, bool, int]]:
     """candidate, sent with its intermediate, expected exit code."""
     return {
@@ -106,6 +113,8 @@ async def test_preflight_after_equals_the_scan_once_it_is_served(
     after = await run_scan(served, now=pki.now, only=CheckId.RELAY_SCENARIO, environ={})
     assert bound.handshakes >= 1
     assert verdicts(result.after) == verdicts(after.findings)
+    # not only the verdicts: the whole findings, as `scan --json` would print them
+    assert relay_json(result.after) == relay_json(after.findings)
     assert verdicts(result.after)  # four scenarios judged, not an empty comparison
     if expected == 2:
         assert verdicts(result.after) != verdicts(result.before)
