@@ -542,21 +542,23 @@ def preflight(
             "already refused today, and still after binding: " + _mail_phrase(still_refused)
         )
         concerns.append("relay already refused")
-    for finding in after:
-        if finding.check is CheckId.RELAY_SCENARIO:
-            if finding.severity is Severity.WARNING:
-                reasons.append(finding.message)
-                concerns.append(finding.check.value)
+    # worst first: what is broken, then what breaks unless done with the binding, then warnings
+    for wanted in (Severity.CRITICAL, None, Severity.WARNING):
+        if wanted is None:
+            if selector.changed:
+                reasons.append(
+                    "the issuer or subject changes: an Exchange send connector selecting its "
+                    "certificate by TlsCertificateName must be updated with the binding, or mail "
+                    "stops with 454 4.7.5"
+                )
+                concerns.append("send connector TlsCertificateName")
             continue
-        if finding.severity >= Severity.WARNING:
-            reasons.append(f"{finding.check.value}: {finding.message}")
+        for finding in after:
+            if finding.severity is not wanted or _refused(finding):
+                continue
+            prefix = "" if finding.check is CheckId.RELAY_SCENARIO else f"{finding.check.value}: "
+            reasons.append(prefix + finding.message)
             concerns.append(finding.check.value)
-    if selector.changed:
-        reasons.append(
-            "the issuer or subject changes: an Exchange send connector selecting its certificate "
-            "by TlsCertificateName must be updated with the binding, or mail stops with 454 4.7.5"
-        )
-        concerns.append("send connector TlsCertificateName")
     if changes is not None and changes.get("names_removed"):
         reasons.append("names removed: " + ", ".join(changes["names_removed"]))
         concerns.append("names removed")
@@ -581,9 +583,8 @@ def preflight(
     where = (
         f"{target.endpoint.host} (endpoint {target.endpoint.name})"
         if target.endpoint is not None
-        else "the on-prem server that presents "
+        else "the on-prem server that presents the certificate of "
         + ", ".join(f"connector '{c.name}'" for c in target.connectors)
-        + "'s certificate"
     )
     sent = len(chain) - 1
     steps.append(
