@@ -58,6 +58,17 @@ def _default_domain(facts: TenantFacts) -> str | None:
     return chosen.name if chosen else None
 
 
+def _sent_as(scenario: Scenario, domain: str, what: str) -> ScenarioCase:
+    """Mail the on-prem server sends as `domain` to the internet."""
+    sender = Address(local="postmaster", domain=domain)
+    return ScenarioCase(
+        scenario=scenario,
+        cause=domain,
+        envelope=Envelope(sender=sender, recipient=EXTERNAL_RECIPIENT),
+        what=what,
+    )
+
+
 def relay_cases(config: Config, facts: TenantFacts) -> tuple[ScenarioCase, ...]:
     """The envelopes to judge, in the order of `[tenant] relay_scenarios`."""
     cases: list[ScenarioCase] = []
@@ -65,17 +76,8 @@ def relay_cases(config: Config, facts: TenantFacts) -> tuple[ScenarioCase, ...]:
         if scenario is Scenario.ACCEPTED_SENDER:
             domain = _default_domain(facts)
             if domain is not None:
-                cases.append(
-                    ScenarioCase(
-                        scenario=scenario,
-                        cause=domain,
-                        envelope=Envelope(
-                            sender=Address(local="postmaster", domain=domain),
-                            recipient=EXTERNAL_RECIPIENT,
-                        ),
-                        what=f"Messages from {display_domain(domain)} to the internet",
-                    )
-                )
+                what = f"Messages from {display_domain(domain)} to the internet"
+                cases.append(_sent_as(scenario, domain, what))
         elif scenario is Scenario.NDR:
             cases.append(
                 ScenarioCase(
@@ -102,17 +104,8 @@ def relay_cases(config: Config, facts: TenantFacts) -> tuple[ScenarioCase, ...]:
                 lookup = lookup_accepted(domain, facts.accepted_domains)
                 if lookup.acceptance is Acceptance.ACCEPTED:
                     continue  # an accepted sender domain is the accepted-sender scenario
-                cases.append(
-                    ScenarioCase(
-                        scenario=scenario,
-                        cause=domain,
-                        envelope=Envelope(
-                            sender=Address(local="postmaster", domain=domain),
-                            recipient=EXTERNAL_RECIPIENT,
-                        ),
-                        what=f"Messages sent as {display_domain(domain)} (not an accepted domain)",
-                    )
-                )
+                what = f"Messages sent as {display_domain(domain)} (not an accepted domain)"
+                cases.append(_sent_as(scenario, domain, what))
     return tuple(cases)
 
 

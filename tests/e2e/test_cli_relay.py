@@ -5,29 +5,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.cli import relaycheck
 from tests.fakes.pki import Pki
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "contoso" / "relaycheck.toml"
 IP_ONLY = REPO / "examples" / "contoso-ip-only" / "relaycheck.toml"
 ATTR36 = "550 5.7.64 Relay Access Denied ATTR36"
-
-
-def relaycheck(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=60,
-        check=False,
-    )
 
 
 def relay_findings(done: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:
