@@ -297,7 +297,7 @@ def _ps_quote(text: str) -> str:
 
 
 def send_connector_selector(
-    candidate: CertificateFacts, current: CertificateFacts | None
+    candidate: CertificateFacts, current: CertificateFacts | None, *, name: str | None = None
 ) -> SendConnectorSelector:
     value = tls_certificate_name(candidate)
     previous = tls_certificate_name(current) if current is not None else None
@@ -306,7 +306,7 @@ def send_connector_selector(
         previous=previous,
         changed=previous is not None and previous != value,
         command=(
-            f"Set-SendConnector -Identity {_ps_quote(SEND_CONNECTOR_PLACEHOLDER)} "
+            f"Set-SendConnector -Identity {_ps_quote(name or SEND_CONNECTOR_PLACEHOLDER)} "
             f"-TlsCertificateName {_ps_quote(value)}"
         ),
     )
@@ -495,6 +495,7 @@ def preflight(
     anchors: TrustAnchors,
     now: datetime,
     source: str = "CERT",
+    send_connector: str | None = None,
 ) -> PreflightResult:
     """Judge the tenant as it is (`today`, `current` for the target) and as if `candidate` were
     bound on `target`; the verdict says whether binding it breaks relay, needs care, or is safe."""
@@ -530,7 +531,9 @@ def preflight(
     changes = (
         certificate_diff(target.name, current_chain, chain, now=now) if current_chain else None
     )
-    selector = send_connector_selector(leaf, current_chain[0] if current_chain else None)
+    selector = send_connector_selector(
+        leaf, current_chain[0] if current_chain else None, name=send_connector
+    )
 
     refused_before = {_row_key(f) for f in before_relay if _refused(f)}
     newly_refused = [f for f in after_relay if _refused(f) and _row_key(f) not in refused_before]

@@ -52,6 +52,7 @@ async def judge(
     source: str,
     now: datetime,
     environ: Mapping[str, str],
+    send_connector: str | None = None,
 ) -> PreflightResult:
     """Observe today's world (the I/O), then let `checks.preflight` judge it."""
     facts = await explain_tenant(config, now=now, environ=environ)
@@ -80,6 +81,7 @@ async def judge(
         anchors=anchors,
         now=now,
         source=source,
+        send_connector=send_connector,
     )
 
 

@@ -58,6 +58,11 @@ def register(subparsers: Any) -> None:
         "--password-env", metavar="VAR", help="environment variable holding the PFX password"
     )
     parser.add_argument(
+        "--send-connector",
+        metavar="NAME",
+        help="the Exchange send connector to Exchange Online, for the Set-SendConnector line",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         help="print one object: verdict, before, after, changes, steps",
@@ -106,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
                 candidate,
                 requested=args.target,
                 source=source,
+                send_connector=args.send_connector,
                 now=now,
                 environ=os.environ,
             )

@@ -177,6 +177,13 @@ def test_renewal_under_a_new_intermediate_changes_the_send_connector_selector(
         for step in data["steps"]
     )
     assert [s.split(" ")[0] for s in data["steps"]] == ["Bind", "Update", "Verify"]
+    assert "-Identity '<send connector to Exchange Online>'" in data["steps"][1]
+
+    code, data = preflight(capsys, config, "--send-connector", "Outbound to Office 365", str(cert))
+    assert code == 1
+    assert data["send_connector"]["command"] == (
+        f"Set-SendConnector -Identity 'Outbound to Office 365' -TlsCertificateName '{expected}'"
+    )
 
 
 def test_renewal_without_client_auth_needs_care_and_says_why(
