@@ -168,6 +168,11 @@ def choose_target(
     name. Without it: the only certificate connector, else the target whose current certificate
     (`current`, keyed by target name) shares the most names with the candidate."""
     every = targets(config, facts)
+    if not every:
+        raise TargetError(
+            "this configuration has no certificate connector and no endpoint, so CERT replaces "
+            "nothing: add the connector's certificate source or the [[endpoints]] that serves it"
+        )
     if requested is not None:
         wanted = requested.strip().casefold()
         exact = [t for t in every if t.name.casefold() == wanted]

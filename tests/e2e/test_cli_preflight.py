@@ -340,3 +340,14 @@ def test_unreadable_cert_is_one_line_and_exit_3(
     garbage.write_bytes(b"not a certificate")
     assert main(["preflight", "--config", str(config), str(garbage)]) == 3
     assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+def test_a_tenant_without_certificate_connectors_or_endpoints_says_so(
+    pki: Pki, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cert = pki.leaf(["mail1.contoso.com"], days=397).write_pem(pki.tmp_path / "renewed.pem")
+    ip_only = REPO / "examples" / "contoso-ip-only" / "relaycheck.toml"
+    assert main(["preflight", "--config", str(ip_only), str(cert)]) == 3
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert "no certificate connector and no endpoint" in err[0]
