@@ -344,6 +344,7 @@ def _probe(reader: _Reader) -> ProbeSettings:
         ehlo_name=ehlo_ascii,
         max_reply_bytes=reader.positive("max_reply_bytes", int, defaults.max_reply_bytes),
         mx_port=reader.get("mx_port", int, defaults.mx_port),
+        every_key_type=reader.get("every_key_type", bool, defaults.every_key_type),
     )
     if not 0 < settings.mx_port < 65536:
         raise reader.error("mx_port", f"{settings.mx_port} is not a TCP port (1-65535)")
@@ -486,6 +487,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
         raise thresholds_reader.error("warning_days", "days cannot be negative")
     if critical_days > warning_days:
         raise thresholds_reader.error("critical_days", "must not be larger than warning_days")
+    max_validity_days = thresholds_reader.positive("max_validity_days", int, 398)
     thresholds_reader.finish()
 
     trust_reader = top.sub("trust")
@@ -502,7 +504,11 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
         connectors=tuple(connectors),
         endpoints=tuple(endpoints),
         forwards=tuple(forwards),
-        thresholds=Thresholds(warning_days=warning_days, critical_days=critical_days),
+        thresholds=Thresholds(
+            warning_days=warning_days,
+            critical_days=critical_days,
+            max_validity_days=max_validity_days,
+        ),
         trust=Trust(ca_file=_path(base_dir, ca_file) if ca_file else None),
         probe=_probe(top.sub("probe")),
         # DNS checks ask a resolver about the tenant's domains: they run when the config says

@@ -201,6 +201,8 @@ class Tenant:
 class Thresholds:
     warning_days: int = 30
     critical_days: int = 7
+    # a leaf valid longer than this is a cert-weak warning (public CAs: at most 398 days)
+    max_validity_days: int = 398
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -218,6 +220,9 @@ class ProbeSettings:
     max_reply_bytes: int = 65536
     # MX hosts found in DNS are probed on this port (25; labs and tests move it)
     mx_port: int = 25
+    # one more handshake per address offering only the other key type (RSA / ECDSA), so a
+    # server holding two certificates shows both
+    every_key_type: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -36,7 +36,7 @@ from checks.model import (
 from checks.observations import TlsObservation
 from checks.probes.certfile import read_certificate_file
 from checks.probes.dns import address_resolver
-from checks.probes.smtp import HostLocks, probe_endpoint
+from checks.probes.smtp import AddressLocks, ClientContexts, probe_endpoint
 from checks.probes.trust import load_trust_anchors
 from checks.rules.certcheck import (
     ServedChain,
@@ -263,9 +263,11 @@ async def probe_all(
     *,
     progress: Progress | None = None,
 ) -> tuple[dict[str, tuple[TlsObservation, ...]], list[Finding]]:
-    """Probe endpoints concurrently: at most `[probe] concurrency`, one connection per host."""
-    semaphore = asyncio.Semaphore(config.probe.concurrency)
-    locks = HostLocks()
+    """Probe endpoints concurrently: at most `[probe] concurrency` connections at once, one
+    per listener address, with client contexts built once for the whole scan."""
+    slots = asyncio.Semaphore(config.probe.concurrency)
+    locks = AddressLocks()
+    contexts = ClientContexts.create(every_key_type=config.probe.every_key_type)
     resolver = address_resolver(config.dns) if config.dns.nameservers else None
     results: dict[str, tuple[TlsObservation, ...]] = {}
     bugs: list[Finding] = []
@@ -276,13 +278,17 @@ async def probe_all(
 
     async def one(endpoint: Endpoint) -> None:
         nonlocal done
-        async with semaphore:
-            try:
-                results[endpoint.name] = await probe_endpoint(
-                    endpoint, config.probe, locks=locks, resolver=resolver
-                )
-            except Exception as err:  # our bug becomes a finding; the scan goes on
-                bugs.append(bug_finding("probe", endpoint.name, err))
+        try:
+            results[endpoint.name] = await probe_endpoint(
+                endpoint,
+                config.probe,
+                locks=locks,
+                resolver=resolver,
+                contexts=contexts,
+                slots=slots,
+            )
+        except Exception as err:  # our bug becomes a finding; the scan goes on
+            bugs.append(bug_finding("probe", endpoint.name, err))
         done += 1
         if progress is not None:
             progress(done, total)
