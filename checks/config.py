@@ -29,6 +29,7 @@ from checks.model import (
     Forward,
     Microsoft365Settings,
     ProbeSettings,
+    RevocationSettings,
     ScheduleSettings,
     SlackMode,
     SlackSettings,
@@ -490,6 +491,14 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
     max_validity_days = thresholds_reader.positive("max_validity_days", int, 398)
     thresholds_reader.finish()
 
+    revocation_reader = top.sub("revocation")
+    revocation = RevocationSettings(
+        enabled=revocation_reader.get("enabled", bool, True),
+        timeout_seconds=revocation_reader.positive("timeout_seconds", float, 5.0),
+        soft_fail=revocation_reader.get("soft_fail", bool, True),
+    )
+    revocation_reader.finish()
+
     trust_reader = top.sub("trust")
     ca_file = trust_reader.opt("ca_file", str)
     trust_reader.finish()
@@ -510,6 +519,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
             max_validity_days=max_validity_days,
         ),
         trust=Trust(ca_file=_path(base_dir, ca_file) if ca_file else None),
+        revocation=revocation,
         probe=_probe(top.sub("probe")),
         # DNS checks ask a resolver about the tenant's domains: they run when the config says
         # which resolver ([dns]) or what the MX must be (mx_expected), never by surprise

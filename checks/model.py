@@ -63,6 +63,7 @@ class CheckId(StrEnum):
     CERT_EKU = "cert-eku"
     CERT_CHANGED = "cert-changed"
     CERT_SOURCE = "cert-source"
+    CERT_REVOKED = "cert-revoked"
     ENDPOINT_UNREACHABLE = "endpoint-unreachable"
     STARTTLS_MISSING = "starttls-missing"
     TLS_HANDSHAKE = "tls-handshake"
@@ -206,6 +207,16 @@ class Thresholds:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RevocationSettings:
+    """`[revocation]`: OCSP (stapled, then the AIA responder) or the CRL of every sent
+    certificate. `soft_fail`: an unreachable responder is info (true) or critical (false)."""
+
+    enabled: bool = True
+    timeout_seconds: float = 5.0
+    soft_fail: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Trust:
     ca_file: Path | None = None
 
@@ -297,6 +308,7 @@ class Config:
     forwards: tuple[Forward, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
     trust: Trust = field(default_factory=Trust)
+    revocation: RevocationSettings = field(default_factory=RevocationSettings)
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     dns: DnsSettings = field(default_factory=DnsSettings)
     microsoft365: Microsoft365Settings = field(default_factory=Microsoft365Settings)

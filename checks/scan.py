@@ -36,6 +36,7 @@ from checks.model import (
 from checks.observations import TlsObservation
 from checks.probes.certfile import read_certificate_file
 from checks.probes.dns import address_resolver
+from checks.probes.revocation import RevocationFetcher
 from checks.probes.smtp import AddressLocks, ClientContexts, probe_endpoint
 from checks.probes.trust import load_trust_anchors
 from checks.rules.certcheck import (
@@ -47,6 +48,7 @@ from checks.rules.certcheck import (
     group_chains,
 )
 from checks.rules.certificates import CertificateFacts
+from checks.rules.revocation import RevocationEvidence
 from checks.sources import collect_tenant
 from checks.stages import AfterProbe, ScanContext, Stage
 from checks.tenant import TenantFacts, merge_tenant
@@ -230,6 +232,7 @@ ENDPOINT_CHECKS = (
     CheckId.CERT_CHAIN,
     CheckId.CERT_HOSTNAME,
     CheckId.CERT_WEAK,
+    CheckId.CERT_REVOKED,
 )
 CONNECTOR_CHECKS = (
     CheckId.SAN_COVERAGE,
@@ -326,6 +329,11 @@ async def certificate_stage(
         referenced.update(e.name for e in also_probe)
         endpoints = tuple(e for e in endpoints if e.name in referenced)
     observations, findings = await probe_all(endpoints, config, progress=progress)
+    revocation = (
+        await fetch_revocation(config, anchors, observations)
+        if config.revocation.enabled and ctx.wants(CheckId.CERT_REVOKED)
+        else None
+    )
     certificates: list[ObservedCertificate] = []
     for endpoint in endpoints:
         seen = observations.get(endpoint.name, ())
@@ -347,6 +355,8 @@ async def certificate_stage(
                     now=ctx.now,
                     thresholds=config.thresholds,
                     anchors=anchors,
+                    revocation=revocation,
+                    revocation_settings=config.revocation,
                 ),
             )
         )
@@ -359,6 +369,37 @@ async def certificate_stage(
             )
         )
     return findings, tuple(certificates)
+
+
+async def fetch_revocation(
+    config: Config,
+    anchors: TrustAnchors,
+    observations: Mapping[str, tuple[TlsObservation, ...]],
+) -> dict[str, tuple[RevocationEvidence, ...]]:
+    """OCSP/CRL evidence for every distinct chain served, keyed by the chain's `cause`
+    (`group_chains`): fetched concurrently, each URL once, after all probes finished."""
+    jobs: dict[str, tuple[tuple[CertificateFacts, ...], bytes | None]] = {}
+    for seen in observations.values():
+        for group in group_chains(seen):
+            stapled = next(
+                (
+                    o.stapled_ocsp
+                    for o in seen
+                    if o.ok and o.chain == group.chain and o.stapled_ocsp is not None
+                ),
+                None,
+            )
+            jobs.setdefault(group.cause, (group.chain, stapled))
+    if not jobs:
+        return {}
+    async with RevocationFetcher(
+        config.revocation, anchors=anchors.certificates, concurrency=config.probe.concurrency
+    ) as fetcher:
+        causes = list(jobs)
+        results = await asyncio.gather(
+            *(fetcher.evidence(jobs[c][0], stapled=jobs[c][1]) for c in causes)
+        )
+    return dict(zip(causes, results, strict=True))
 
 
 def _guarded(where: str, subject: str, run: Callable[[], list[Finding]]) -> list[Finding]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from checks.model import (
     Endpoint,
     EndpointRole,
     Finding,
+    RevocationSettings,
     Severity,
     Thresholds,
 )
@@ -36,6 +37,7 @@ from checks.rules.names import (
     match_connector,
     parse_connector_name,
 )
+from checks.rules.revocation import RevocationEvidence, check_revocation
 
 WEAK_HASHES = frozenset({"sha1", "md5"})
 MIN_RSA_BITS = 2048
@@ -674,8 +676,13 @@ def evaluate_endpoint(
     now: datetime,
     thresholds: Thresholds,
     anchors: TrustAnchors,
+    revocation: Mapping[str, Sequence[RevocationEvidence]] | None = None,
+    revocation_settings: RevocationSettings | None = None,
 ) -> list[Finding]:
-    """Findings for one endpoint from the probes of each of its addresses."""
+    """Findings for one endpoint from the probes of each of its addresses.
+
+    `revocation` maps a served chain's `cause` (see `group_chains`) to the OCSP/CRL evidence
+    fetched for it; a chain with an entry gets a `cert-revoked` finding."""
     findings: list[Finding] = []
     for obs in observations:
         if obs.key_offer is not None:
@@ -731,6 +738,18 @@ def evaluate_endpoint(
         found.append(
             check_hostname(endpoint, group.leaf, cause=group.cause, details=found[0].details)
         )
+        if revocation is not None and group.cause in revocation:
+            found.append(
+                check_revocation(
+                    endpoint.name,
+                    revocation[group.cause],
+                    now=now,
+                    settings=revocation_settings or RevocationSettings(),
+                    cause=group.cause,
+                    details={**certificate_details(group.leaf, now), **extra},
+                    leaf_label=label(group.leaf),
+                )
+            )
         if len(groups) > 1:
             note = (
                 f" [{group.leaf.key_type} certificate served by {', '.join(group.addresses)}; "

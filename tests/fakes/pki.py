@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from checks.rules.certificates import CertificateFacts, facts_from_x509
 
@@ -191,6 +191,8 @@ class Pki:
         san: Sequence[str] = (),
         eku: Sequence[x509.ObjectIdentifier] | None = None,
         hash_algorithm: hashes.HashAlgorithm | None = None,
+        ocsp_url: str | None = None,
+        crl_url: str | None = None,
     ) -> x509.Certificate:
         self.serial += 1
         builder = (
@@ -249,6 +251,32 @@ class Pki:
             )
         if eku is not None:
             builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+        if ocsp_url is not None:
+            builder = builder.add_extension(
+                x509.AuthorityInformationAccess(
+                    [
+                        x509.AccessDescription(
+                            AuthorityInformationAccessOID.OCSP,
+                            x509.UniformResourceIdentifier(ocsp_url),
+                        )
+                    ]
+                ),
+                critical=False,
+            )
+        if crl_url is not None:
+            builder = builder.add_extension(
+                x509.CRLDistributionPoints(
+                    [
+                        x509.DistributionPoint(
+                            full_name=[x509.UniformResourceIdentifier(crl_url)],
+                            relative_name=None,
+                            reasons=None,
+                            crl_issuer=None,
+                        )
+                    ]
+                ),
+                critical=False,
+            )
         return builder.sign(signing_key, hash_algorithm or hashes.SHA256())  # type: ignore[arg-type]
 
     def leaf(
@@ -265,8 +293,11 @@ class Pki:
         self_signed: bool = False,
         intermediate: x509.Certificate | None = None,
         issued_by_root: bool = False,
+        ocsp_url: str | None = None,
+        crl_url: str | None = None,
     ) -> Issued:
-        """Issue a leaf. `cn=""` means "the first name"; `cn=None` means no CN at all."""
+        """Issue a leaf. `cn=""` means "the first name"; `cn=None` means no CN at all.
+        `ocsp_url` / `crl_url` name a revocation responder / CRL (AIA, CRL distribution point)."""
         key: PrivateKey = _rsa_key(rsa_bits) if rsa_bits else _ec_key("leaf")
         common_name = (names[0] if names else None) if cn == "" else cn
         start = not_before or (self.now - timedelta(days=10))
@@ -298,6 +329,8 @@ class Pki:
             not_after=end,
             san=names if san else (),
             eku=eku,
+            ocsp_url=ocsp_url,
+            crl_url=crl_url,
         )
         return Issued(cert=cert, key=key, intermediates=() if issued_by_root else (issuer_cert,))
 
