@@ -251,7 +251,11 @@ class ClientContexts:
         return cls(default=observe_context(), by_key_type=extra)
 
     def others(self, key_type: str) -> tuple[tuple[str, ssl.SSLContext], ...]:
-        """The offers still to make after a handshake that got a `key_type` certificate."""
+        """The offers still to make after a handshake that got a `key_type` certificate: the
+        other known type only, so a server costs at most one handshake more (an Ed25519 or
+        DSA certificate gets none)."""
+        if key_type not in KEY_TYPE_CIPHERS:
+            return ()
         return tuple((key, context) for key, context in self.by_key_type if key != key_type)
 
 

@@ -18,7 +18,7 @@ from checks.errors import ConfigError
 from checks.model import CheckId, Config, Finding, RevocationSettings, Severity
 from checks.probes.trust import load_trust_anchors
 from checks.rules.certcheck import evaluate_endpoint
-from checks.scan import fetch_revocation, probe_all
+from checks.scan import fetch_revocation, probe_all, run_scan
 from tests.fakes.pki import Issued, Pki
 from tests.fakes.revocation import FakeRevocationServer, StartRevocation
 from tests.fakes.smtp import ServerFactory
@@ -205,3 +205,16 @@ def test_revocation_config_keys(pki: Pki) -> None:
         parse_config({**base, "revocation": {"soft_fial": True}}, base_dir=pki.tmp_path)
     with pytest.raises(ConfigError, match=r"revocation\.timeout_seconds"):
         parse_config({**base, "revocation": {"timeout_seconds": 0}}, base_dir=pki.tmp_path)
+
+
+async def test_only_cert_revoked_probes_and_asks(
+    pki: Pki, smtp_server: ServerFactory, revocation_server: StartRevocation
+) -> None:
+    responder, leaf = await responder_for(pki, revocation_server, "revoked")
+    fake = await smtp_server("good", leaf)
+    config = config_for(pki, [smarthost(fake.port)])
+    report = await run_scan(config, now=pki.now, only=CheckId.CERT_REVOKED, environ={})
+    assert [(f.check, f.severity) for f in report.findings] == [
+        (CheckId.CERT_REVOKED, Severity.CRITICAL)
+    ]
+    assert len(responder.requests) == 1
