@@ -74,6 +74,9 @@ class ObservedCertificate:
     source: str  # "endpoint" or "file"
     address: str | None
     chain: tuple[CertificateFacts, ...]
+    # "RSA" / "EC": the second certificate of a dual-certificate address, found by offering
+    # only that key type (None: what the ordinary handshake got)
+    key_offer: str | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -81,7 +84,12 @@ class ObservedCertificate:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.subject, self.source, self.address or "")
+        where = self.address or ""
+        return (
+            self.subject,
+            self.source,
+            f"{where} ({self.key_offer})" if self.key_offer else where,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -339,7 +347,11 @@ async def certificate_stage(
         seen = observations.get(endpoint.name, ())
         certificates.extend(
             ObservedCertificate(
-                subject=endpoint.name, source="endpoint", address=o.address, chain=o.chain
+                subject=endpoint.name,
+                source="endpoint",
+                address=o.address,
+                chain=o.chain,
+                key_offer=o.key_offer,
             )
             for o in seen
             if o.ok

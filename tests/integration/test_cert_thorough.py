@@ -12,7 +12,11 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from bot.cycle import snapshots
 from checks.model import CheckId, Finding, Severity
+from checks.scan import certificate_stage
+from checks.stages import ScanContext
+from checks.tenant import merge_tenant
 from tests.fakes.pki import Issued, Pki
 from tests.fakes.smtp import ServerFactory
 from tests.integration.test_scan_certs import config_for, problems, scan_certificates, smarthost
@@ -235,3 +239,20 @@ async def test_no_library_text_in_any_message_of_the_lab(
     findings = await scan_certificates(config_for(pki, endpoints), pki.now)
     assert len({f.subject for f in findings}) == len(endpoints)
     assert_plain(findings)
+
+
+async def test_dual_certificates_are_two_change_tracking_sources(
+    pki: Pki, smtp_server: ServerFactory
+) -> None:
+    """The RSA certificate must not overwrite the ECDSA one in the cert-changed snapshots."""
+    ecdsa = pki.leaf(days=90)
+    rsa = pki.leaf(days=60, rsa_bits=2048)
+    fake = await smtp_server("good", ecdsa, also=[rsa])
+    config = config_for(pki, [smarthost(fake.port)])
+    ctx = ScanContext(config=config, now=pki.now, tenant=merge_tenant(config), environ={})
+    _, observed = await certificate_stage(ctx)
+    shots = snapshots(observed)
+    assert {k: v.fingerprint for k, v in shots.items()} == {
+        "relay/127.0.0.1": ecdsa.fingerprint,
+        "relay/127.0.0.1 (RSA)": rsa.fingerprint,
+    }
