@@ -41,14 +41,16 @@ from checks.probes.smtp import AddressLocks, ClientContexts, probe_endpoint
 from checks.probes.trust import load_trust_anchors
 from checks.rules.certcheck import (
     ServedChain,
+    certificate_details,
     check_not_deployed,
     connector_domain_finding,
     evaluate_connector_certificate,
     evaluate_endpoint,
     group_chains,
+    label,
 )
 from checks.rules.certificates import CertificateFacts
-from checks.rules.revocation import RevocationEvidence
+from checks.rules.revocation import RevocationEvidence, check_revocation
 from checks.sources import collect_tenant
 from checks.stages import AfterProbe, ScanContext, Stage
 from checks.tenant import TenantFacts, merge_tenant
@@ -337,8 +339,14 @@ async def certificate_stage(
         referenced.update(e.name for e in also_probe)
         endpoints = tuple(e for e in endpoints if e.name in referenced)
     observations, findings = await probe_all(endpoints, config, progress=progress)
+    files = _read_files(ctx, connectors)
     revocation = (
-        await fetch_revocation(config, anchors, observations)
+        await fetch_revocation(
+            config,
+            anchors,
+            observations,
+            [c for c in files.values() if isinstance(c, tuple) and c],
+        )
         if config.revocation.enabled and ctx.wants(CheckId.CERT_REVOKED)
         else None
     )
@@ -377,7 +385,16 @@ async def certificate_stage(
             _guarded(
                 "connector",
                 connector.name,
-                partial(_connector_findings, ctx, connector, anchors, observations, certificates),
+                partial(
+                    _connector_findings,
+                    ctx,
+                    connector,
+                    anchors,
+                    observations,
+                    certificates,
+                    files=files,
+                    revocation=revocation,
+                ),
             )
         )
     return findings, tuple(certificates)
@@ -387,9 +404,11 @@ async def fetch_revocation(
     config: Config,
     anchors: TrustAnchors,
     observations: Mapping[str, tuple[TlsObservation, ...]],
+    files: Sequence[tuple[CertificateFacts, ...]] = (),
 ) -> dict[str, tuple[RevocationEvidence, ...]]:
     """OCSP/CRL evidence for every distinct chain served, keyed by the chain's `cause`
-    (`group_chains`): fetched concurrently, each URL once, after all probes finished."""
+    (`group_chains`), and for every certificate file's chain (keyed `sha256:` + the leaf's
+    fingerprint, as its findings are): fetched concurrently, each URL once, after all probes."""
     jobs: dict[str, tuple[tuple[CertificateFacts, ...], bytes | None]] = {}
     for seen in observations.values():
         for group in group_chains(seen):
@@ -402,6 +421,8 @@ async def fetch_revocation(
                 None,
             )
             jobs.setdefault(group.cause, (group.chain, stapled))
+    for chain in files:
+        jobs.setdefault(file_cause(chain), (chain, None))
     if not jobs:
         return {}
     async with RevocationFetcher(
@@ -412,6 +433,30 @@ async def fetch_revocation(
             *(fetcher.evidence(jobs[c][0], stapled=jobs[c][1]) for c in causes)
         )
     return dict(zip(causes, results, strict=True))
+
+
+def file_cause(chain: Sequence[CertificateFacts]) -> str:
+    """The `cause` of findings about a certificate file's chain."""
+    return f"sha256:{chain[0].fingerprint_sha256[:16]}"
+
+
+def _read_files(
+    ctx: ScanContext, connectors: Sequence[Connector]
+) -> dict[str, tuple[CertificateFacts, ...] | Exception]:
+    """Each connector's certificate file, read once (before revocation is fetched for it); an
+    unreadable file is kept as its error, for `_connector_findings` to report."""
+    read: dict[str, tuple[CertificateFacts, ...] | Exception] = {}
+    for connector in connectors:
+        source = connector.certificate
+        if source is None or source.file is None:
+            continue
+        try:
+            read[connector.name] = read_certificate_file(
+                source.file, password_env=source.password_env, environ=ctx.environ
+            )
+        except Exception as err:  # kept: reported (or, if our bug, raised) per connector
+            read[connector.name] = err
+    return read
 
 
 def _guarded(where: str, subject: str, run: Callable[[], list[Finding]]) -> list[Finding]:
@@ -427,6 +472,9 @@ def _connector_findings(
     anchors: TrustAnchors,
     observations: Mapping[str, tuple[TlsObservation, ...]],
     certificates: list[ObservedCertificate],
+    *,
+    files: Mapping[str, tuple[CertificateFacts, ...] | Exception] | None = None,
+    revocation: Mapping[str, Sequence[RevocationEvidence]] | None = None,
 ) -> list[Finding]:
     config = ctx.config
     findings: list[Finding] = []
@@ -469,8 +517,15 @@ def _connector_findings(
     file_chain: tuple[CertificateFacts, ...] = ()
     if source.file is not None:
         try:
-            file_chain = read_certificate_file(
-                source.file, password_env=source.password_env, environ=ctx.environ
+            read = (files or {}).get(connector.name)
+            if isinstance(read, Exception):
+                raise read
+            file_chain = (
+                read
+                if read is not None
+                else read_certificate_file(
+                    source.file, password_env=source.password_env, environ=ctx.environ
+                )
             )
         except CertificateFileError as err:
             findings.append(
@@ -496,11 +551,26 @@ def _connector_findings(
                 now=ctx.now,
                 thresholds=config.thresholds,
                 anchors=anchors,
-                cause=f"sha256:{file_chain[0].fingerprint_sha256[:16]}",
+                cause=file_cause(file_chain),
                 source=f"file {source.file.name if source.file else ''}",
                 full=True,
             )
         )
+        if revocation is not None and file_cause(file_chain) in revocation:
+            findings.append(
+                check_revocation(
+                    connector.name,
+                    revocation[file_cause(file_chain)],
+                    now=ctx.now,
+                    settings=config.revocation,
+                    cause=file_cause(file_chain),
+                    details={
+                        **certificate_details(file_chain[0], ctx.now),
+                        "source": f"file {source.file.name if source.file else ''}",
+                    },
+                    leaf_label=label(file_chain[0]),
+                )
+            )
         if served:
             findings.extend(
                 check_not_deployed(

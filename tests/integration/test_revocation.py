@@ -22,7 +22,7 @@ from checks.scan import fetch_revocation, probe_all, run_scan
 from tests.fakes.pki import Issued, Pki
 from tests.fakes.revocation import FakeRevocationServer, StartRevocation
 from tests.fakes.smtp import ServerFactory
-from tests.integration.test_scan_certs import config_for, scan_certificates, smarthost
+from tests.integration.test_scan_certs import config_for, connector, scan_certificates, smarthost
 
 
 def revoked_finding(findings: list[Finding]) -> Finding:
@@ -217,4 +217,18 @@ async def test_only_cert_revoked_probes_and_asks(
     assert [(f.check, f.severity) for f in report.findings] == [
         (CheckId.CERT_REVOKED, Severity.CRITICAL)
     ]
+    assert len(responder.requests) == 1
+
+
+async def test_certificate_file_of_a_connector_is_checked_too(
+    pki: Pki, revocation_server: StartRevocation
+) -> None:
+    """The file the MTA presents as a client to Exchange Online: revoked is critical."""
+    responder, leaf = await responder_for(pki, revocation_server, "revoked")
+    path = leaf.write_pem(pki.tmp_path / "mail1.pem")
+    config = config_for(pki, [], [connector(file=str(path))])
+    finding = revoked_finding(await scan_certificates(config, pki.now))
+    assert finding.subject == "OnPrem cert"
+    assert finding.severity is Severity.CRITICAL
+    assert finding.details["source"] == "file mail1.pem"
     assert len(responder.requests) == 1
