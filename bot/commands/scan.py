@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         raise
     except Exception as err:  # the scan itself could not run: UNKNOWN, one line, no traceback
         print(f"relaycheck: scan could not run: {type(err).__name__}: {err}", file=sys.stderr)
+        if args.format == "nagios" and not args.json:  # a monitor reads stdout only
+            print(f"RELAYCHECK UNKNOWN - scan could not run: {type(err).__name__}")
         return EXIT_UNKNOWN
     finally:
         if bar is not None:
