@@ -28,7 +28,7 @@ from checks.model import (
     Thresholds,
 )
 from checks.observations import FailureKind, ProbeStage, TlsObservation
-from checks.rules.certificates import CertificateFacts, ChainStatus
+from checks.rules.certificates import CertificateFacts, ChainStatus, validity_problem
 from checks.rules.names import (
     DomainStanding,
     NameMatch,
@@ -345,6 +345,18 @@ def check_chain(
             subject,
             f"{_CHAIN_LABEL[verdict.status]}: {verdict.detail}",
             info,
+            cause,
+        )
+    outside = [c for c in dict.fromkeys(chain[1:]) if validity_problem(c, now) is not None]
+    if outside:
+        named = "; ".join(f"{c.subject} {validity_problem(c, now)}" for c in outside)
+        return _finding(
+            CheckId.CERT_CHAIN,
+            Severity.INFO,
+            subject,
+            f"trusted apart from the validity dates of {named} (reported under cert-expiry / "
+            "cert-not-yet-valid): " + " <- ".join(verdict.path),
+            {**info, "path": list(verdict.path)},
             cause,
         )
     for inter in chain[1:]:
