@@ -50,6 +50,7 @@ class RevocationFetcher:
             timeout=settings.timeout_seconds, follow_redirects=False, trust_env=False
         )
         self.slots = asyncio.Semaphore(concurrency)
+        # (method, URL, request body) -> the one fetch of it, shared by every chain that asks
         self.cache: dict[tuple[str, str, bytes], asyncio.Task[tuple[bytes | None, str | None]]] = {}
 
     async def __aenter__(self) -> RevocationFetcher:
@@ -64,28 +65,28 @@ class RevocationFetcher:
         await self.client.aclose()
 
     async def _fetch(self, method: str, url: str, body: bytes) -> tuple[bytes | None, str | None]:
+        """One request, read at most `MAX_RESPONSE_BYTES` (a responder is not trusted to stop)."""
+        headers = {"Content-Type": "application/ocsp-request"} if method == "POST" else {}
         async with self.slots:
             try:
-                async with asyncio.timeout(self.settings.timeout_seconds):
-                    if method == "POST":
-                        response = await self.client.post(
-                            url,
-                            content=body,
-                            headers={"Content-Type": "application/ocsp-request"},
-                        )
-                    else:
-                        response = await self.client.get(url)
-            except TimeoutError:
-                return None, f"no answer within {self.settings.timeout_seconds:g} s"
-            except httpx.TimeoutException:
+                async with (
+                    asyncio.timeout(self.settings.timeout_seconds),
+                    self.client.stream(
+                        method, url, content=body or None, headers=headers
+                    ) as response,
+                ):
+                    if response.status_code != 200:
+                        return None, f"HTTP {response.status_code}"
+                    data = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        data += chunk
+                        if len(data) > MAX_RESPONSE_BYTES:
+                            return None, f"the answer is larger than {MAX_RESPONSE_BYTES} bytes"
+                    return bytes(data), None
+            except (TimeoutError, httpx.TimeoutException):
                 return None, f"no answer within {self.settings.timeout_seconds:g} s"
             except (httpx.HTTPError, OSError) as err:
                 return None, f"cannot reach it ({type(err).__name__}: {sanitize(str(err), 120)})"
-            if response.status_code != 200:
-                return None, f"HTTP {response.status_code}"
-            if len(response.content) > MAX_RESPONSE_BYTES:
-                return None, f"the answer is larger than {MAX_RESPONSE_BYTES} bytes"
-            return response.content, None
 
     async def _cached(self, method: str, url: str, body: bytes) -> tuple[bytes | None, str | None]:
         key = (method, url, body)
