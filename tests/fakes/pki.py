@@ -155,6 +155,7 @@ class Pki:
         days: float,
         name: str = "Relaycheck Test Issuing CA",
         not_before: datetime | None = None,
+        ocsp_url: str | None = None,
     ) -> x509.Certificate:
         """Another intermediate of the root with the usual intermediate key (so leaves issued
         under `self.intermediate` verify under it too)."""
@@ -167,6 +168,7 @@ class Pki:
             not_after=self.now + timedelta(days=days),
             ca=True,
             path_length=0,
+            ocsp_url=ocsp_url,
         )
 
     @property

@@ -2,8 +2,9 @@
 
 One aiohttp app on 127.0.0.1 port 0: `POST /ocsp` parses the OCSP request with cryptography
 and answers from `statuses` (serial -> "good" / "revoked" / "unknown"; a serial not listed is
-unknown), `GET /crl` serves a CRL of the revoked serials. Both are signed by the intermediate's
-key, as the CA's own responder would sign them. Every request is recorded (method, path, body),
+unknown), `GET /crl` serves a CRL of the revoked serials. Both are signed by the issuer's key,
+as the CA's own responder would sign them: the intermediate's for leaves, the root's when asked
+about an intermediate. Every request is recorded (method, path, body),
 `stop()` makes the responder unreachable (connections refused), and `respond_with` lets a test
 make it answer something else (an HTTP error, garbage).
 """
@@ -73,11 +74,15 @@ class FakeRevocationServer:
             revocation_time=self.pki.now - timedelta(days=1) if revoked else None,
             revocation_reason=x509.ReasonFlags.key_compromise if revoked else None,
         )
-        cert, key = (
-            (self.signer.cert, self.signer.key)
-            if self.signer is not None
-            else (self.pki.intermediate, self.pki.intermediate_key)
-        )
+        root_key_hash = x509.SubjectKeyIdentifier.from_public_key(
+            self.pki.root_key.public_key()
+        ).digest
+        if self.signer is not None:
+            cert, key = self.signer.cert, self.signer.key
+        elif request.issuer_key_hash == root_key_hash and request.hash_algorithm.name == "sha1":
+            cert, key = self.pki.root, self.pki.root_key  # asked about an intermediate
+        else:
+            cert, key = self.pki.intermediate, self.pki.intermediate_key
         response = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, cert).sign(
             key, hashes.SHA256()
         )

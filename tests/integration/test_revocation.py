@@ -232,3 +232,21 @@ async def test_certificate_file_of_a_connector_is_checked_too(
     assert finding.severity is Severity.CRITICAL
     assert finding.details["source"] == "file mail1.pem"
     assert len(responder.requests) == 1
+
+
+async def test_every_sent_certificate_that_names_a_responder_is_asked(
+    pki: Pki, smtp_server: ServerFactory, revocation_server: StartRevocation
+) -> None:
+    """The intermediate names the responder too; the root signs its (revoked) status."""
+    responder = await revocation_server(pki)
+    intermediate = pki.make_intermediate(days=1000, ocsp_url=responder.ocsp_url)
+    leaf = pki.leaf(ocsp_url=responder.ocsp_url, intermediate=intermediate)
+    responder.set(leaf, "good")
+    responder.statuses[intermediate.serial_number] = "revoked"
+    finding = revoked_finding(await scan_leaf(pki, smtp_server, leaf))
+    assert finding.severity is Severity.CRITICAL
+    assert "intermediate CN=Relaycheck Test Issuing CA" in finding.message
+    statuses = {r["element"]: r["status"] for r in finding.details["revocation"]}
+    assert statuses == {1: "good", 2: "revoked"}
+    asked = {ocsp.load_der_ocsp_request(r.body).serial_number for r in responder.requests}
+    assert asked == {leaf.cert.serial_number, intermediate.serial_number}
