@@ -40,14 +40,17 @@ from checks.model import (
 )
 from checks.readiness import relay_findings
 from checks.rules.certcheck import (
+    certificate_details,
     chain_findings,
     check_hostname,
     evaluate_connector_certificate,
+    label,
 )
 from checks.rules.certificates import CertificateFacts, CertificateObservation
 from checks.rules.chain import TrustAnchors, verify_chain
 from checks.rules.lifecycle import CertificateSnapshot, certificate_changes
 from checks.rules.names import Acceptance, lookup_accepted
+from checks.rules.revocation import RevocationEvidence, check_revocation
 from checks.rules.tenant import TenantFacts
 
 SAFE_TO_BIND = "SAFE TO BIND"
@@ -382,10 +385,29 @@ def certificate_findings(
     config: Config,
     anchors: TrustAnchors,
     now: datetime,
+    revocation: Mapping[str, Sequence[RevocationEvidence]] | None = None,
 ) -> list[Finding]:
-    """Every certificate check the target's chain gets in a scan, from certcheck's functions."""
+    """Every certificate check the target's chain gets in a scan, from certcheck's functions;
+    `cert-revoked` too when OCSP/CRL evidence was fetched for this chain (keyed by `cause`)."""
     cause = f"sha256:{chain[0].fingerprint_sha256[:16]}"
     findings: list[Finding] = []
+    subjects = [c.name for c in target.connectors] or (
+        [target.endpoint.name] if target.endpoint is not None else []
+    )
+    evidence = revocation.get(cause) if revocation is not None else None
+    if evidence is not None:
+        findings.extend(
+            check_revocation(
+                subject,
+                evidence,
+                now=now,
+                settings=config.revocation,
+                cause=cause,
+                details={**certificate_details(chain[0], now), "source": source},
+                leaf_label=label(chain[0]),
+            )
+            for subject in subjects
+        )
     for connector in target.connectors:
         findings.extend(
             evaluate_connector_certificate(
@@ -501,6 +523,7 @@ def preflight(
     now: datetime,
     source: str = "CERT",
     send_connector: str | None = None,
+    revocation: Mapping[str, Sequence[RevocationEvidence]] | None = None,
 ) -> PreflightResult:
     """Judge the tenant as it is (`today`, `current` for the target) and as if `candidate` were
     bound on `target`; the verdict says whether binding it breaks relay, needs care, or is safe."""
@@ -523,12 +546,13 @@ def preflight(
             config=config,
             anchors=anchors,
             now=now,
+            revocation=revocation,
         )
     else:
         why = current.error if current is not None and current.error else "no certificate source"
         notes.append(f"today's certificate for {target.label} was not observed ({why})")
     after_certs = certificate_findings(
-        target, chain, source=source, config=config, anchors=anchors, now=now
+        target, chain, source=source, config=config, anchors=anchors, now=now, revocation=revocation
     )
     before = (*before_relay, *before_certs)
     after = (*after_relay, *after_certs)

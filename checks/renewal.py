@@ -3,7 +3,8 @@
 `relaycheck preflight` and `relaycheck demo` share this: the tenant facts as `explain` loads
 them, today's connector certificates as `explain` observes them (the file an MTA presents, else
 the listener's), and, only when `--for` must be guessed from names, a probe of endpoints no
-connector observes. Everything it gathers is handed to the pure `checks.preflight.preflight`.
+connector observes, and the OCSP/CRL evidence for `cert-revoked` (as the scan fetches it).
+Everything it gathers is handed to the pure `checks.preflight.preflight`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from checks.probes.trust import load_trust_anchors
 from checks.rules.certificates import CertificateFacts, CertificateObservation
 from checks.rules.chain import TrustAnchors
 from checks.rules.tenant import TenantFacts
+from checks.scan import fetch_revocation
 from checks.sources import explain_tenant
 
 
@@ -71,6 +73,11 @@ async def judge(
     observed = current.get(target.name)
     if observed is None:
         observed = await _observe_target(config, target, anchors, now=now)
+    # cert-revoked where the chains name an OCSP responder or CRL: fetched as the scan fetches
+    chains = [tuple(candidate), *([observed.chain] if observed and observed.chain else [])]
+    revocation = (
+        await fetch_revocation(config, anchors, {}, chains) if config.revocation.enabled else None
+    )
     return preflight(
         config,
         facts,
@@ -82,6 +89,7 @@ async def judge(
         now=now,
         source=source,
         send_connector=send_connector,
+        revocation=revocation,
     )
 
 

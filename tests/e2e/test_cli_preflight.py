@@ -93,7 +93,7 @@ def test_renewal_keeping_the_names_is_safe(
     pki: Pki, current: Issued, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(pki, current)
-    renewal = pki.leaf(["mail1.contoso.com", "mail2.contoso.com"], days=397)
+    renewal = pki.leaf(["mail1.contoso.com", "mail2.contoso.com"], days=380)
     cert = renewal.write_pem(pki.tmp_path / "renewed.pem")
     code, data = preflight(capsys, config, str(cert))
     assert code == 0
@@ -120,7 +120,7 @@ def test_renewal_dropping_the_contoso_names_breaks_ndr_and_forwarding(
     pki: Pki, current: Issued, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(pki, current)
-    cert = pki.leaf(["smtp.contoso-mail.net"], days=397).write_pem(pki.tmp_path / "renewed.pem")
+    cert = pki.leaf(["smtp.contoso-mail.net"], days=380).write_pem(pki.tmp_path / "renewed.pem")
     code, data = preflight(capsys, config, str(cert))
     assert code == 2
     # the on-prem server still matches the IP connector, so the refusal is ATTR36
@@ -155,7 +155,7 @@ def test_renewal_under_a_new_intermediate_changes_the_send_connector_selector(
 ) -> None:
     config = write_config(pki, current)
     new_ca = pki.make_intermediate(days=1825, name="Relaycheck Test Issuing CA 2026")
-    renewal = pki.leaf(["mail1.contoso.com", "mail2.contoso.com"], days=397, intermediate=new_ca)
+    renewal = pki.leaf(["mail1.contoso.com", "mail2.contoso.com"], days=380, intermediate=new_ca)
     cert = renewal.write_pem(pki.tmp_path / "renewed.pem")
     code, data = preflight(capsys, config, str(cert))
     assert code == 1
@@ -190,7 +190,7 @@ def test_renewal_without_client_auth_needs_care_and_says_why(
     pki: Pki, current: Issued, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(pki, current)
-    renewal = pki.leaf(["mail1.contoso.com", "mail2.contoso.com"], days=397, client_auth=False)
+    renewal = pki.leaf(["mail1.contoso.com", "mail2.contoso.com"], days=380, client_auth=False)
     cert = renewal.write_pem(pki.tmp_path / "renewed.pem")
     code, data = preflight(capsys, config, str(cert))
     assert code == 1
@@ -206,7 +206,7 @@ def test_renewal_sent_without_its_intermediate_breaks_relay(
     pki: Pki, current: Issued, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(pki, current)
-    renewal = pki.leaf(["mail1.contoso.com", "mail2.contoso.com"], days=397)
+    renewal = pki.leaf(["mail1.contoso.com", "mail2.contoso.com"], days=380)
     cert = renewal.write_pem(pki.tmp_path / "renewed.pem", with_intermediates=False)
     code, data = preflight(capsys, config, str(cert))
     assert code == 2
@@ -224,7 +224,7 @@ def test_renewal_sent_without_its_intermediate_breaks_relay(
 
 def test_pfx_with_a_wrong_password_is_one_line_and_exit_3(pki: Pki, current: Issued) -> None:
     config = write_config(pki, current)
-    renewal = pki.leaf(["mail1.contoso.com", "mail2.contoso.com"], days=397)
+    renewal = pki.leaf(["mail1.contoso.com", "mail2.contoso.com"], days=380)
     pfx = renewal.write_pfx(pki.tmp_path / "renewed.pfx", b"right password")
     done = subprocess.run(
         [
@@ -257,7 +257,7 @@ def test_pfx_with_the_right_password_is_judged(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = write_config(pki, current)
-    renewal = pki.leaf(["mail1.contoso.com", "mail2.contoso.com"], days=397)
+    renewal = pki.leaf(["mail1.contoso.com", "mail2.contoso.com"], days=380)
     pfx = renewal.write_pfx(pki.tmp_path / "renewed.pfx", b"right password")
     monkeypatch.setenv("RENEWAL_PFX_PASSWORD", "right password")
     code, data = preflight(capsys, config, "--password-env", "RENEWAL_PFX_PASSWORD", str(pfx))
@@ -286,7 +286,7 @@ address = "127.0.0.1"
 port = 9
 """
     config = write_config(pki, current, extra=endpoints)
-    cert = pki.leaf(["mail1.contoso.com"], days=397).write_pem(pki.tmp_path / "renewed.pem")
+    cert = pki.leaf(["mail1.contoso.com"], days=380).write_pem(pki.tmp_path / "renewed.pem")
 
     assert main(["preflight", "--config", str(config), "--for", "mail", str(cert)]) == 3
     err = capsys.readouterr().err.splitlines()
@@ -315,12 +315,12 @@ tls_sender_certificate_name = "relay.contoso.com"
 certificate = { file = "relay.pem" }
 """
     config = write_config(pki, current, extra=second)
-    cert = pki.leaf(["relay.contoso.com"], days=397).write_pem(pki.tmp_path / "renewed.pem")
+    cert = pki.leaf(["relay.contoso.com"], days=380).write_pem(pki.tmp_path / "renewed.pem")
     code, data = preflight(capsys, config, str(cert))
     assert code == 0, data["verdict"]
     assert data["target"]["name"] == "Inbound from the relay pool"
 
-    stranger = pki.leaf(["www.fabrikam.com"], days=397).write_pem(pki.tmp_path / "other.pem")
+    stranger = pki.leaf(["www.fabrikam.com"], days=380).write_pem(pki.tmp_path / "other.pem")
     assert main(["preflight", "--config", str(config), str(stranger)]) == 3
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1
@@ -345,7 +345,7 @@ def test_unreadable_cert_is_one_line_and_exit_3(
 def test_a_tenant_without_certificate_connectors_or_endpoints_says_so(
     pki: Pki, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cert = pki.leaf(["mail1.contoso.com"], days=397).write_pem(pki.tmp_path / "renewed.pem")
+    cert = pki.leaf(["mail1.contoso.com"], days=380).write_pem(pki.tmp_path / "renewed.pem")
     ip_only = REPO / "examples" / "contoso-ip-only" / "relaycheck.toml"
     assert main(["preflight", "--config", str(ip_only), str(cert)]) == 3
     err = capsys.readouterr().err.splitlines()

@@ -19,6 +19,7 @@ from checks.probes.certfile import read_certificate_file
 from checks.renewal import judge
 from checks.scan import run_scan
 from tests.fakes.pki import Issued, Pki
+from tests.fakes.revocation import StartRevocation
 from tests.fakes.smtp import ServerFactory
 
 PROBE = {
@@ -77,10 +78,10 @@ def relay_json(findings: tuple[Finding, ...] | list[Finding]) -> list[dict[str, 
 def _renewals(pki: Pki) -> dict[str, tuple[Issued, bool, int]]:
     """candidate, sent with its intermediate, expected exit code."""
     return {
-        "same-names": (pki.leaf(["mail1.contoso.com"], days=397), True, 0),
-        "other-names": (pki.leaf(["smtp.contoso-mail.net"], days=397), True, 2),
-        "no-intermediate": (pki.leaf(["mail1.contoso.com"], days=397), False, 2),
-        "no-client-auth": (pki.leaf(["mail1.contoso.com"], days=397, client_auth=False), True, 1),
+        "same-names": (pki.leaf(["mail1.contoso.com"], days=380), True, 0),
+        "other-names": (pki.leaf(["smtp.contoso-mail.net"], days=380), True, 2),
+        "no-intermediate": (pki.leaf(["mail1.contoso.com"], days=380), False, 2),
+        "no-client-auth": (pki.leaf(["mail1.contoso.com"], days=380, client_auth=False), True, 1),
     }
 
 
@@ -118,3 +119,28 @@ async def test_preflight_after_equals_the_scan_once_it_is_served(
     assert verdicts(result.after)  # four scenarios judged, not an empty comparison
     if expected == 2:
         assert verdicts(result.after) != verdicts(result.before)
+
+
+async def test_a_revoked_renewal_is_reported_by_cert_revoked(
+    pki: Pki, smtp_server: ServerFactory, revocation_server: StartRevocation
+) -> None:
+    """OCSP is asked for the candidate exactly as the scan asks for a served chain."""
+    today = await smtp_server(chain=pki.leaf(["mail1.contoso.com"], days=25))
+    responder = await revocation_server(pki)
+    candidate = pki.leaf(["mail1.contoso.com"], days=380, ocsp_url=responder.ocsp_url)
+    responder.set(candidate, "revoked")
+    config = contoso(pki, today.port)
+    result = await judge(
+        config,
+        (candidate.facts, Issued(cert=pki.intermediate, key=candidate.key).facts),
+        requested="mail1",
+        source="renewed.pem",
+        now=pki.now,
+        environ={},
+    )
+    (revoked,) = [f for f in result.after if f.check is CheckId.CERT_REVOKED]
+    assert revoked.severity.value == "critical"
+    assert result.verdict.value == "care"  # relay verdicts come from the engine alone
+    assert result.verdict_line.startswith("BIND WITH CARE: cert-revoked: ")
+    assert "REVOKED" in result.verdict_line
+    assert [(r.method, r.path) for r in responder.requests] == [("POST", "/ocsp")]

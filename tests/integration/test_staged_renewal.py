@@ -67,7 +67,7 @@ async def test_staged_renewal_alert_carries_the_preflight_verdict(
     expected: str,
 ) -> None:
     served = pki.leaf(["mail1.contoso.com"], not_before=pki.now - timedelta(days=80), days=12)
-    renewal = pki.leaf(names, not_before=pki.now - timedelta(days=1), days=397)
+    renewal = pki.leaf(names, not_before=pki.now - timedelta(days=1), days=380)
     server = await smtp_server(chain=served)
     config = staged_config(pki, server.port, renewal)
     with Store.open(config.state.path) as store:

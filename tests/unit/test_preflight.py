@@ -88,7 +88,7 @@ def test_a_scenario_refused_before_and_after_is_care_not_breaks(
     pki: Pki, anchors: TrustAnchors
 ) -> None:
     wrong = pki.leaf(["smtp.fabrikam.com"])
-    result = judge(pki, anchors, wrong, pki.leaf(["smtp.fabrikam.com"], days=397))
+    result = judge(pki, anchors, wrong, pki.leaf(["smtp.fabrikam.com"], days=380))
     assert result.verdict is Verdict.CARE
     assert result.verdict_line.startswith(
         "BIND WITH CARE: already refused today, and still after binding: mail from accepted "
@@ -100,7 +100,7 @@ def test_a_candidate_that_fixes_relay_still_names_what_changes(
     pki: Pki, anchors: TrustAnchors
 ) -> None:
     result = judge(
-        pki, anchors, pki.leaf(["smtp.fabrikam.com"]), pki.leaf(["mail1.contoso.com"], days=397)
+        pki, anchors, pki.leaf(["smtp.fabrikam.com"]), pki.leaf(["mail1.contoso.com"], days=380)
     )
     # relay is fixed; the new subject and the names that go are said, not hidden
     assert result.verdict is Verdict.CARE
@@ -128,7 +128,7 @@ def test_names_under_another_accepted_domain_suggest_the_inbound_connector_chang
     pki: Pki, anchors: TrustAnchors
 ) -> None:
     result = judge(
-        pki, anchors, pki.leaf(["mail1.contoso.com"]), pki.leaf(["mail1.contoso.co.jp"], days=397)
+        pki, anchors, pki.leaf(["mail1.contoso.com"]), pki.leaf(["mail1.contoso.co.jp"], days=380)
     )
     assert result.verdict is Verdict.BREAKS
     assert (
