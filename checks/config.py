@@ -34,6 +34,7 @@ from checks.model import (
     LocaleSettings,
     Microsoft365Settings,
     ProbeSettings,
+    RevocationSettings,
     Scenario,
     ScheduleSettings,
     Severity,
@@ -405,6 +406,7 @@ def _probe(reader: _Reader) -> ProbeSettings:
         ehlo_name=ehlo_ascii,
         max_reply_bytes=reader.positive("max_reply_bytes", int, defaults.max_reply_bytes),
         mx_port=reader.get("mx_port", int, defaults.mx_port),
+        every_key_type=reader.get("every_key_type", bool, defaults.every_key_type),
     )
     if not 0 < settings.mx_port < 65536:
         raise reader.error("mx_port", f"{settings.mx_port} is not a TCP port (1-65535)")
@@ -559,7 +561,16 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
         raise thresholds_reader.error("warning_days", "days cannot be negative")
     if critical_days > warning_days:
         raise thresholds_reader.error("critical_days", "must not be larger than warning_days")
+    max_validity_days = thresholds_reader.positive("max_validity_days", int, 398)
     thresholds_reader.finish()
+
+    revocation_reader = top.sub("revocation")
+    revocation = RevocationSettings(
+        enabled=revocation_reader.get("enabled", bool, True),
+        timeout_seconds=revocation_reader.positive("timeout_seconds", float, 5.0),
+        soft_fail=revocation_reader.get("soft_fail", bool, True),
+    )
+    revocation_reader.finish()
 
     trust_reader = top.sub("trust")
     ca_file = trust_reader.opt("ca_file", str)
@@ -575,8 +586,13 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
         connectors=tuple(connectors),
         endpoints=tuple(endpoints),
         forwards=tuple(forwards),
-        thresholds=Thresholds(warning_days=warning_days, critical_days=critical_days),
+        thresholds=Thresholds(
+            warning_days=warning_days,
+            critical_days=critical_days,
+            max_validity_days=max_validity_days,
+        ),
         trust=Trust(ca_file=_path(base_dir, ca_file) if ca_file else None),
+        revocation=revocation,
         probe=_probe(top.sub("probe")),
         # DNS checks ask a resolver about the tenant's domains: they run when the config says
         # which resolver ([dns]) or what the MX must be (mx_expected), never by surprise

@@ -34,22 +34,27 @@ from checks.model import (
 )
 from checks.observations import TlsObservation
 from checks.observe import served_observation, shown_path
+from checks.preflight import Target, preflight, waiting_note
 from checks.probes.certfile import read_certificate_file
 from checks.probes.dns import address_resolver
-from checks.probes.smtp import HostLocks, probe_endpoint
+from checks.probes.revocation import RevocationFetcher
+from checks.probes.smtp import AddressLocks, ClientContexts, probe_endpoint
 from checks.probes.trust import load_trust_anchors
 from checks.readiness import relay_findings
 from checks.rules.certcheck import (
     ServedChain,
+    certificate_details,
     check_not_deployed,
     connector_domain_finding,
     evaluate_connector_certificate,
     evaluate_endpoint,
     group_chains,
+    label,
 )
 from checks.rules.certificates import CertificateFacts, CertificateObservation
 from checks.rules.chain import TrustAnchors, verify_chain
 from checks.rules.policy import apply_check_policy, not_set_up_findings
+from checks.rules.revocation import RevocationEvidence, check_revocation
 from checks.rules.tenant import TenantFacts, merge_tenant
 from checks.sources import collect_tenant
 from checks.stages import AfterProbe, ScanContext, Stage
@@ -81,6 +86,9 @@ class ObservedCertificate:
     source: str  # "endpoint" or "file"
     address: str | None
     chain: tuple[CertificateFacts, ...]
+    # "RSA" / "EC": the second certificate of a dual-certificate address, found by offering
+    # only that key type (None: what the ordinary handshake got)
+    key_offer: str | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -88,7 +96,12 @@ class ObservedCertificate:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.subject, self.source, self.address or "")
+        where = self.address or ""
+        return (
+            self.subject,
+            self.source,
+            f"{where} ({self.key_offer})" if self.key_offer else where,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -190,6 +203,11 @@ async def run_scan(
             connector_certificates=connector_certificates,
         )
         findings.extend(cert_findings)
+    if any(_staged_renewal(f) for f in findings):
+        try:
+            findings = with_renewal_preflight(findings, ctx, certificates, connector_certificates)
+        except Exception as err:  # our bug becomes a finding; the findings themselves stand
+            findings.append(bug_finding("preflight", config.tenant.name, err))
     if ctx.wants(CheckId.RELAY_SCENARIO) and not ctx.nothing_to_judge_against:
         findings.extend(
             _guarded(
@@ -223,6 +241,89 @@ async def run_scan(
     )
 
 
+def _staged_renewal(finding: Finding) -> bool:
+    """A `cert-not-deployed` saying a renewed file waits while the listener serves the old one."""
+    return finding.check is CheckId.CERT_NOT_DEPLOYED and finding.severity >= Severity.WARNING
+
+
+def with_renewal_preflight(
+    findings: list[Finding],
+    ctx: ScanContext,
+    certificates: Sequence[ObservedCertificate],
+    connector_certificates: Mapping[str, CertificateObservation],
+) -> list[Finding]:
+    """Each staged renewal's finding carries the preflight verdict for the waiting file, so the
+    team hears "the renewed certificate waiting on mail1 would break relay of NDRs" before it is
+    bound. Judged from this scan's own observations: the served chain is "before", the file is
+    "after" (`checks.preflight`, the same judgement as `relaycheck preflight`)."""
+    anchors = load_trust_anchors(ctx.config.trust.ca_file)
+    connectors = {c.name: c for c in relevant_connectors(ctx.tenant)}
+    result: list[Finding] = []
+    for finding in findings:
+        connector = connectors.get(finding.subject)
+        source = connector.certificate if connector is not None else None
+        if not _staged_renewal(finding) or source is None or source.endpoint is None:
+            result.append(finding)
+            continue
+        served_fp = finding.details.get("served", {}).get("fingerprint_sha256")
+        served = next(
+            (
+                c.chain
+                for c in certificates
+                if c.source == "endpoint"
+                and c.subject == source.endpoint
+                and c.fingerprint == served_fp
+            ),
+            None,
+        )
+        staged = next(
+            (c.chain for c in certificates if c.source == "file" and c.subject == finding.subject),
+            None,
+        )
+        if served is None or staged is None or connector is None:
+            result.append(finding)
+            continue
+        today_view = CertificateObservation(
+            source=f"endpoint {source.endpoint}",
+            chain=served,
+            verdict=verify_chain(served, anchors, now=ctx.now),
+        )
+        target = Target(
+            name=connector.name,
+            kind="connector",
+            connectors=(connector,),
+            endpoint=ctx.config.endpoint(source.endpoint),
+        )
+        judged = preflight(
+            ctx.config,
+            ctx.tenant,
+            {**connector_certificates, connector.name: today_view},
+            staged,
+            target,
+            current=today_view,
+            anchors=anchors,
+            now=ctx.now,
+            source=f"file {source.file.name if source.file else ''}",
+        )
+        note = waiting_note(judged, source.endpoint)
+        result.append(
+            replace(
+                finding,
+                message=f"{note}; {finding.message}",
+                details={
+                    **finding.details,
+                    "preflight": {
+                        "verdict": judged.verdict_line,
+                        "result": judged.verdict.value,
+                        "note": note,
+                        "steps": list(judged.steps),
+                    },
+                },
+            )
+        )
+    return result
+
+
 def _always_shown(finding: Finding) -> bool:
     """Shown whatever `--only` says: our own failures, and a tenant source that failed (it
     explains why other results may be missing)."""
@@ -253,6 +354,7 @@ ENDPOINT_CHECKS = (
     CheckId.CERT_CHAIN,
     CheckId.CERT_HOSTNAME,
     CheckId.CERT_WEAK,
+    CheckId.CERT_REVOKED,
 )
 CONNECTOR_CHECKS = (
     CheckId.SAN_COVERAGE,
@@ -286,9 +388,11 @@ async def probe_all(
     *,
     progress: Progress | None = None,
 ) -> tuple[dict[str, tuple[TlsObservation, ...]], list[Finding]]:
-    """Probe endpoints concurrently: at most `[probe] concurrency`, one connection per host."""
-    semaphore = asyncio.Semaphore(config.probe.concurrency)
-    locks = HostLocks()
+    """Probe endpoints concurrently: at most `[probe] concurrency` connections at once, one
+    per listener address, with client contexts built once for the whole scan."""
+    slots = asyncio.Semaphore(config.probe.concurrency)
+    locks = AddressLocks()
+    contexts = ClientContexts.create(every_key_type=config.probe.every_key_type)
     resolver = address_resolver(config.dns) if config.dns.nameservers else None
     results: dict[str, tuple[TlsObservation, ...]] = {}
     bugs: list[Finding] = []
@@ -299,13 +403,17 @@ async def probe_all(
 
     async def one(endpoint: Endpoint) -> None:
         nonlocal done
-        async with semaphore:
-            try:
-                results[endpoint.name] = await probe_endpoint(
-                    endpoint, config.probe, locks=locks, resolver=resolver
-                )
-            except Exception as err:  # our bug becomes a finding; the scan goes on
-                bugs.append(bug_finding("probe", endpoint.name, err))
+        try:
+            results[endpoint.name] = await probe_endpoint(
+                endpoint,
+                config.probe,
+                locks=locks,
+                resolver=resolver,
+                contexts=contexts,
+                slots=slots,
+            )
+        except Exception as err:  # our bug becomes a finding; the scan goes on
+            bugs.append(bug_finding("probe", endpoint.name, err))
         done += 1
         if progress is not None:
             progress(done, total)
@@ -348,12 +456,27 @@ async def certificate_stage(
         referenced.update(e.name for e in also_probe)
         endpoints = tuple(e for e in endpoints if e.name in referenced)
     observations, findings = await probe_all(endpoints, config, progress=progress)
+    files = _read_files(ctx, connectors)
+    revocation = (
+        await fetch_revocation(
+            config,
+            anchors,
+            observations,
+            [c for c in files.values() if isinstance(c, tuple) and c],
+        )
+        if config.revocation.enabled and ctx.wants(CheckId.CERT_REVOKED)
+        else None
+    )
     certificates: list[ObservedCertificate] = []
     for endpoint in endpoints:
         seen = observations.get(endpoint.name, ())
         certificates.extend(
             ObservedCertificate(
-                subject=endpoint.name, source="endpoint", address=o.address, chain=o.chain
+                subject=endpoint.name,
+                source="endpoint",
+                address=o.address,
+                chain=o.chain,
+                key_offer=o.key_offer,
             )
             for o in seen
             if o.ok
@@ -369,6 +492,8 @@ async def certificate_stage(
                     now=ctx.now,
                     thresholds=config.thresholds,
                     anchors=anchors,
+                    revocation=revocation,
+                    revocation_settings=config.revocation,
                 ),
             )
         )
@@ -386,10 +511,71 @@ async def certificate_stage(
                     observations,
                     certificates,
                     seen_by_connector,
+                    files=files,
+                    revocation=revocation,
                 ),
             )
         )
     return findings, tuple(certificates)
+
+
+async def fetch_revocation(
+    config: Config,
+    anchors: TrustAnchors,
+    observations: Mapping[str, tuple[TlsObservation, ...]],
+    files: Sequence[tuple[CertificateFacts, ...]] = (),
+) -> dict[str, tuple[RevocationEvidence, ...]]:
+    """OCSP/CRL evidence for every distinct chain served, keyed by the chain's `cause`
+    (`group_chains`), and for every certificate file's chain (keyed `sha256:` + the leaf's
+    fingerprint, as its findings are): fetched concurrently, each URL once, after all probes."""
+    jobs: dict[str, tuple[tuple[CertificateFacts, ...], bytes | None]] = {}
+    for seen in observations.values():
+        for group in group_chains(seen):
+            stapled = next(
+                (
+                    o.stapled_ocsp
+                    for o in seen
+                    if o.ok and o.chain == group.chain and o.stapled_ocsp is not None
+                ),
+                None,
+            )
+            jobs.setdefault(group.cause, (group.chain, stapled))
+    for chain in files:
+        jobs.setdefault(file_cause(chain), (chain, None))
+    if not jobs:
+        return {}
+    async with RevocationFetcher(
+        config.revocation, anchors=anchors.certificates, concurrency=config.probe.concurrency
+    ) as fetcher:
+        causes = list(jobs)
+        results = await asyncio.gather(
+            *(fetcher.evidence(jobs[c][0], stapled=jobs[c][1]) for c in causes)
+        )
+    return dict(zip(causes, results, strict=True))
+
+
+def file_cause(chain: Sequence[CertificateFacts]) -> str:
+    """The `cause` of findings about a certificate file's chain."""
+    return f"sha256:{chain[0].fingerprint_sha256[:16]}"
+
+
+def _read_files(
+    ctx: ScanContext, connectors: Sequence[Connector]
+) -> dict[str, tuple[CertificateFacts, ...] | Exception]:
+    """Each connector's certificate file, read once (before revocation is fetched for it); an
+    unreadable file is kept as its error, for `_connector_findings` to report."""
+    read: dict[str, tuple[CertificateFacts, ...] | Exception] = {}
+    for connector in connectors:
+        source = connector.certificate
+        if source is None or source.file is None:
+            continue
+        try:
+            read[connector.name] = read_certificate_file(
+                source.file, password_env=source.password_env, environ=ctx.environ
+            )
+        except Exception as err:  # kept: reported (or, if our bug, raised) per connector
+            read[connector.name] = err
+    return read
 
 
 def _guarded(where: str, subject: str, run: Callable[[], list[Finding]]) -> list[Finding]:
@@ -406,6 +592,9 @@ def _connector_findings(
     observations: Mapping[str, tuple[TlsObservation, ...]],
     certificates: list[ObservedCertificate],
     seen_by_connector: dict[str, CertificateObservation],
+    *,
+    files: Mapping[str, tuple[CertificateFacts, ...] | Exception] | None = None,
+    revocation: Mapping[str, Sequence[RevocationEvidence]] | None = None,
 ) -> list[Finding]:
     config = ctx.config
     findings: list[Finding] = []
@@ -452,8 +641,15 @@ def _connector_findings(
     file_chain: tuple[CertificateFacts, ...] = ()
     if source.file is not None:
         try:
-            file_chain = read_certificate_file(
-                source.file, password_env=source.password_env, environ=ctx.environ
+            read = (files or {}).get(connector.name)
+            if isinstance(read, Exception):
+                raise read
+            file_chain = (
+                read
+                if read is not None
+                else read_certificate_file(
+                    source.file, password_env=source.password_env, environ=ctx.environ
+                )
             )
         except CertificateFileError as err:
             seen_by_connector[connector.name] = CertificateObservation(
@@ -488,11 +684,26 @@ def _connector_findings(
                 now=ctx.now,
                 thresholds=config.thresholds,
                 anchors=anchors,
-                cause=f"sha256:{file_chain[0].fingerprint_sha256[:16]}",
+                cause=file_cause(file_chain),
                 source=f"file {source.file.name if source.file else ''}",
                 full=True,
             )
         )
+        if revocation is not None and file_cause(file_chain) in revocation:
+            findings.append(
+                check_revocation(
+                    connector.name,
+                    revocation[file_cause(file_chain)],
+                    now=ctx.now,
+                    settings=config.revocation,
+                    cause=file_cause(file_chain),
+                    details={
+                        **certificate_details(file_chain[0], ctx.now),
+                        "source": f"file {source.file.name if source.file else ''}",
+                    },
+                    leaf_label=label(file_chain[0]),
+                )
+            )
         if served:
             findings.extend(
                 check_not_deployed(

@@ -21,6 +21,7 @@ CHECK_TITLES: dict[CheckId, str] = {
     CheckId.CERT_EKU: N_("certificate without TLS client authentication (clientAuth)"),
     CheckId.CERT_CHANGED: N_("served certificate changed"),
     CheckId.CERT_SOURCE: N_("connector certificate not observed"),
+    CheckId.CERT_REVOKED: N_("certificate revoked (OCSP, CRL)"),
     CheckId.ENDPOINT_UNREACHABLE: N_("endpoint unreachable"),
     CheckId.STARTTLS_MISSING: N_("STARTTLS not offered"),
     CheckId.TLS_HANDSHAKE: N_("TLS handshake failed"),

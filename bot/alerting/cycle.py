@@ -83,6 +83,8 @@ def snapshots(observed: Iterable[ObservedCertificate]) -> dict[str, CertificateS
             continue
         leaf = chain[0]
         source = f"{item.subject}/{item.address}" if item.address else item.subject
+        if item.key_offer:  # a dual-certificate server's other certificate is its own source
+            source += f" ({item.key_offer})"
         out[source] = CertificateSnapshot(
             source=source,
             fingerprint=leaf.fingerprint_sha256,

@@ -224,6 +224,7 @@ CERTIFICATE_DERIVED = frozenset(
         CheckId.CERT_WEAK,
         CheckId.CERT_EKU,
         CheckId.CERT_NOT_DEPLOYED,
+        CheckId.CERT_REVOKED,
         CheckId.SAN_COVERAGE,
     }
 )
