@@ -110,9 +110,9 @@ class Explanation:
         if not self.certificate_assumed:
             return None
         why = self.certificate.error if self.certificate and self.certificate.error else None
-        return "assuming the configured certificate" + (
-            f" (not observed: {why})" if why else " (not observed)"
-        )
+        if why:
+            return _("assuming the configured certificate (not observed: {why})").format(why=why)
+        return _("assuming the configured certificate (not observed)")
 
     @property
     def smtp_response_aliases(self) -> tuple[str, ...]:
@@ -308,7 +308,9 @@ def evaluate_connector(
                 summary=_("Connector {label} is disabled: it matches nothing.").format(label=label),
                 problems=("disabled",),
                 fixes=(
-                    f"Enable it: Set-InboundConnector -Identity '{connector.name}' -Enabled $true",
+                    _("Enable it: Set-InboundConnector -Identity '{name}' -Enabled $true").format(
+                        name=connector.name
+                    ),
                 ),
             )
         ]
@@ -327,9 +329,10 @@ def evaluate_connector(
     common_warnings: list[str] = []
     if connector.associated_accepted_domains:
         common_warnings.append(
-            f"connector '{connector.name}' has AssociatedAcceptedDomains "
-            f"({', '.join(connector.associated_accepted_domains)}); that may keep bounces and "
-            "foreign sender domains from using it (not documented)"
+            _(
+                "connector '{name}' has AssociatedAcceptedDomains ({domains}); that may keep "
+                "bounces and foreign sender domains from using it (not documented)"
+            ).format(name=connector.name, domains=", ".join(connector.associated_accepted_domains))
         )
     if connector.ip_based:
         sessions.append(
@@ -380,20 +383,26 @@ def _certificate_session(
     fixes: list[str] = []
     if domain.standing is DomainStanding.PARENT_ACCEPTED:
         warns.append(
-            f"the connector names {name} while only {display_domain(domain.accepted_as or '')} is "
-            f"accepted: undocumented; Microsoft recommends *.{display_domain(domain.accepted_as or '')}"
+            _(
+                "the connector names {name} while only {accepted} is accepted: undocumented; "
+                "Microsoft recommends *.{accepted}"
+            ).format(name=name, accepted=display_domain(domain.accepted_as or ""))
         )
         fixes.append(
-            f"Set-InboundConnector -Identity '{connector.name}' -TlsSenderCertificateName "
-            f"'*.{domain.accepted_as}' (Microsoft's recommendation for several host names)"
+            _(
+                "Set-InboundConnector -Identity '{name}' -TlsSenderCertificateName "
+                "'*.{domain}' (Microsoft's recommendation for several host names)"
+            ).format(name=connector.name, domain=domain.accepted_as)
         )
     elif domain.standing is DomainStanding.UNCERTAIN:
         warns.append(
-            f"{display_domain(name.domain)} counts only through MatchSubDomains; not documented"
+            _("{domain} counts only through MatchSubDomains; not documented").format(
+                domain=display_domain(name.domain)
+            )
         )
     leaf = observation.leaf if observation else None
     if observation is None or leaf is None:
-        why = observation.error if observation and observation.error else "no certificate source"
+        why = observation.error if observation and observation.error else _("no certificate source")
         return ConnectorSession(
             connector=connector,
             via="certificate",
@@ -402,39 +411,58 @@ def _certificate_session(
                 "Connector {label}: certificate not observed ({why}); assuming the on-prem "
                 "server presents a valid CA-signed certificate covered by {name}."
             ).format(label=label, why=why, name=tls_name),
-            warnings=(*warns, f"certificate for connector '{connector.name}' not observed: {why}"),
+            warnings=(
+                *warns,
+                _("certificate for connector '{name}' not observed: {why}").format(
+                    name=connector.name, why=why
+                ),
+            ),
             fixes=tuple(fixes),
             domain=domain,
             certificate=observation,
         )
     problems: list[str] = []
     names = match_connector(name, common_name=leaf.common_name, san_dns_names=leaf.san_dns_names)
-    shown_names = ", ".join(leaf.names) or "no names"
+    shown_names = ", ".join(leaf.names) or _("no names")
     if not names.covered and not names.uncertain:
-        problems.append(f"its names ({shown_names}) are not covered by {tls_name}")
+        problems.append(
+            _("its names ({names}) are not covered by {connector}").format(
+                names=shown_names, connector=tls_name
+            )
+        )
         fixes.append(
-            f"Reissue the certificate with a name under {tls_name} (CN and SAN), or set the "
-            f"connector to a name it carries: Set-InboundConnector -Identity '{connector.name}' "
-            "-TlsSenderCertificateName '<name>'"
+            _(
+                "Reissue the certificate with a name under {connector} (CN and SAN), or set the "
+                "connector to a name it carries: Set-InboundConnector -Identity '{name}' "
+                "-TlsSenderCertificateName '<name>'"
+            ).format(connector=tls_name, name=connector.name)
         )
     elif names.uncertain:
         warns.append(
-            f"the certificate carries a wildcard name while the connector names {tls_name}: "
-            "whether Exchange Online matches them is not documented"
+            _(
+                "the certificate carries a wildcard name while the connector names {connector}: "
+                "whether Exchange Online matches them is not documented"
+            ).format(connector=tls_name)
         )
     elif not names.fully_covered:
         only = "CN" if names.via_cn.value == "covered" else "SAN"
         warns.append(
-            f"{tls_name} is covered only through the certificate's {only}; sources disagree on "
-            "which one Exchange Online reads, so put the name in both"
+            _(
+                "{connector} is covered only through the certificate's {only}; sources disagree "
+                "on which one Exchange Online reads, so put the name in both"
+            ).format(connector=tls_name, only=only)
         )
     when = validity_problem(leaf, now)
     if when:
-        problems.append(f"the certificate is {when}")
-        fixes.append("Renew the certificate and bind the renewed one to the send connector/MTA.")
+        problems.append(_("the certificate is {when}").format(when=when))
+        fixes.append(_("Renew the certificate and bind the renewed one to the send connector/MTA."))
     verdict = observation.verdict
     if verdict is not None and not verdict.trusted:
-        problems.append(f"its chain is not trusted: {verdict.detail or verdict.status.value}")
+        problems.append(
+            _("its chain is not trusted: {detail}").format(
+                detail=verdict.detail or verdict.status.value
+            )
+        )
         fixes.append(_chain_fix(verdict.status))
     if not leaf.client_auth_allowed:
         warns.append(EKU_EXPLANATION)
@@ -475,15 +503,15 @@ def _certificate_session(
 
 def _chain_fix(status: ChainStatus) -> str:
     if status is ChainStatus.SELF_SIGNED:
-        return "Replace the self-signed certificate with one from a publicly trusted CA."
+        return _("Replace the self-signed certificate with one from a publicly trusted CA.")
     if status is ChainStatus.MISSING_INTERMEDIATE:
-        return (
+        return _(
             "Send the full chain: install the intermediate certificate(s) on the on-prem server "
             "(Windows: LocalMachine\\CA; Postfix: leaf then intermediates in smtp_tls_chain_files)."
         )
     if status is ChainStatus.UNTRUSTED_ROOT:
-        return "Use a certificate from a CA that Microsoft 365 trusts (a public CA)."
-    return "Fix the certificate chain (see cert-chain in 'relaycheck scan')."
+        return _("Use a certificate from a CA that Microsoft 365 trusts (a public CA).")
+    return _("Fix the certificate chain (see cert-chain in 'relaycheck scan').")
 
 
 def _standing(name: ConnectorName, facts: TenantFacts) -> ConnectorDomain:
@@ -675,8 +703,13 @@ def _explain(
                 and session.domain.standing is DomainStanding.NOT_ACCEPTED
             ):
                 fix.append(
-                    f"Add {display_domain(session.domain.domain)} as an accepted (verified) domain, or "
-                    f"set the connector to '*.{_suggested_domain(facts)}' with a certificate under it."
+                    _(
+                        "Add {domain} as an accepted (verified) domain, or set the connector to "
+                        "'*.{suggested}' with a certificate under it."
+                    ).format(
+                        domain=display_domain(session.domain.domain),
+                        suggested=_suggested_domain(facts),
+                    )
                 )
         if not cert_sessions:
             fix.extend(_certificate_route_fix(facts, sessions))

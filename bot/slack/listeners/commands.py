@@ -117,19 +117,19 @@ def split_target(text: str) -> tuple[str, int]:
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
-            raise TargetError(f"unbalanced '[' in {text!r}")
+            raise TargetError(_("unbalanced '[' in {text}").format(text=repr(text)))
         host, rest = text[1:end], text[end + 1 :]
         if rest and not rest.startswith(":"):
-            raise TargetError(f"expected ':PORT' after ']' in {text!r}")
+            raise TargetError(_("expected ':PORT' after ']' in {text}").format(text=repr(text)))
         port_text = rest[1:]
     elif text.count(":") == 1:
         host, port_text = text.split(":")
     if not host:
-        raise TargetError("no host given; expected NAME, HOST or HOST:PORT")
+        raise TargetError(_("no host given; expected NAME, HOST or HOST:PORT"))
     port = 25
     if port_text:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise TargetError(f"{port_text!r} is not a TCP port (1-65535)")
+            raise TargetError(_("{port} is not a TCP port (1-65535)").format(port=repr(port_text)))
         port = int(port_text)
     return host.lower().rstrip("."), port
 
@@ -158,7 +158,9 @@ async def resolve_target(text: str, deps: Deps) -> tuple[Endpoint, tuple[str, ..
         try:
             return configured, await lookup(configured.host, configured.port, timeout)
         except (OSError, TimeoutError) as err:
-            raise TargetError(f"{configured.host} does not resolve ({err})") from None
+            raise TargetError(
+                _("{host} does not resolve ({error})").format(host=configured.host, error=err)
+            ) from None
     host, port = split_target(text)
     try:
         ipaddress.ip_address(host)
@@ -166,32 +168,40 @@ async def resolve_target(text: str, deps: Deps) -> tuple[Endpoint, tuple[str, ..
         pass
     else:
         raise TargetError(
-            f"{host} is an IP address; ad-hoc probes take a host name within "
-            "[slack] probe_allowed_domains (or the name of a configured endpoint)"
+            _(
+                "{host} is an IP address; ad-hoc probes take a host name within "
+                "[slack] probe_allowed_domains (or the name of a configured endpoint)"
+            ).format(host=host)
         )
     try:
         ascii_host = to_ascii_domain(host)
     except InvalidName as err:
-        raise TargetError(f"{host!r} is not a host name ({err})") from None
-    if not _within(ascii_host, slack.probe_allowed_domains):
-        allowed = ", ".join(slack.probe_allowed_domains) or "none are configured"
-        names = ", ".join(e.name for e in deps.config.endpoints) or "none"
         raise TargetError(
-            f"{host} is not a configured endpoint ({names}) and not within "
-            f"[slack] probe_allowed_domains ({allowed})"
+            _("{host} is not a host name ({error})").format(host=repr(host), error=err)
+        ) from None
+    if not _within(ascii_host, slack.probe_allowed_domains):
+        allowed = ", ".join(slack.probe_allowed_domains) or _("none are configured")
+        names = ", ".join(e.name for e in deps.config.endpoints) or _("none")
+        raise TargetError(
+            _(
+                "{host} is not a configured endpoint ({names}) and not within "
+                "[slack] probe_allowed_domains ({allowed})"
+            ).format(host=host, names=names, allowed=allowed)
         )
     try:
         addresses = await lookup(ascii_host, port, timeout)
     except (OSError, TimeoutError):
-        raise TargetError(f"{host} does not resolve") from None
+        raise TargetError(_("{host} does not resolve").format(host=host)) from None
     if not addresses:
-        raise TargetError(f"{host} does not resolve")
+        raise TargetError(_("{host} does not resolve").format(host=host))
     if not slack.allow_private_targets:
         private = [a for a in addresses if not _is_public(a)]
         if private:
             raise TargetError(
-                f"{host} resolves to a private, loopback or link-local address ({private[0]}); "
-                "refused (set [slack] allow_private_targets = true to allow)"
+                _(
+                    "{host} resolves to a private, loopback or link-local address ({address}); "
+                    "refused (set [slack] allow_private_targets = true to allow)"
+                ).format(host=host, address=private[0])
             )
     tls = TlsMode.IMPLICIT if port == 465 else TlsMode.STARTTLS
     return Endpoint(name=host, host=ascii_host, port=port, tls=tls), addresses
