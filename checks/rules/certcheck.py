@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from checks.i18n import _, format_moment, ngettext
 from checks.model import (
     AcceptedDomain,
     CheckId,
@@ -174,19 +175,25 @@ def check_expiry(
     element; `days_left` is when the chain breaks (the earliest end), so expiry steps escalate
     on that day, and `leaf_days_left` is the leaf's own."""
     left = days_left(leaf, now)
-    date = f"{leaf.not_after:%Y-%m-%d %H:%M} UTC"
+    date = format_moment(leaf.not_after)
     severity = expiry_severity(leaf.not_after, now, thresholds)
     if now >= leaf.not_after:
         ago = -left if left < 0 else 0
-        when = f"expired on {date} ({ago} days ago)"
+        when = ngettext(
+            "expired on {date} ({days} day ago)", "expired on {date} ({days} days ago)", ago
+        ).format(date=date, days=ago)
     else:
-        when = f"expires on {date} ({left} days left)"
-    message = f"certificate {label(leaf)} {when}"
+        when = ngettext(
+            "expires on {date} ({days} day left)", "expires on {date} ({days} days left)", left
+        ).format(date=date, days=left)
+    message = _("certificate {name} {when}").format(name=label(leaf), when=when)
     elements = _elements_at_issue(chain, now, thresholds)
     if elements:
         parts = [text for _, text, _ in elements]
         if severity is Severity.OK:
-            message = "; ".join(parts) + f" (the certificate {label(leaf)} itself {when})"
+            message = "; ".join(parts) + _(" (the certificate {name} itself {when})").format(
+                name=label(leaf), when=when
+            )
         else:
             message = "; ".join([message, *parts])
         severity = max(severity, *(s for s, _, _ in elements))
@@ -224,19 +231,19 @@ def _elements_at_issue(
         if severity is Severity.OK:
             continue
         left = days_left(element, now)
-        date = f"{element.not_after:%Y-%m-%d %H:%M} UTC"
-        kind = _element_kind(element)
+        date = format_moment(element.not_after)
+        kind = _("root") if _element_kind(element) == "root" else _("intermediate")
         if now >= element.not_after:
-            text = (
-                f"{kind} {element.subject} (sent in the chain) expired on {date} "
-                f"({-left if left < 0 else 0} days ago): the chain no longer verifies"
-            )
+            text = _(
+                "{kind} {subject} (sent in the chain) expired on {date} ({days} days ago): the "
+                "chain no longer verifies"
+            ).format(kind=kind, subject=element.subject, date=date, days=-left if left < 0 else 0)
         else:
-            text = (
-                f"{kind} {element.subject} (sent in the chain) expires on {date} ({left} days left)"
-            )
+            text = _(
+                "{kind} {subject} (sent in the chain) expires on {date} ({days} days left)"
+            ).format(kind=kind, subject=element.subject, date=date, days=left)
             if element.not_after < chain[0].not_after:
-                text += ", before the certificate itself: the chain breaks first"
+                text += _(", before the certificate itself: the chain breaks first")
         result.append((severity, text, element))
     return result
 
@@ -251,18 +258,26 @@ def check_not_yet_valid(
     chain: Sequence[CertificateFacts] = (),
 ) -> Finding:
     """The leaf, and every issuing certificate sent with it, before its validity starts."""
-    date = f"{leaf.not_before:%Y-%m-%d %H:%M} UTC"
+    date = format_moment(leaf.not_before)
     problems = []
     if now < leaf.not_before:
         problems.append(
-            f"certificate {label(leaf)} is not valid before {date}: "
-            "peers reject it until then (check the clock of the issuing system)"
+            _(
+                "certificate {name} is not valid before {date}: peers reject it until then "
+                "(check the clock of the issuing system)"
+            ).format(name=label(leaf), date=date)
         )
     early = [e for e in dict.fromkeys(chain[1:]) if now < e.not_before]
     for element in early:
         problems.append(
-            f"{_element_kind(element)} {element.subject} (sent in the chain) is not valid before "
-            f"{element.not_before:%Y-%m-%d %H:%M} UTC: the chain does not verify until then"
+            _(
+                "{kind} {subject} (sent in the chain) is not valid before {date}: the chain "
+                "does not verify until then"
+            ).format(
+                kind=_("root") if _element_kind(element) == "root" else _("intermediate"),
+                subject=element.subject,
+                date=format_moment(element.not_before),
+            )
         )
     if problems:
         info = details
@@ -277,7 +292,12 @@ def check_not_yet_valid(
             CheckId.CERT_NOT_YET_VALID, Severity.CRITICAL, subject, "; ".join(problems), info, cause
         )
     return _finding(
-        CheckId.CERT_NOT_YET_VALID, Severity.OK, subject, f"valid since {date}", details, cause
+        CheckId.CERT_NOT_YET_VALID,
+        Severity.OK,
+        subject,
+        _("valid since {date}").format(date=date),
+        details,
+        cause,
     )
 
 

@@ -49,8 +49,10 @@ from checks.model import (
     Finding,
     Scenario,
     Severity,
+    Thresholds,
 )
 from checks.rules.addresses import parse_pair
+from checks.rules.certcheck import check_expiry
 from checks.rules.lifecycle import CertificateSnapshot, Event, EventKind, certificate_changes
 from checks.rules.replies import _ENTRIES, UNKNOWN_KEY, triage_all
 from checks.rules.tenant import TenantFacts
@@ -324,3 +326,22 @@ def test_a_long_japanese_answer_is_cut_by_characters_not_bytes() -> None:
     within_limits(rendered["blocks"])
     section_texts = [b["text"]["text"] for b in rendered["blocks"] if b["type"] == "section"]
     assert any(len(t.encode("utf-8")) > len(t) + 100 for t in section_texts)  # really Japanese
+
+
+def test_certificate_expiry_findings_are_written_in_the_language_of_the_run(pki: Any) -> None:
+    """A scheduled run in Japanese writes cert-expiry's message (and so its alert) in Japanese."""
+    leaf = pki.leaf(days=3).facts
+    english, japanese = both(
+        lambda: check_expiry(
+            "mail1", leaf, now=pki.now, thresholds=Thresholds(), cause="", details={}
+        )
+    )
+    assert "expires on" in english.message
+    assert "の有効期限は" in japanese.message
+    assert "(残り 3 日)" in japanese.message
+    assert "年" in japanese.message  # a Japanese date
+    assert (japanese.check, japanese.severity, japanese.subject) == (
+        english.check,
+        english.severity,
+        english.subject,
+    )
