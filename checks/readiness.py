@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from checks.explain import OUTSIDE_SENDER, ConnectorSession, Explanation, Match, explain
+from checks.i18n import _
 from checks.model import CheckId, Config, Finding, Scenario, Severity
 from checks.rules.addresses import Address, Envelope, parse_address
 from checks.rules.certcheck import EKU_EXPLANATION
@@ -76,7 +77,9 @@ def relay_cases(config: Config, facts: TenantFacts) -> tuple[ScenarioCase, ...]:
         if scenario is Scenario.ACCEPTED_SENDER:
             domain = _default_domain(facts)
             if domain is not None:
-                what = f"Messages from {display_domain(domain)} to the internet"
+                what = _("Messages from {domain} to the internet").format(
+                    domain=display_domain(domain)
+                )
                 cases.append(_sent_as(scenario, domain, what))
         elif scenario is Scenario.NDR:
             cases.append(
@@ -84,7 +87,7 @@ def relay_cases(config: Config, facts: TenantFacts) -> tuple[ScenarioCase, ...]:
                     scenario=scenario,
                     cause="",
                     envelope=Envelope(sender=None, recipient=EXTERNAL_RECIPIENT),
-                    what="NDRs from on-prem to internet senders",
+                    what=_("NDRs from on-prem to internet senders"),
                 )
             )
         elif scenario is Scenario.FORWARDING:
@@ -96,7 +99,9 @@ def relay_cases(config: Config, facts: TenantFacts) -> tuple[ScenarioCase, ...]:
                         scenario=scenario,
                         cause=str(mailbox),
                         envelope=Envelope(sender=OUTSIDE_SENDER, recipient=target, via=mailbox),
-                        what=f"Forwards by {mailbox.display} to {target.display}",
+                        what=_("Forwards by {mailbox} to {target}").format(
+                            mailbox=mailbox.display, target=target.display
+                        ),
                     )
                 )
         elif scenario is Scenario.UNREGISTERED_SENDER:
@@ -104,7 +109,9 @@ def relay_cases(config: Config, facts: TenantFacts) -> tuple[ScenarioCase, ...]:
                 lookup = lookup_accepted(domain, facts.accepted_domains)
                 if lookup.acceptance is Acceptance.ACCEPTED:
                     continue  # an accepted sender domain is the accepted-sender scenario
-                what = f"Messages sent as {display_domain(domain)} (not an accepted domain)"
+                what = _("Messages sent as {domain} (not an accepted domain)").format(
+                    domain=display_domain(domain)
+                )
                 cases.append(_sent_as(scenario, domain, what))
     return tuple(cases)
 
@@ -125,8 +132,11 @@ def caveats(result: Explanation) -> tuple[str, ...]:
     if session is None:
         return ()
     found = [w for w in session.warnings if w != EKU_EXPLANATION]
-    if session.match is Match.ASSUMED and not any("not observed" in w for w in found):
-        found.append(f"certificate for connector '{session.connector.name}' not observed")
+    # explain's own warning says "not observed" in the language of the run
+    if session.match is Match.ASSUMED and not any(_("not observed") in w for w in found):
+        found.append(
+            _("certificate for connector '{name}' not observed").format(name=session.connector.name)
+        )
     return tuple(dict.fromkeys(found))
 
 
@@ -135,18 +145,22 @@ def relay_finding(case: ScenarioCase, result: Explanation) -> Finding:
     notes = caveats(result)
     if not result.relay:
         severity = Severity.OK
-        message = f"{case.what}: delivered into the tenant, not a relay"
+        message = _("{what}: delivered into the tenant, not a relay").format(what=case.what)
     elif result.accepted:
         severity = Severity.WARNING if notes else Severity.OK
-        message = f"{case.what} relay through connector '{result.connector}'"
+        message = _("{what} relay through connector '{connector}'").format(
+            what=case.what, connector=result.connector
+        )
         if result.assumption:
             message += f", {result.assumption}"
-        others = [n for n in notes if "not observed" not in n]
+        others = [n for n in notes if _("not observed") not in n]
         if others:
-            message += "; but " + "; ".join(others)
+            message += _("; but {caveats}").format(caveats="; ".join(others))
     else:
         severity = Severity.CRITICAL
-        message = f"{case.what} are refused: {result.smtp_response}"
+        message = _("{what} are refused: {reply}").format(
+            what=case.what, reply=result.smtp_response
+        )
     return Finding(
         check=CheckId.RELAY_SCENARIO,
         severity=severity,

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.data.bounces import ATTR35, TENANT_ATTRIBUTION, ndr, ndr_ja, postfix
 
@@ -161,3 +162,25 @@ def test_scan_json_messages_follow_the_language_and_keys_stay_english() -> None:
     )
     table = out(relaycheck("--lang", "ja", *args[:-1], "--all"))
     assert table.startswith("重要度    チェック")
+
+
+def test_relay_readiness_reads_the_same_in_both_languages() -> None:
+    args = ("scan", "--config", str(IP_ONLY), "--only", "relay-scenario", "--json")
+    ja = json.loads(out_any(relaycheck("--lang", "ja", *args)))
+    en = json.loads(out_any(relaycheck("--lang", "en", *args)))
+
+    def pick(data: dict[str, Any]) -> list[tuple[str, str, bool]]:
+        return [(f["subject"], f["severity"], f["details"]["accepted"]) for f in data["findings"]]
+
+    assert pick(ja) == pick(en)
+    refused = {f["subject"]: f["message"] for f in ja["findings"]}
+    assert refused["ndr"].startswith(
+        "オンプレミスからインターネット上の送信者への配信不能レポート (NDR)"
+    )
+    assert refused["ndr"].endswith("は拒否されます: 550 5.7.64 Relay Access Denied ATTR36")
+
+
+def out_any(done: subprocess.CompletedProcess[bytes]) -> str:
+    """stdout of a command whose exit code is a verdict (scan: 2 when critical)."""
+    assert done.returncode in (0, 1, 2), done.stderr.decode()
+    return done.stdout.decode("utf-8")
