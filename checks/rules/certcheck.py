@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from checks.i18n import _, format_moment, ngettext
+from checks.i18n import N_, _, format_day, format_moment, ngettext
 from checks.model import (
     AcceptedDomain,
     CheckId,
@@ -317,10 +317,10 @@ def _verification_moment(chain: Sequence[CertificateFacts], now: datetime) -> da
 
 
 _CHAIN_LABEL = {
-    ChainStatus.SELF_SIGNED: "self-signed",
-    ChainStatus.MISSING_INTERMEDIATE: "missing intermediate",
-    ChainStatus.UNTRUSTED_ROOT: "untrusted",
-    ChainStatus.INVALID: "invalid chain",
+    ChainStatus.SELF_SIGNED: N_("self-signed"),
+    ChainStatus.MISSING_INTERMEDIATE: N_("missing intermediate"),
+    ChainStatus.UNTRUSTED_ROOT: N_("untrusted"),
+    ChainStatus.INVALID: N_("invalid chain"),
 }
 
 
@@ -362,7 +362,7 @@ def check_chain(
             CheckId.CERT_CHAIN,
             Severity.CRITICAL,
             subject,
-            f"{_CHAIN_LABEL[verdict.status]}: {verdict.detail}",
+            f"{_(_CHAIN_LABEL[verdict.status])}: {verdict.detail}",
             info,
             cause,
         )
@@ -373,8 +373,10 @@ def check_chain(
             CheckId.CERT_CHAIN,
             Severity.INFO,
             subject,
-            f"trusted apart from the validity dates of {named} (reported under cert-expiry / "
-            "cert-not-yet-valid): " + " <- ".join(verdict.path),
+            _(
+                "trusted apart from the validity dates of {named} (reported under cert-expiry / "
+                "cert-not-yet-valid): {path}"
+            ).format(named=named, path=" <- ".join(verdict.path)),
             {**info, "path": list(verdict.path)},
             cause,
         )
@@ -388,10 +390,16 @@ def check_chain(
             CheckId.CERT_CHAIN,
             Severity.WARNING,
             subject,
-            f"intermediate {inter.subject} expires on {inter.not_after:%Y-%m-%d} "
-            f"({days_left(inter, now)} days left), before the certificate itself "
-            f"({leaf.not_after:%Y-%m-%d}): the chain breaks first; install the CA's current "
-            "intermediate",
+            _(
+                "intermediate {subject} expires on {date} ({days} days left), before the "
+                "certificate itself ({leaf_date}): the chain breaks first; install the CA's "
+                "current intermediate"
+            ).format(
+                subject=inter.subject,
+                date=format_day(inter.not_after),
+                days=days_left(inter, now),
+                leaf_date=format_day(leaf.not_after),
+            ),
             {
                 **info,
                 "intermediate": inter.subject,
@@ -403,7 +411,7 @@ def check_chain(
         CheckId.CERT_CHAIN,
         Severity.OK,
         subject,
-        "chain verified: " + " <- ".join(verdict.path),
+        _("chain verified: {path}").format(path=" <- ".join(verdict.path)),
         {**info, "path": list(verdict.path)},
         cause,
     )
@@ -427,8 +435,10 @@ def check_chain_hygiene(
                 CheckId.CERT_CHAIN,
                 Severity.INFO,
                 subject,
-                f"the server sends the root {roots[0].subject} in its chain: unnecessary (peers "
-                "use their own copy of a root), remove it from the chain file",
+                _(
+                    "the server sends the root {subject} in its chain: unnecessary (peers use "
+                    "their own copy of a root), remove it from the chain file"
+                ).format(subject=roots[0].subject),
                 {**info, "root_sent": roots[0].subject},
                 f"{cause}/root-sent",
             )
@@ -441,8 +451,10 @@ def check_chain_hygiene(
                 CheckId.CERT_CHAIN,
                 Severity.INFO,
                 subject,
-                f"the server sends {duplicates[0].subject} more than once in its chain: "
-                "remove the duplicate from the chain file",
+                _(
+                    "the server sends {subject} more than once in its chain: remove the "
+                    "duplicate from the chain file"
+                ).format(subject=duplicates[0].subject),
                 {**info, "duplicate": duplicates[0].subject},
                 f"{cause}/duplicate",
             )
@@ -459,9 +471,11 @@ def check_chain_hygiene(
                     CheckId.CERT_CHAIN,
                     Severity.WARNING,
                     subject,
-                    f"the chain is sent out of order: {cert.subject} is not followed by its "
-                    f"issuer {cert.issuer}; strict TLS clients fail on this. Send the leaf, "
-                    "then each issuer in turn",
+                    _(
+                        "the chain is sent out of order: {subject} is not followed by its issuer "
+                        "{issuer}; strict TLS clients fail on this. Send the leaf, then each "
+                        "issuer in turn"
+                    ).format(subject=cert.subject, issuer=cert.issuer),
                     {**info, "out_of_order_at": index + 1},
                     f"{cause}/order",
                 )
@@ -488,7 +502,11 @@ def check_weak_certificate(
     problems: list[str] = []
     severity = Severity.OK
     for index, cert in enumerate(chain):
-        what = f"certificate {label(cert)}" if index == 0 else f"intermediate {cert.subject}"
+        what = (
+            _("certificate {name}").format(name=label(cert))
+            if index == 0
+            else _("intermediate {subject}").format(subject=cert.subject)
+        )
         if cert.self_issued and index > 0:
             continue  # a root's self-signature is never checked by anyone
         if (
@@ -496,12 +514,17 @@ def check_weak_certificate(
             and cert.key_bits is not None
             and cert.key_bits < MIN_RSA_BITS
         ):
-            problems.append(f"{what} has a {cert.key_bits}-bit {cert.key_type} key (minimum 2048)")
+            problems.append(
+                _("{what} has a {bits}-bit {type} key (minimum 2048)").format(
+                    what=what, bits=cert.key_bits, type=cert.key_type
+                )
+            )
             severity = Severity.CRITICAL
         if cert.signature_hash in WEAK_HASHES:
             problems.append(
-                f"{what} is signed with {cert.signature_hash.upper()}, which current clients "
-                "no longer trust"
+                _("{what} is signed with {hash}, which current clients no longer trust").format(
+                    what=what, hash=cert.signature_hash.upper()
+                )
             )
             severity = Severity.CRITICAL
     leaf = chain[0]
@@ -543,8 +566,10 @@ def check_tls_version(subject: str, obs: TlsObservation) -> Finding:
             CheckId.CERT_WEAK,
             Severity.CRITICAL,
             subject,
-            f"{obs.address} negotiated {obs.tls_version}: Exchange Online requires TLS 1.2 or "
-            "later ('421 4.7.66 TLS 1.0 and 1.1 are not supported')",
+            _(
+                "{address} negotiated {version}: Exchange Online requires TLS 1.2 or later "
+                "('421 4.7.66 TLS 1.0 and 1.1 are not supported')"
+            ).format(address=obs.address, version=obs.tls_version),
             details,
             cause,
         )
@@ -552,7 +577,7 @@ def check_tls_version(subject: str, obs: TlsObservation) -> Finding:
         CheckId.CERT_WEAK,
         Severity.OK,
         subject,
-        f"{obs.address} negotiated {obs.tls_version}",
+        _("{address} negotiated {version}").format(address=obs.address, version=obs.tls_version),
         details,
         cause,
     )
