@@ -290,7 +290,7 @@ def _sqlite_backend(path: Path) -> _Backend:
 def _url_backend(text: str) -> _Backend:
     try:
         url = sa.make_url(text)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # a bad port raises ValueError
         raise StateError(
             "[state] url", "is not a database URL (expected postgresql://USER@HOST/DB)"
         ) from None
@@ -1062,12 +1062,15 @@ class Store:
                 db.execute(sa.update(l).where(*key).values(values))
                 return new
             insert = self._insert
-            done = db.execute(
+            db.execute(
                 insert(l)
                 .values(tenant=self.tenant, name=SCHEDULER, **values)
                 .on_conflict_do_nothing()
             )
-            return new if done.rowcount == 1 else None
+            # re-read: another replica may have created the first lease at the same moment
+            row = db.execute(sa.select(l).where(*key)).first()
+            won = _lease(row)
+            return new if won is not None and won.holder == replica else None
 
     def release_lead(self, replica: str) -> None:
         """A clean stop: end `replica`'s lease now, so a follower takes over at its next check."""
