@@ -51,6 +51,9 @@ from bot.records import OutboxMessage
 
 log = logging.getLogger("relaycheck.delivery")
 
+# another replica is delivering the head: look again this soon
+CLAIM_RETRY_SECONDS = 0.25
+
 # Slack errors that no retry will fix: keep the message as failed and move on
 PERMANENT_ERRORS = frozenset(
     {
@@ -112,8 +115,10 @@ class DeliveryWorker:
         poll_interval: float = 5.0,
         out: TextIO | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        replica: str = "local",
     ) -> None:
         self.store = store
+        self.replica = replica  # whose claim a message is under (see Store.claim_next)
         self.client = worker_client(client) if client is not None else None
         self.min_interval = min_interval
         self.base_backoff = base_backoff
@@ -155,12 +160,12 @@ class DeliveryWorker:
         """Deliver queued messages in order until the queue is empty (None) or the head must
         wait; then return how many seconds until it may be tried again."""
         while not self._stopping:
-            batch = self.store.pending(limit=50)
-            if not batch:
-                return None
-            for msg in batch:
-                if self._stopping:
-                    return None
+            # the head is claimed (PostgreSQL: row lock, SKIP LOCKED) while it is delivered, so
+            # a replica draining the same outbox never sends it too; it waits for the next head
+            with self.store.claim_next(self.replica) as claim:
+                msg = claim.message
+                if msg is None:
+                    return CLAIM_RETRY_SECONDS if claim.busy else None
                 if msg.next_attempt_at is not None:
                     wait = (msg.next_attempt_at - self.now()).total_seconds()
                     if wait > 0:

@@ -121,6 +121,26 @@ def _redacted(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
+def _claimant(worker: str) -> str:
+    """An sqlite claim names the worker and its process: the file is on this machine, so a
+    claim whose process is gone (kill -9) is void at once instead of after `hold_seconds`."""
+    return f"{worker} {socket.gethostname()}:{os.getpid()}"
+
+
+def _claimant_alive(claimed_by: str) -> bool:
+    _worker, _, where = claimed_by.rpartition(" ")
+    host, _, pid = where.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's process: only its claim's expiry says it is gone
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 # --------------------------------------------------------------------------- (de)serialisation
 
 
@@ -827,6 +847,15 @@ class Store:
             self._check_fence(db, fence)
             self._enqueue(db, drafts, now)
 
+    def record_digest(
+        self, draft: OutboxDraft, now: datetime, *, fence: Fence | None = None
+    ) -> None:
+        """Queue a digest and mark the digest job done, together (fenced like a cycle)."""
+        with self._write() as db:
+            self._check_fence(db, fence)
+            self._enqueue(db, [draft], now)
+            self._mark(db, "digest", now)
+
     def _enqueue(self, db: Connection, drafts: Sequence[OutboxDraft], now: datetime) -> None:
         if not drafts:
             return
@@ -927,14 +956,16 @@ class Store:
     def _claim_marked(self, worker: str, hold_seconds: float) -> Iterator[Claim]:
         o = t.outbox
         now = time.time()
+        me = _claimant(worker)
         with self._write() as db:
             row = db.execute(
                 self._pending_query().add_columns(o.c.claimed_by, o.c.claimed_until).limit(1)
             ).first()
             if (
                 row is not None
-                and row.claimed_by not in (None, worker)
+                and row.claimed_by not in (None, me)
                 and (row.claimed_until or 0.0) > now
+                and _claimant_alive(row.claimed_by)
             ):
                 row, busy = None, True
             else:
@@ -943,7 +974,7 @@ class Store:
                 db.execute(
                     sa.update(o)
                     .where(o.c.seq == row.seq)
-                    .values(claimed_by=worker, claimed_until=now + hold_seconds)
+                    .values(claimed_by=me, claimed_until=now + hold_seconds)
                 )
         if row is None:
             yield Claim(None, busy=busy)
@@ -954,7 +985,7 @@ class Store:
             with contextlib.suppress(StateError), self._write() as db:
                 db.execute(
                     sa.update(o)
-                    .where(o.c.seq == row.seq, o.c.claimed_by == worker)
+                    .where(o.c.seq == row.seq, o.c.claimed_by == me)
                     .values(claimed_by=None, claimed_until=None)
                 )
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from bot.cli import config_cmd, demo, explain, findings, run_once, triage
+from bot.cli import config_cmd, demo, explain, findings, run_once, state, triage
 from bot.cli import scan as scan_cmd
 from bot.cli import serve as serve_cmd
 from checks.errors import RelaycheckError
@@ -29,6 +29,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     serve_cmd,
     findings,
     run_once,
+    state,
     demo,
     triage,
 )

@@ -50,6 +50,7 @@ async def render_home(deps: Deps) -> View:
         findings=store.open_findings(now=deps.clock()) if store is not None else [],
         last_run=store.last_run() if store is not None else None,
         now=deps.clock(),
+        leader=store.leader() if store is not None else None,
     )
 
 
