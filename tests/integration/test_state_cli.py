@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from checks.config import parse_config
+from checks.config import load_config, parse_config
 from checks.errors import ConfigError
 from tests.fakes.postgres import PostgresServer
 
@@ -147,3 +147,14 @@ def test_state_url_in_the_config_is_checked() -> None:
     assert "hunter2" not in str(err.value)
     with pytest.raises(ConfigError, match="greater than 0"):
         parse_config({**base, "ha": {"lease_seconds": 0}}, base_dir=Path("."))
+
+
+def test_the_shipped_ha_config_names_a_database_without_a_password() -> None:
+    deploy = Path(__file__).resolve().parents[2] / "deploy"
+    config = load_config(deploy / "relaycheck.ha.toml")
+    assert config.state.url == "postgresql://relaycheck@postgres:5432/relaycheck"
+    assert config.ha.lease_seconds == 30.0
+    compose = (deploy / "compose.ha.yaml").read_text(encoding="utf-8")
+    assert "RELAYCHECK_STATE_URL_FILE" in compose
+    assert compose.count('command: ["serve"') == 2  # two replicas
+    assert "replicas: 2" in (deploy / "k8s-ha" / "relaycheck.yaml").read_text(encoding="utf-8")
