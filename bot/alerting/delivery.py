@@ -26,6 +26,11 @@ invalid_auth, ...) mark the message failed (kept in the outbox, logged) instead 
 every later alert forever. Posts to one channel are spaced by `min_interval` (about 1 per second).
 
 With no Slack client (console mode, the embedded default) messages are printed to stdout.
+
+Several replicas may drain one outbox (`Store.claim_next`): the head is claimed while it is
+delivered (PostgreSQL: a row lock taken with FOR UPDATE SKIP LOCKED; sqlite: a claim mark), a
+replica that finds the head claimed waits `CLAIM_RETRY_SECONDS` instead of skipping ahead, so
+queue order holds across replicas and no message is sent by two of them.
 """
 
 from __future__ import annotations
