@@ -30,7 +30,10 @@ With no Slack client (console mode, the embedded default) messages are printed t
 Several replicas may drain one outbox (`Store.claim_next`): the head is claimed while it is
 delivered (PostgreSQL: a row lock taken with FOR UPDATE SKIP LOCKED; sqlite: a claim mark), a
 replica that finds the head claimed waits `CLAIM_RETRY_SECONDS` instead of skipping ahead, so
-queue order holds across replicas and no message is sent by two of them.
+queue order holds across replicas and no message is sent by two of them. The duplicate window
+above widens in one case: a replica frozen in the middle of a post for longer than the claim's
+hold (PostgreSQL ends its session, so the lock is released) can find the message re-posted by
+another replica when it wakes.
 """
 
 from __future__ import annotations

@@ -49,7 +49,10 @@ class Background:
     owns_store: Store | None = None
 
     async def stop(self) -> None:
-        await self.leadership.stop()  # stops the scheduler (if leading), hands the lease back
+        scheduler, self.scheduler = self.scheduler, None  # stopped here, not again on loss
+        if scheduler is not None:
+            await scheduler.stop()  # a run in progress may finish its store write first
+        await self.leadership.stop()  # then the lease is handed back
         self.worker.stop()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
