@@ -56,7 +56,12 @@ class Leadership:
 
     async def run_forever(self) -> None:
         while not self._stop.is_set():
-            await self.check()
+            try:
+                await self.check()
+            except Exception:  # our bug: logged; the local lease deadline still applies
+                log.exception("leadership check failed inside relaycheck")
+                if self.fence is not None and self.monotonic() >= self._valid_until:
+                    await self._lose("its lease ran out while checks failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self.check_seconds)
 
