@@ -31,6 +31,7 @@ from checks.model import (
     Endpoint,
     EndpointRole,
     Forward,
+    HaSettings,
     LocaleSettings,
     Microsoft365Settings,
     ProbeSettings,
@@ -533,6 +534,25 @@ def _locale(reader: _Reader) -> LocaleSettings:
     return LocaleSettings(language=language)
 
 
+_DATABASE_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+def _state(reader: _Reader, base_dir: Path) -> StateSettings:
+    path = reader.opt("path", str)
+    url = reader.opt("url", str)
+    reader.finish()
+    if path is not None and url is not None:
+        raise reader.error("url", "set either [state] path (sqlite) or [state] url, not both")
+    if url is not None and not url.startswith(_DATABASE_SCHEMES):
+        scheme = url.split("://", 1)[0] if "://" in url else "no scheme"
+        # only the scheme is shown: the rest may carry a password
+        raise reader.error("url", f"must be a postgresql:// URL (got {scheme})")
+    if url is not None:
+        return StateSettings(url=url)
+    # unset: in the working folder (where the daemon or cron job runs), not the config's
+    return StateSettings(path=_path(base_dir, path)) if path else StateSettings()
+
+
 def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<config>") -> Config:
     """Validate a parsed TOML document; relative paths resolve against `base_dir`."""
     top = _Reader(raw, path="", file=source)
@@ -576,9 +596,13 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
     ca_file = trust_reader.opt("ca_file", str)
     trust_reader.finish()
 
-    state_reader = top.sub("state")
-    state_path = state_reader.opt("path", str)
-    state_reader.finish()
+    state = _state(top.sub("state"), base_dir)
+    ha_reader = top.sub("ha")
+    ha = HaSettings(
+        lease_seconds=ha_reader.positive("lease_seconds", float, HaSettings().lease_seconds),
+        replica=ha_reader.opt("replica", str),
+    )
+    ha_reader.finish()
 
     config = Config(
         source=Path(source) if source != "<config>" else None,
@@ -600,8 +624,8 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
         microsoft365=_microsoft365(top.sub("microsoft365")),
         slack=_slack(top.sub("slack")),
         schedule=_schedule(top.sub("schedule")),
-        # unset: in the working folder (where the daemon or cron job runs), not the config's
-        state=StateSettings(path=_path(base_dir, state_path)) if state_path else StateSettings(),
+        state=state,
+        ha=ha,
         alerts=_alerts(top.sub("alerts")),
         locale=_locale(top.sub("locale")),
         checks=_checks(top.sub("checks")),

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from types import ModuleType
 
-from bot.cli import config_cmd, demo, explain, findings, preflight, run_once, triage
+from bot.cli import config_cmd, demo, explain, findings, preflight, run_once, state, triage
 from bot.cli import scan as scan_cmd
 from bot.cli import serve as serve_cmd
 from checks.errors import RelaycheckError
@@ -32,6 +32,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     serve_cmd,
     findings,
     run_once,
+    state,
     demo,
     triage,
 )

@@ -8,6 +8,10 @@ whether a fire time fell between that mark and now; if so the job runs ONCE imme
 (however many runs were missed), then follows its schedule. `coalesce=True` and
 `max_instances=1` cover the same ground while running: a stalled loop does not produce a
 burst, and a run that is still going is not started a second time.
+
+With replicas, only the leader runs a Scheduler (`bot.runtime.leadership`), built with the
+`Fence` of its lease: every write of a run carries it, so a run that outlives the lease
+(the leader was frozen or cut off) is discarded by the store instead of completing twice.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.alerting.cycle import run_cycle, run_digest
-from bot.alerting.store import Store
+from bot.alerting.lease import Fence
+from bot.alerting.store import LeaseLost, Store
 from checks.model import Config
 from checks.rules.schedule import build_trigger
 
@@ -62,7 +67,9 @@ class Scheduler:
         scan: Callable[..., Awaitable[Any]] | None = None,
         channel: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        fence: Fence | None = None,
     ) -> None:
+        self.fence = fence
         self.config = config
         self.store = store
         self.on_queued = on_queued
@@ -92,7 +99,7 @@ class Scheduler:
             kwargs: dict[str, Any] = {}
             if name == "digest" and last is None:
                 # first start ever: no digest is owed yet; count from now
-                self.store.mark_job(name, now)
+                self.store.mark_job(name, now, fence=self.fence)
             elif missed_run(trigger, last, now):
                 log.info(
                     "job %s missed a run while stopped (last %s): running once now", name, last
@@ -127,10 +134,18 @@ class Scheduler:
             self._running.add(task)
         try:
             if name == "digest":
-                await run_digest(self.config, self.store, now=now, channel=self.channel)
+                await run_digest(
+                    self.config, self.store, now=now, channel=self.channel, fence=self.fence
+                )
             else:
                 result = await run_cycle(
-                    self.config, self.store, now=now, job=name, scan=self.scan, channel=self.channel
+                    self.config,
+                    self.store,
+                    now=now,
+                    job=name,
+                    scan=self.scan,
+                    channel=self.channel,
+                    fence=self.fence,
                 )
                 log.info(
                     "job %s finished: %d findings, %d events, %d messages queued",
@@ -139,6 +154,9 @@ class Scheduler:
                     len(result.events),
                     result.drafts,
                 )
+        except LeaseLost as err:
+            # another replica leads now; it runs this job again (nothing of ours was written)
+            log.warning("job %s discarded: %s", name, err.problem)
         finally:
             if task is not None:
                 self._running.discard(task)
