@@ -594,17 +594,19 @@ def check_hostname(
             CheckId.CERT_HOSTNAME,
             Severity.OK,
             endpoint.name,
-            f"certificate covers {endpoint.host}",
+            _("certificate covers {host}").format(host=endpoint.host),
             details,
             cause,
         )
     severity = Severity.WARNING if endpoint.role is EndpointRole.MX else Severity.CRITICAL
-    shown = ", ".join(names) if names else "no DNS names"
+    shown = ", ".join(names) if names else _("no DNS names")
     return _finding(
         CheckId.CERT_HOSTNAME,
         severity,
         endpoint.name,
-        f"certificate does not cover {endpoint.host} (it names {shown})",
+        _("certificate does not cover {host} (it names {names})").format(
+            host=endpoint.host, names=shown
+        ),
         {**details, "host": endpoint.host},
         cause,
     )
@@ -848,24 +850,23 @@ def connector_domain_finding(
             CheckId.SAN_COVERAGE,
             Severity.OK,
             connector.name,
-            f"connector domain {standing.domain} is an accepted domain",
+            _("connector domain {domain} is an accepted domain").format(domain=standing.domain),
             details,
             "domain",
         )
     if standing.standing is DomainStanding.PARENT_ACCEPTED:
-        message = (
-            f"connector name {name} is not an accepted domain; only its parent "
-            f"{standing.accepted_as} is. Undocumented territory: Microsoft recommends "
-            f"'*.{standing.accepted_as}' on the connector"
-        )
+        message = _(
+            "connector name {name} is not an accepted domain; only its parent {parent} is. "
+            "Undocumented territory: Microsoft recommends '*.{parent}' on the connector"
+        ).format(name=name, parent=standing.accepted_as)
         return _finding(
             CheckId.SAN_COVERAGE, Severity.WARNING, connector.name, message, details, "domain"
         )
     if standing.standing is DomainStanding.UNCERTAIN:
-        message = (
-            f"connector domain {standing.domain} is accepted only through MatchSubDomains of "
-            f"{standing.accepted_as}, whose effect on relay is undocumented"
-        )
+        message = _(
+            "connector domain {domain} is accepted only through MatchSubDomains of {parent}, "
+            "whose effect on relay is undocumented"
+        ).format(domain=standing.domain, parent=standing.accepted_as)
         return _finding(
             CheckId.SAN_COVERAGE, Severity.WARNING, connector.name, message, details, "domain"
         )
@@ -873,9 +874,11 @@ def connector_domain_finding(
         CheckId.SAN_COVERAGE,
         Severity.CRITICAL,
         connector.name,
-        f"connector domain {standing.domain} is not an accepted domain: Exchange Online cannot "
-        "attribute mail to the tenant by this certificate (relay-scenario says which mail that "
-        "refuses)",
+        _(
+            "connector domain {domain} is not an accepted domain: Exchange Online cannot "
+            "attribute mail to the tenant by this certificate (relay-scenario says which mail "
+            "that refuses)"
+        ).format(domain=standing.domain),
         details,
         "domain",
     )
@@ -893,13 +896,13 @@ def check_san_coverage(
         "via_cn": match.via_cn.value,
         "via_san": match.via_san.value,
     }
-    shown = ", ".join(leaf.names) or "no names"
+    shown = ", ".join(leaf.names) or _("no names")
     if match.fully_covered:
         return _finding(
             CheckId.SAN_COVERAGE,
             Severity.OK,
             connector.name,
-            f"{name} covers the certificate's CN and SAN",
+            _("{name} covers the certificate's CN and SAN").format(name=name),
             info,
             cause,
         )
@@ -910,8 +913,10 @@ def check_san_coverage(
             CheckId.SAN_COVERAGE,
             Severity.WARNING,
             connector.name,
-            f"{name} matches the certificate only through its {only} ({', '.join(match.matching_names)}), "
-            f"not its {other}; sources disagree on which one Exchange Online reads",
+            _(
+                "{name} matches the certificate only through its {only} ({names}), not its "
+                "{other}; sources disagree on which one Exchange Online reads"
+            ).format(name=name, only=only, names=", ".join(match.matching_names), other=other),
             info,
             cause,
         )
@@ -920,9 +925,10 @@ def check_san_coverage(
             CheckId.SAN_COVERAGE,
             Severity.WARNING,
             connector.name,
-            f"the certificate's wildcard name ({', '.join(match.matching_names)}) against connector "
-            f"name {name} is undocumented; set the connector to '*.' form or use a certificate "
-            "naming the host",
+            _(
+                "the certificate's wildcard name ({names}) against connector name {name} is "
+                "undocumented; set the connector to '*.' form or use a certificate naming the host"
+            ).format(names=", ".join(match.matching_names), name=name),
             info,
             cause,
         )
@@ -930,9 +936,11 @@ def check_san_coverage(
         CheckId.SAN_COVERAGE,
         Severity.CRITICAL,
         connector.name,
-        f"connector name {name} covers none of the certificate's names ({shown}): Exchange Online "
-        "will not match this connector by its certificate (relay-scenario says which mail that "
-        "refuses)",
+        _(
+            "connector name {name} covers none of the certificate's names ({names}): Exchange "
+            "Online will not match this connector by its certificate (relay-scenario says which "
+            "mail that refuses)"
+        ).format(name=name, names=shown),
         info,
         cause,
     )
