@@ -16,6 +16,7 @@ from enum import StrEnum
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from checks.i18n import _
 from checks.model import CheckId, Endpoint, EndpointRole, Finding, Severity, TlsMode
 from checks.rules.certificates import CertificateFacts
 from checks.rules.names import InvalidName, rfc6125_name_matches, to_ascii_domain
@@ -133,11 +134,12 @@ def _failure_finding(check: CheckId, subject: str, lookup: Lookup, what: str) ->
         Outcome.TIMEOUT: Severity.WARNING,
     }.get(lookup.outcome, Severity.WARNING)
     text = {
-        Outcome.NXDOMAIN: f"{lookup.name} does not exist (NXDOMAIN)",
-        Outcome.SERVFAIL: f"no name server could answer for {lookup.name} (SERVFAIL)",
-        Outcome.TIMEOUT: f"the {lookup.rdtype} lookup of {lookup.name} timed out",
-        Outcome.NO_ANSWER: f"{lookup.name} has no {lookup.rdtype} record",
-    }.get(lookup.outcome, f"the {lookup.rdtype} lookup of {lookup.name} failed")
+        Outcome.NXDOMAIN: _("{name} does not exist (NXDOMAIN)"),
+        Outcome.SERVFAIL: _("no name server could answer for {name} (SERVFAIL)"),
+        Outcome.TIMEOUT: _("the {type} lookup of {name} timed out"),
+        Outcome.NO_ANSWER: _("{name} has no {type} record"),
+    }.get(lookup.outcome, _("the {type} lookup of {name} failed"))
+    text = text.format(name=lookup.name, type=lookup.rdtype)
     if lookup.detail and lookup.outcome in (Outcome.ERROR, Outcome.TIMEOUT):
         text = f"{text} ({lookup.detail})"
     return Finding(
@@ -154,7 +156,7 @@ def mx_findings(obs: DomainDns, *, expected: Sequence[str]) -> list[Finding]:
     """The `mx` check of one accepted domain."""
     domain = obs.domain
     if obs.mx.outcome is not Outcome.ANSWER and obs.mx.outcome is not Outcome.NO_ANSWER:
-        return [_failure_finding(CheckId.MX, domain, obs.mx, "MX lookup")]
+        return [_failure_finding(CheckId.MX, domain, obs.mx, _("MX lookup"))]
     if obs.mx.outcome is Outcome.NO_ANSWER or not obs.mx_records:
         severity = Severity.CRITICAL if expected else Severity.WARNING
         return [
@@ -162,10 +164,10 @@ def mx_findings(obs: DomainDns, *, expected: Sequence[str]) -> list[Finding]:
                 check=CheckId.MX,
                 severity=severity,
                 subject=domain,
-                message=(
-                    f"{domain} has no MX record: senders fall back to its A/AAAA record "
+                message=_(
+                    "{domain} has no MX record: senders fall back to its A/AAAA record "
                     "(RFC 5321 implicit MX), so mail for it does not reach Exchange Online"
-                ),
+                ).format(domain=domain),
                 details={"expected": list(expected)},
                 cause="no-mx",
             )
@@ -176,7 +178,9 @@ def mx_findings(obs: DomainDns, *, expected: Sequence[str]) -> list[Finding]:
                 check=CheckId.MX,
                 severity=Severity.CRITICAL,
                 subject=domain,
-                message=f"{domain} publishes a null MX (RFC 7505): it declares it accepts no mail",
+                message=_(
+                    "{domain} publishes a null MX (RFC 7505): it declares it accepts no mail"
+                ).format(domain=domain),
                 cause="null-mx",
             )
         ]
@@ -192,16 +196,20 @@ def mx_findings(obs: DomainDns, *, expected: Sequence[str]) -> list[Finding]:
         lookups = (host.a, host.aaaa) if host is not None else ()
         failed = [lk for lk in lookups if lk.outcome.failed]
         reason = (
-            f"its address lookup failed ({', '.join(f'{lk.rdtype}: {lk.outcome.value}' for lk in failed)})"
+            _("its address lookup failed ({lookups})").format(
+                lookups=", ".join(f"{lk.rdtype}: {lk.outcome.value}" for lk in failed)
+            )
             if failed
-            else "it has no A or AAAA record"
+            else _("it has no A or AAAA record")
         )
         findings.append(
             Finding(
                 check=CheckId.MX,
                 severity=Severity.WARNING,
                 subject=domain,
-                message=f"MX host {name} of {domain} does not resolve: {reason}",
+                message=_("MX host {host} of {domain} does not resolve: {reason}").format(
+                    host=name, domain=domain, reason=reason
+                ),
                 details={"host": name},
                 cause=f"unresolvable:{name}",
             )
@@ -212,7 +220,9 @@ def mx_findings(obs: DomainDns, *, expected: Sequence[str]) -> list[Finding]:
                 check=CheckId.MX,
                 severity=Severity.CRITICAL,
                 subject=domain,
-                message=f"no MX host of {domain} resolves ({', '.join(names)}): mail cannot be delivered",
+                message=_(
+                    "no MX host of {domain} resolves ({hosts}): mail cannot be delivered"
+                ).format(domain=domain, hosts=", ".join(names)),
                 details={"hosts": names},
                 cause="unresolvable",
             )
@@ -225,10 +235,10 @@ def mx_findings(obs: DomainDns, *, expected: Sequence[str]) -> list[Finding]:
                     check=CheckId.MX,
                     severity=Severity.CRITICAL,
                     subject=domain,
-                    message=(
-                        f"MX of {domain} points to {', '.join(wrong)}, not where "
-                        f"[tenant] mx_expected says ({', '.join(expected)})"
-                    ),
+                    message=_(
+                        "MX of {domain} points to {hosts}, not where [tenant] mx_expected says "
+                        "({expected})"
+                    ).format(domain=domain, hosts=", ".join(wrong), expected=", ".join(expected)),
                     details={"hosts": names, "unexpected": wrong, "expected": list(expected)},
                     cause="unexpected-host",
                 )
@@ -239,7 +249,7 @@ def mx_findings(obs: DomainDns, *, expected: Sequence[str]) -> list[Finding]:
                 check=CheckId.MX,
                 severity=Severity.OK,
                 subject=domain,
-                message=f"MX of {domain}: {', '.join(names)}",
+                message=_("MX of {domain}: {hosts}").format(domain=domain, hosts=", ".join(names)),
                 details={"hosts": names},
             )
         )
