@@ -568,6 +568,19 @@ class Store:
                     (error[:500], _ts(next_attempt_at), seq),
                 )
 
+    def oldest_pending_at(self) -> datetime | None:
+        """When the oldest message still waiting in the outbox was queued (None: none waits)."""
+        row = self._db.execute(
+            "SELECT MIN(created_at) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL"
+        ).fetchone()
+        return _dt(row[0]) if row else None
+
+    def check_writable(self) -> None:
+        """Take the write lock and write nothing of meaning; raises `StateError` when a write
+        would fail (read-only file or folder, full disk, lock held too long): /readyz asks."""
+        with self._write() as db:
+            db.execute("UPDATE schema_version SET version = version")
+
     def outbox_counts(self) -> dict[str, int]:
         row = self._db.execute(
             "SELECT SUM(delivered_at IS NOT NULL), SUM(failed_at IS NOT NULL), "

@@ -26,6 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerting.delivery import DeliveryWorker
 from bot.alerting.store import Store
+from bot.runtime.metrics import Metrics
 from bot.runtime.scheduler import Scheduler
 from bot.slack.settings import load_bot_token
 from checks.config import load_config
@@ -57,6 +58,7 @@ async def start_background(
     client: AsyncWebClient | None,
     scan: Callable[..., Awaitable[Any]] | None = None,
     min_interval: float = 1.0,
+    metrics: Metrics | None = None,
 ) -> Background:
     owned = None
     if store is None:
@@ -65,13 +67,19 @@ async def start_background(
     if client is not None and not channel:
         log.warning("[slack] alerts_channel is not set: alerts are written to the console")
         client = None
-    worker = DeliveryWorker(store, client, min_interval=min_interval)
+    worker = DeliveryWorker(
+        store,
+        client,
+        min_interval=min_interval,
+        on_api_error=metrics.slack_error if metrics is not None else None,
+    )
     scheduler = Scheduler(
         config,
         store,
         on_queued=worker.wake,
         scan=scan,
         channel=channel if client is not None else None,
+        metrics=metrics,
     )
     task = asyncio.create_task(worker.run_forever(), name="relaycheck-delivery")
     scheduler.start()
