@@ -29,9 +29,12 @@ from typing import Any, TypeVar
 
 from checks.errors import AddressError, ConfigError, ConfigErrors
 from checks.model import (
+    RELAY_SCENARIOS,
     AcceptedDomain,
     AlertSettings,
     CertificateSource,
+    CheckId,
+    CheckPolicy,
     Config,
     Connector,
     ConnectorType,
@@ -43,8 +46,10 @@ from checks.model import (
     LogSettings,
     Microsoft365Settings,
     ProbeSettings,
+    Scenario,
     ScheduleSettings,
     ServerSettings,
+    Severity,
     SlackMode,
     SlackSettings,
     StateSettings,
@@ -102,6 +107,17 @@ class Key:
     port: bool = False  # 1-65535 (0 too when `minimum=0`)
     url: bool = False  # http(s) URL
     min_items: int | None = None
+    # values outside `choices` that deserve their own answer: (value, problem)
+    refusals: tuple[tuple[str, str], ...] = ()
+
+    def choose(self, text: str) -> tuple[str | None, str | None]:
+        """The declared choice `text` names (any case), or the problem with it."""
+        wanted = text.strip().lower()
+        match = next((c for c in self.choices if c.lower() == wanted), None)
+        if match is not None:
+            return match, None
+        refusal = next((p for v, p in self.refusals if v.lower() == wanted), None)
+        return None, refusal or f"must be one of {', '.join(self.choices)}, got {text!r}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +130,11 @@ class Table:
     tables: tuple[Table, ...] = ()
     array: bool = False
     required: bool = False
+    # a table whose keys are names from a closed set (`[checks.severity]`: check ids), each
+    # value checked by `entries`; None: only the declared keys
+    entries: Key | None = None
+    entry_names: tuple[str, ...] = ()
+    entry_noun: str = "name"
 
     def key(self, name: str) -> Key:
         return next(k for k in self.keys if k.name == name)
@@ -169,6 +190,19 @@ SPEC = Table(
                 _str("accepted_domains_file", "Get-AcceptedDomain | ConvertTo-Json export"),
                 _str("connectors_file", "Get-InboundConnector | ConvertTo-Json export"),
                 _strs("sender_domains", "MAIL FROM domains the on-prem servers send as"),
+                Key(
+                    name="relay_scenarios",
+                    kind=Kind.STRINGS,
+                    doc="the relay scenarios relay-scenario judges on every scan",
+                    default=[s.value for s in RELAY_SCENARIOS],
+                    choices=tuple(s.value for s in RELAY_SCENARIOS),
+                    refusals=(
+                        (
+                            Scenario.TO_TENANT.value,
+                            "to-tenant is delivery into the tenant, not a relay scenario",
+                        ),
+                    ),
+                ),
                 _strs(
                     "mx_expected", '"exchange-online" or host patterns such as "*.mx.contoso.com"'
                 ),
@@ -408,6 +442,40 @@ SPEC = Table(
             ),
         ),
         Table(
+            name="checks",
+            doc="Per-check policy: checks not to run, severities read differently",
+            keys=(
+                Key(
+                    name="disabled",
+                    kind=Kind.STRINGS,
+                    doc="check ids not to run",
+                    choices=tuple(c.value for c in CheckId if c is not CheckId.RELAYCHECK),
+                    refusals=(
+                        (CheckId.RELAYCHECK.value, "relaycheck's own failures cannot be disabled"),
+                    ),
+                ),
+            ),
+            tables=(
+                Table(
+                    name="severity",
+                    doc="check id = the severity its problems are reported with",
+                    entries=_str(
+                        "severity",
+                        "the severity for this check's problems",
+                        choices=tuple(v.value for v in Severity if v is not Severity.OK),
+                        refusals=(
+                            (
+                                Severity.OK.value,
+                                "must be one of info, warning, critical (disable the check instead)",
+                            ),
+                        ),
+                    ),
+                    entry_names=tuple(c.value for c in CheckId if c is not CheckId.RELAYCHECK),
+                    entry_noun="check id",
+                ),
+            ),
+        ),
+        Table(
             name="server",
             doc="serve's health and metrics listener (/healthz, /readyz, /metrics)",
             keys=(
@@ -472,7 +540,9 @@ def _range_problem(key: Key, value: float) -> str | None:
 
 
 def check_value(key: Key, value: Any) -> tuple[Any, str | None]:
-    """The value as the parser keeps it, or the problem with it (per the declaration alone)."""
+    """The value as the parser keeps it, or the problem with it (per the declaration alone).
+
+    A problem with one item of a list starts with its index (`[2]: ...`)."""
     kind = key.kind
     if kind is Kind.BOOLEAN:
         if not isinstance(value, bool):
@@ -491,18 +561,24 @@ def check_value(key: Key, value: Any) -> tuple[Any, str | None]:
         if not isinstance(value, str):
             return None, f"expected a string, got {_type_name(value)}"
         if key.choices:
-            match = next((c for c in key.choices if c.lower() == value.strip().lower()), None)
-            if match is None:
-                return None, f"must be one of {', '.join(key.choices)}, got {value!r}"
-            return match, None
+            return key.choose(value)
         if key.url and not value.startswith(("https://", "http://")):
             return None, f"{value!r} is not an http(s) URL"
         return value, None
     if kind is Kind.STRINGS:
         if isinstance(value, str):
-            return (value,), None
+            value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             return None, "expected a list of strings"
+        if key.choices:
+            out = []
+            for index, item in enumerate(value):
+                match, problem = key.choose(item)
+                if match is None:
+                    return None, f"[{index}]: {problem}"
+                if match not in out:
+                    out.append(match)
+            return tuple(out), None
         return tuple(value), None
     # Kind.INTEGERS
     if not isinstance(value, list) or not all(
@@ -550,12 +626,23 @@ class _Reader:
                 self.present.add(name)
                 continue
             key = keys.get(name)
+            if key is None and spec.entries is not None:
+                if name not in spec.entry_names:
+                    self.report(
+                        name,
+                        f"unknown {spec.entry_noun} {name!r} (one of {', '.join(spec.entry_names)})",
+                    )
+                    continue
+                key = spec.entries
             if key is None:
                 self.report(name, _unknown(name, [*keys, *tables]))
                 continue
             self.present.add(name)
             checked, problem = check_value(key, value)
-            if problem:
+            if problem and problem.startswith("[") and "]: " in problem:
+                index, text = problem.split(": ", 1)
+                self.report(name + index, text)
+            elif problem:
                 self.report(name, problem)
             else:
                 self.values[name] = checked
@@ -571,6 +658,10 @@ class _Reader:
 
     def has(self, name: str) -> bool:
         return name in self.present
+
+    def entries(self) -> dict[str, Any]:
+        """The checked values of a table declared with `entries` (name -> value)."""
+        return dict(self.values)
 
     def ok(self, name: str) -> bool:
         """Present and valid as declared (so a builder may judge it further)."""
@@ -641,6 +732,18 @@ def _opt_path(reader: _Reader, name: str, base_dir: Path) -> Path | None:
     return _path(base_dir, value) if value else None
 
 
+def _relay_scenarios(reader: _Reader) -> tuple[Scenario, ...]:
+    return tuple(Scenario(v) for v in reader.get("relay_scenarios"))
+
+
+def _checks(reader: _Reader) -> CheckPolicy:
+    disabled = frozenset(CheckId(v) for v in reader.get("disabled") or ())
+    severities = {
+        CheckId(name): Severity(value) for name, value in reader.sub("severity").entries().items()
+    }
+    return CheckPolicy(disabled=disabled, severity=severities)
+
+
 def _tenant(reader: _Reader, base_dir: Path) -> Tenant:
     accepted = tuple(
         AcceptedDomain(name=d, source="config") for d in _domains(reader, "accepted_domains")
@@ -660,6 +763,7 @@ def _tenant(reader: _Reader, base_dir: Path) -> Tenant:
         accepted_domains_file=_opt_path(reader, "accepted_domains_file", base_dir),
         connectors_file=_opt_path(reader, "connectors_file", base_dir),
         sender_domains=_domains(reader, "sender_domains"),
+        relay_scenarios=_relay_scenarios(reader),
         mx_expected=tuple(p.lower() for p in mx_expected),
     )
 
@@ -944,6 +1048,7 @@ def validate_config(
         # unset: in the working folder (where the daemon or cron job runs), not the config's
         state=StateSettings(path=_path(base_dir, state_path)) if state_path else StateSettings(),
         alerts=_alerts(top.sub("alerts")),
+        checks=_checks(top.sub("checks")),
         server=_server(top.sub("server")),
         log=_log(top.sub("log")),
     )
@@ -995,9 +1100,11 @@ def _key_schema(key: Key) -> dict[str, Any]:
     elif key.port:
         number["maximum"] = 65535
     if key.kind is Kind.STRINGS:
-        schema = {
-            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
-        }
+        item: dict[str, Any] = {"type": "string"}
+        if key.choices:
+            alternatives = "|".join(_any_case(c) for c in key.choices)
+            item["pattern"] = f"^\\s*(?:{alternatives})\\s*$"
+        schema = {"anyOf": [item, {"type": "array", "items": item}]}
     elif key.kind is Kind.INTEGERS:
         schema = {"type": "array", "items": {"type": "integer", **number}}
         if key.min_items:
@@ -1006,7 +1113,7 @@ def _key_schema(key: Key) -> dict[str, Any]:
         schema = {"type": key.kind.value, **number}
     else:
         schema = {"type": key.kind.value}
-    if key.choices:
+    if key.choices and key.kind is Kind.STRING:
         # the parser takes any case; JSON Schema's enum cannot, so a pattern says the same
         alternatives = "|".join(_any_case(c) for c in key.choices)
         schema["pattern"] = f"^\\s*(?:{alternatives})\\s*$"
@@ -1029,6 +1136,9 @@ def _table_schema(table: Table) -> dict[str, Any]:
         "properties": properties,
         "additionalProperties": False,
     }
+    if table.entries is not None:
+        schema["propertyNames"] = {"enum": list(table.entry_names)}
+        schema["additionalProperties"] = _key_schema(table.entries)
     required = [k.name for k in table.keys if k.required] + [
         t.name for t in table.tables if t.required
     ]

@@ -8,6 +8,7 @@ script against them (`--only cert-expiry`, JSON `"scenario": "ndr"`), so values 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -70,6 +71,7 @@ class CheckId(StrEnum):
     TENANT_SOURCE = "tenant-source"
     MX = "mx"
     DNS = "dns"
+    RELAY_SCENARIO = "relay-scenario"
     RELAYCHECK = "relaycheck"
 
 
@@ -89,6 +91,15 @@ class Scenario(StrEnum):
     @property
     def needs_certificate_connector(self) -> bool:
         return self in (Scenario.NDR, Scenario.UNREGISTERED_SENDER, Scenario.FORWARDING)
+
+
+# the relay scenarios a tenant can rely on (`[tenant] relay_scenarios`); to-tenant is no relay
+RELAY_SCENARIOS = (
+    Scenario.ACCEPTED_SENDER,
+    Scenario.NDR,
+    Scenario.FORWARDING,
+    Scenario.UNREGISTERED_SENDER,
+)
 
 
 _SCENARIO_TITLES = {
@@ -200,6 +211,9 @@ class Tenant:
     accepted_domains_file: Path | None = None
     connectors_file: Path | None = None
     sender_domains: tuple[str, ...] = ()
+    # the relay scenarios judged by `relay-scenario` on every scan (forwarding and
+    # unregistered-sender only where [[forwards]] / sender_domains give them something to judge)
+    relay_scenarios: tuple[Scenario, ...] = RELAY_SCENARIOS
     # "exchange-online" or host patterns such as "mx*.contoso.com"; empty: not checked
     mx_expected: tuple[str, ...] = ()
 
@@ -313,6 +327,15 @@ class AlertSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CheckPolicy:
+    """Per-check policy (`[checks]`): checks a team has decided not to run, and severities it
+    has decided to read differently (a `cert-eku` warning it accepted as `info`, say)."""
+
+    disabled: frozenset[CheckId] = frozenset()
+    severity: Mapping[CheckId, Severity] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """The whole validated configuration; `source` is the file it came from, if any."""
 
@@ -330,6 +353,7 @@ class Config:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     state: StateSettings = field(default_factory=StateSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    checks: CheckPolicy = field(default_factory=CheckPolicy)
     server: ServerSettings = field(default_factory=ServerSettings)
     log: LogSettings = field(default_factory=LogSettings)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from checks.model import Finding, Severity
+from checks.model import CheckId, Finding, Severity
 
 EXIT_OK = 0
 EXIT_WARNING = 1
@@ -44,15 +44,29 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _fix_steps(finding: Finding) -> list[str]:
+    fix = finding.details.get("fix")
+    if finding.check is not CheckId.RELAY_SCENARIO or not isinstance(fix, list):
+        return []
+    return [str(step) for step in fix]
+
+
 def render_table(
     findings: Sequence[Finding], summary: dict[str, Any], *, show_ok: bool = False
 ) -> str:
-    """A fixed-width table; OK rows are counted, not listed, unless `show_ok`."""
-    rows = [f for f in sorted_findings(findings) if show_ok or f.severity > Severity.INFO]
+    """A fixed-width table; OK and info rows are counted, not listed, unless `show_ok`.
+
+    A check asked for with `--only` that is not set up is always listed (it says what to
+    configure), and a refused relay scenario is followed by its fix, the steps explain prints."""
+    rows = [
+        f
+        for f in sorted_findings(findings)
+        if show_ok or f.severity > Severity.INFO or f.details.get("not_set_up")
+    ]
     lines: list[str] = []
     if rows:
-        subject_width = min(max(len(f.subject) for f in rows), 28)
-        check_width = max(len(f.check.value) for f in rows)
+        subject_width = max(min(max(len(f.subject) for f in rows), 28), len("SUBJECT"))
+        check_width = max(*(len(f.check.value) for f in rows), len("CHECK"))
         header = f"{'SEVERITY':<8}  {'CHECK':<{check_width}}  {'SUBJECT':<{subject_width}}  MESSAGE"
         lines.append(header)
         for finding in rows:
@@ -60,6 +74,9 @@ def render_table(
                 f"{finding.severity.value.upper():<8}  {finding.check.value:<{check_width}}  "
                 f"{_clip(finding.subject, subject_width):<{subject_width}}  {finding.message}"
             )
+            if finding.severity > Severity.INFO:
+                indent = " " * (8 + 2 + check_width + 2 + subject_width + 2)
+                lines.extend(f"{indent}fix: {step}" for step in _fix_steps(finding))
     counts = summary.get("counts", {})
     parts = [f"{counts.get(s.value, 0)} {s.value}" for s in Severity if counts.get(s.value)]
     lines.append(

@@ -33,10 +33,12 @@ from checks.model import (
     worst,
 )
 from checks.observations import TlsObservation
+from checks.observe import served_observation, shown_path
 from checks.probes.certfile import read_certificate_file
 from checks.probes.dns import address_resolver
 from checks.probes.smtp import HostLocks, probe_endpoint
 from checks.probes.trust import load_trust_anchors
+from checks.readiness import relay_findings
 from checks.rules.certcheck import (
     ServedChain,
     check_not_deployed,
@@ -45,8 +47,9 @@ from checks.rules.certcheck import (
     evaluate_endpoint,
     group_chains,
 )
-from checks.rules.certificates import CertificateFacts
-from checks.rules.chain import TrustAnchors
+from checks.rules.certificates import CertificateFacts, CertificateObservation
+from checks.rules.chain import TrustAnchors, verify_chain
+from checks.rules.policy import apply_check_policy, not_set_up_findings
 from checks.rules.tenant import TenantFacts, merge_tenant
 from checks.sources import collect_tenant
 from checks.stages import AfterProbe, ScanContext, Stage
@@ -170,13 +173,25 @@ async def run_scan(
         if result.after_probe is not None:
             after_probe.append(result.after_probe)
     certificates: tuple[ObservedCertificate, ...] = ()
+    connector_certificates: dict[str, CertificateObservation] = {}
     # TLSA needs the MX certificates even when only `dns` was asked for
     needs_probe = bool(after_probe and ctx.extra_endpoints)
-    if ctx.wants(*CERTIFICATE_CHECKS) or needs_probe:
+    if ctx.wants(*CERTIFICATE_CHECKS, CheckId.RELAY_SCENARIO) or needs_probe:
         cert_findings, certificates = await certificate_stage(
-            ctx, progress=progress, also_probe=ctx.extra_endpoints if needs_probe else ()
+            ctx,
+            progress=progress,
+            also_probe=ctx.extra_endpoints if needs_probe else (),
+            connector_certificates=connector_certificates,
         )
         findings.extend(cert_findings)
+    if ctx.wants(CheckId.RELAY_SCENARIO) and not ctx.nothing_to_judge_against:
+        findings.extend(
+            _guarded(
+                "relay-scenario",
+                config.tenant.name,
+                partial(relay_findings, config, ctx.tenant, connector_certificates, now=now),
+            )
+        )
     chains = chains_by_host(scan_endpoints(ctx), certificates)
     for judge in after_probe:
         try:
@@ -185,6 +200,8 @@ async def run_scan(
             findings.append(bug_finding("after-probe", config.tenant.name, err))
     if wanted is not None:
         findings = [f for f in findings if f.check in wanted or _always_shown(f)]
+        findings.extend(not_set_up_findings(sorted(wanted), config))
+    findings = apply_check_policy(findings, config.checks)
     elapsed = time.monotonic() - started
     return ScanReport(
         findings=tuple(findings),
@@ -309,8 +326,13 @@ async def certificate_stage(
     *,
     progress: Progress | None = None,
     also_probe: tuple[Endpoint, ...] = (),
+    connector_certificates: dict[str, CertificateObservation] | None = None,
 ) -> tuple[list[Finding], tuple[ObservedCertificate, ...]]:
-    """Probe endpoints, read certificate files, and judge every chain observed."""
+    """Probe endpoints, read certificate files, and judge every chain observed.
+
+    Fills `connector_certificates` with each connector's certificate as explain sees it (keyed
+    by connector name), so the relay scenarios are judged from this scan's observations, never
+    from a second probe."""
     config = ctx.config
     anchors = load_trust_anchors(config.trust.ca_file)
     connectors = relevant_connectors(ctx.tenant)
@@ -344,12 +366,21 @@ async def certificate_stage(
                 ),
             )
         )
+    seen_by_connector = connector_certificates if connector_certificates is not None else {}
     for connector in connectors:
         findings.extend(
             _guarded(
                 "connector",
                 connector.name,
-                partial(_connector_findings, ctx, connector, anchors, observations, certificates),
+                partial(
+                    _connector_findings,
+                    ctx,
+                    connector,
+                    anchors,
+                    observations,
+                    certificates,
+                    seen_by_connector,
+                ),
             )
         )
     return findings, tuple(certificates)
@@ -368,6 +399,7 @@ def _connector_findings(
     anchors: TrustAnchors,
     observations: Mapping[str, tuple[TlsObservation, ...]],
     certificates: list[ObservedCertificate],
+    seen_by_connector: dict[str, CertificateObservation],
 ) -> list[Finding]:
     config = ctx.config
     findings: list[Finding] = []
@@ -394,7 +426,11 @@ def _connector_findings(
         return findings
     served: tuple[ServedChain, ...] = ()
     if source.endpoint is not None:
-        served = group_chains(observations.get(source.endpoint, ()))
+        probed = observations.get(source.endpoint, ())
+        served = group_chains(probed)
+        seen_by_connector[connector.name] = served_observation(
+            source.endpoint, probed, anchors, now=ctx.now
+        )
         if not served:
             findings.append(
                 Finding(
@@ -414,6 +450,9 @@ def _connector_findings(
                 source.file, password_env=source.password_env, environ=ctx.environ
             )
         except CertificateFileError as err:
+            seen_by_connector[connector.name] = CertificateObservation(
+                source=shown_path(source.file), error=err.problem
+            )
             findings.append(
                 Finding(
                     check=CheckId.CERT_SOURCE,
@@ -424,7 +463,13 @@ def _connector_findings(
                     cause=f"file:{source.file.name}",
                 )
             )
-    if file_chain:
+    if file_chain and source.file is not None:
+        # explain prefers the file too: it is what the MTA presents as a client
+        seen_by_connector[connector.name] = CertificateObservation(
+            source=shown_path(source.file),
+            chain=file_chain,
+            verdict=verify_chain(file_chain, anchors, now=ctx.now),
+        )
         certificates.append(
             ObservedCertificate(
                 subject=connector.name, source="file", address=None, chain=file_chain

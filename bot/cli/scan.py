@@ -8,7 +8,13 @@ import json
 import sys
 from typing import Any, TextIO
 
-from bot.cli.common import add_config_argument, add_time_argument, now_from, resolve_config
+from bot.cli.common import (
+    add_config_argument,
+    add_time_argument,
+    monitoring_command,
+    now_from,
+    resolve_config,
+)
 from checks.errors import RelaycheckError
 from checks.model import CheckId
 from checks.report import EXIT_UNKNOWN, exit_code, render_table, to_json
@@ -21,8 +27,9 @@ def register(subparsers: Any) -> None:
         help="check certificates, endpoints and domains now",
         description=(
             "Probe every configured endpoint (SMTP STARTTLS or implicit TLS), read certificate "
-            "files, and judge certificates, connectors and domains. Exit code: 0 ok, 1 warning, "
-            "2 critical, 3 the scan could not run."
+            "files, and judge certificates, connectors, domains and the relay scenarios the "
+            "tenant relies on. Exit code (as monitoring plugins): 0 ok, 1 warning, 2 critical, "
+            "3 unknown: bad input (config, --only, a missing file) or the scan could not run."
         ),
     )
     add_config_argument(parser)
@@ -37,6 +44,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--all", action="store_true", help="list OK findings in the table too")
     parser.set_defaults(handler=run)
+    monitoring_command(parser)
 
 
 def parse_check(value: str | None) -> CheckId | None:

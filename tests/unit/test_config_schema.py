@@ -105,6 +105,12 @@ AGREEMENT = [
     ({"tenant": {}, "alerts": {"expiry_steps": []}}, False),
     ({"tenant": {}, "alerts": {"expiry_steps": [14, 3]}}, True),
     ({"tenant": {}, "tenant2": {}}, False),
+    ({"tenant": {"relay_scenarios": ["ndr", "Forwarding"]}}, True),
+    ({"tenant": {"relay_scenarios": ["to-tenant"]}}, False),
+    ({"tenant": {}, "checks": {"disabled": ["cert-eku"], "severity": {"mx": "info"}}}, True),
+    ({"tenant": {}, "checks": {"disabled": ["relaycheck"]}}, False),
+    ({"tenant": {}, "checks": {"severity": {"cert-eku": "ok"}}}, False),
+    ({"tenant": {}, "checks": {"severity": {"no-such-check": "info"}}}, False),
     ({}, False),
 ]
 
