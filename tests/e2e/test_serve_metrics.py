@@ -7,6 +7,7 @@ and their values compared with what the lab must produce."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -20,6 +21,7 @@ from typing import TypeVar
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.fakes.graph import GraphApi
 from tests.fakes.pki import Pki
 from tests.fakes.slack import SlackApiStandIn
 from tests.fakes.smtp import ServerFactory, closed_port
@@ -35,6 +37,9 @@ def lab_config(tmp_path: Path, pki: Pki, port: int, down: int, extra: str = "") 
     path = tmp_path / "relaycheck.toml"
     path.write_text(
         '[tenant]\nname = "contoso"\naccepted_domains = ["contoso.com"]\n'
+        'sender_domains = ["contoso.com"]\n'
+        # an IP connector only: ordinary mail relays, bounces (NDRs) are refused
+        '[[connectors]]\nname = "From on-prem"\nsender_ip_addresses = ["203.0.113.10"]\n'
         '[[endpoints]]\nname = "relay"\nhost = "mail.contoso.com"\naddress = "127.0.0.1"\n'
         f"port = {port}\n"
         '[[endpoints]]\nname = "down"\nhost = "mail2.contoso.com"\naddress = "127.0.0.1"\n'
@@ -156,7 +161,17 @@ async def test_serve_exposes_health_readiness_and_metrics(
             for (name, labels), value in samples.items()
             if name == "relaycheck_findings_open"
         }
-        assert open_findings == {"cert-expiry/warning": 1.0, "endpoint-unreachable/critical": 1.0}
+        assert open_findings == {
+            "cert-expiry/warning": 1.0,
+            "endpoint-unreachable/critical": 1.0,
+            "relay-scenario/critical": 1.0,  # NDRs over an IP connector
+        }
+        scenarios = {
+            dict(labels)["scenario"]: value
+            for (name, labels), value in samples.items()
+            if name == "relaycheck_relay_scenario_accepted"
+        }
+        assert scenarios == {"accepted-sender": 1.0, "ndr": 0.0}
         assert (
             samples[("relaycheck_check_duration_seconds_count", (("job", "certificates"),))] == 1.0
         )
@@ -218,3 +233,61 @@ async def test_readyz_says_why_slack_is_not_ready(
             "Slack not connected: the Socket Mode connection is down\n",
         )
         assert await served.get("/healthz") == (200, "ok\n")
+
+
+async def test_no_secret_reaches_the_logs_of_a_run_with_slack_failures(
+    tmp_path: Path,
+    pki: Pki,
+    slack_api: SlackApiStandIn,
+    graph_api: GraphApi,
+    smtp_server: ServerFactory,
+) -> None:
+    leaf = pki.leaf(["mail.contoso.com"])
+    server = await smtp_server(chain=leaf)
+    pfx_password = "pfx-Pa55word-e2e"
+    graph_secret = "graph-client-secret-e2e"
+    bot, app = "xoxb-1-e2e-bot-secret", "xapp-1-e2e-app-secret"
+    leaf.write_pfx(tmp_path / "mail.pfx", pfx_password.encode())
+    graph_api.token_status = 401  # Graph refuses the client secret: a failure to log
+    graph = graph_api.settings_table()
+    config = lab_config(
+        tmp_path,
+        pki,
+        server.port,
+        closed_port(),
+        '[[connectors]]\nname = "Certificate"\ntls_sender_certificate_name = "*.contoso.com"\n'
+        'certificate = { file = "mail.pfx", password_env = "RC_E2E_PFX_PASSWORD" }\n'
+        "[microsoft365]\n"
+        + "".join(f'{k} = "{v}"\n' for k, v in graph.items() if isinstance(v, str))
+        + f'[slack]\nmode = "socket"\napi_url = "{slack_api.base_url}"\nalerts_channel = "C1"\n'
+        '[log]\nlevel = "debug"\n',
+    )
+    # the first alerts meet a 500 and a 429 before Slack takes them
+    slack_api.fail_next("chat.postMessage", status=500, times=1)
+    slack_api.fail_next("chat.postMessage", status=429, retry_after=1, times=1)
+    environ = env(
+        SLACK_BOT_TOKEN=bot,
+        SLACK_APP_TOKEN=app,
+        RC_E2E_PFX_PASSWORD=pfx_password,
+        RELAYCHECK_M365_CLIENT_SECRET=graph_secret,
+    )
+    async with serving(config, environ, "--log-format", "json") as served:
+
+        async def delivered() -> bool:
+            return any(c.status == 200 for c in slack_api.received("chat.postMessage"))
+
+        await wait_for(delivered, within=30)
+        errors = {
+            dict(labels)["kind"]: value
+            for (name, labels), value in (await served.samples()).items()
+            if name == "relaycheck_slack_api_errors_total"
+        }
+        assert errors == {"http_5xx": 1.0, "ratelimited": 1.0}
+    logs = served.stdout + served.stderr
+    assert served.process.returncode == 0, served.stderr
+    lines = [line for line in served.stderr.splitlines() if line.startswith("{")]
+    assert len(lines) > 10
+    records = [json.loads(line) for line in lines]  # every log line is one JSON object
+    assert any(r["logger"] == "relaycheck.delivery" and r["level"] == "warning" for r in records)
+    for secret in (bot, app, pfx_password, graph_secret):
+        assert secret not in logs
