@@ -15,6 +15,7 @@ from bot.cli.common import (
     now_from,
     resolve_config,
 )
+from bot.cli.text import paint, terminal_width, use_colour
 from checks.errors import RelaycheckError
 from checks.model import CheckId
 from checks.report import EXIT_UNKNOWN, exit_code, render_table, to_json
@@ -101,5 +102,13 @@ def run(args: argparse.Namespace) -> int:
         )
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(render_table(report.findings, report.summary, show_ok=args.all))
+        sys.stdout.write(
+            render_table(
+                report.findings,
+                report.summary,
+                show_ok=args.all,
+                width=terminal_width(sys.stdout),
+                style=paint if use_colour(sys.stdout) else None,
+            )
+        )
     return exit_code(report.findings)
