@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.alerting.store import Store
 from bot.cli.common import add_config_argument, resolve_config
+from bot.cli.text import paint, plural, terminal_width, use_colour, wrap
 from bot.records import OpenFinding
 
 
@@ -60,23 +61,34 @@ def run(args: argparse.Namespace) -> int:
     if last is None:
         print("no scheduled run has recorded anything yet (relaycheck serve or run-once)", file=out)
         return 0
+    outcome = "completed" if last.ok else "failed inside relaycheck (its checks did not run)"
     print(
-        f"last run: {last.started_at:%Y-%m-%d %H:%M} UTC ({'ok' if last.ok else 'failed'})",
+        f"last run ({last.job}) {outcome} {last.started_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
         file=out,
     )
     if not items:
         print("no open findings", file=out)
         return 0
+    colour = use_colour(out)
+    width = terminal_width(out)
+    check_width = max(len(i.finding.check.value) for i in items)
+    indent = " " * (8 + 2 + check_width + 2)
     for item in items:
         f = item.finding
-        notes = [f"open since {item.opened_at:%Y-%m-%d %H:%M}"]
+        notes = [f"open since {item.opened_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"]
         if item.acknowledged_by:
             notes.append(f"acknowledged by {item.acknowledged_by}")
         if item.snoozed_until:
-            notes.append(f"snoozed until {item.snoozed_until:%Y-%m-%d %H:%M}")
+            notes.append(f"snoozed until {item.snoozed_until.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
         if item.flapping:
             notes.append("flapping")
         where = f"{f.subject} ({f.cause})" if f.cause else f.subject
-        print(f"{f.severity.value.upper():8} {f.check.value:20} {where}: {f.message}", file=out)
-        print(f"{'':8} {'':20} {'; '.join(notes)}", file=out)
+        cell = f"{f.severity.value.upper():<8}"
+        if colour:
+            cell = paint(f.severity, cell)
+        first, *more = wrap(f"{where}: {f.message}", width, indent)
+        print(f"{cell}  {f.check.value:<{check_width}}  {first}", file=out)
+        for line in [*more, *wrap("; ".join(notes), width, indent)]:
+            print(indent + line, file=out)
+    print(plural(len(items), "open finding"), file=out)
     return 0

@@ -143,9 +143,7 @@ def render(status: Status, now: datetime, config: Config) -> str:
         else:
             outcome = "completed" if j.outcome == "ok" else "FAILED"
             last = f"last run {_when(j.last_run)} {outcome}"
-        lines.append(
-            f"  {j.job:<{width}}  {last}; next {_when(j.next_run)}"
-        )
+        lines.append(f"  {j.job:<{width}}  {last}; next {_when(j.next_run)}")
     total = sum(status.open_findings.values())
     shown = ", ".join(f"{n} {s}" for s, n in status.open_findings.items() if n)
     lines.append(f"Open findings: {total} ({shown})" if total else "Open findings: none")

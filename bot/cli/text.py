@@ -13,6 +13,7 @@ import codecs
 import io
 import os
 import shutil
+import textwrap
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TextIO
@@ -101,3 +102,12 @@ def ago(delta: timedelta) -> str:
         if seconds >= size:
             return f"{plural(seconds // size, unit)} ago"
     return "just now"
+
+
+def wrap(text: str, width: int | None, indent: str) -> list[str]:
+    """`text` as the lines of a column starting after `indent`: whole without a width."""
+    if width is None or width - len(indent) < 30:
+        return [text]
+    return textwrap.wrap(
+        text, width=width - len(indent), break_long_words=False, break_on_hyphens=False
+    ) or [""]

@@ -11,6 +11,7 @@ Key Usage is judged separately (`cert-eku`): here only signatures, validity and 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -99,11 +100,35 @@ def verify_chain(
         verifier = _policy_builder(anchors, now).build_client_verifier()
         verified = verifier.verify(leaf, intermediates)
     except VerificationError as err:
-        return _classify_failure(chain, anchors, str(err))
+        return _classify_failure(chain, anchors, in_words(str(err)))
     return ChainVerdict(
         status=ChainStatus.TRUSTED,
         path=tuple(c.subject.rfc4514_string() for c in verified.chain),
     )
+
+
+_ENCOUNTERED = re.compile(
+    r"\s*\(encountered processing <Certificate\(subject=<Name\((?P<subject>.*?)\)>, \.\.\.\)>\)"
+)
+_CERTIFICATE = re.compile(r"<Certificate\(subject=<Name\((?P<subject>.*?)\)>, \.\.\.\)>")
+_NAME = re.compile(r"<Name\((?P<subject>.*?)\)>")
+_PHRASES = {
+    "cert is not valid at validation time": "a certificate is not valid at that time "
+    "(expired or not yet valid)",
+    "candidates exhausted: ": "",
+}
+
+
+def in_words(reason: str) -> str:
+    """cryptography's verification error as a sentence: no `<Certificate(...)>` reprs, the
+    subject named instead."""
+    text = reason.removeprefix("validation failed: ")
+    text = _ENCOUNTERED.sub(lambda m: f" (certificate {m['subject']})", text)
+    text = _CERTIFICATE.sub(lambda m: f"certificate {m['subject']}", text)
+    text = _NAME.sub(lambda m: m["subject"], text)
+    for phrase, words in _PHRASES.items():
+        text = text.replace(phrase, words)
+    return text
 
 
 def _classify_failure(
