@@ -26,6 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerting.delivery import DeliveryWorker
 from bot.alerting.store import Store
+from bot.runtime.logs import configure_logging
 from bot.runtime.metrics import Metrics
 from bot.runtime.scheduler import Scheduler
 from bot.slack.settings import load_bot_token
@@ -86,8 +87,7 @@ async def start_background(
     return Background(scheduler=scheduler, worker=worker, task=task, owns_store=owned)
 
 
-async def _main(config_path: Path) -> None:
-    config = load_config(config_path)
+async def _main(config: Config) -> None:
     token = load_bot_token(os.environ)
     client = AsyncWebClient(token=token.reveal(), base_url=config.slack.api_url) if token else None
     stop = asyncio.Event()
@@ -106,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.runtime.daemon")
     parser.add_argument("--config", required=True, type=Path)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    asyncio.run(_main(args.config))
+    config = load_config(args.config)
+    configure_logging(fmt=config.log.format, level=config.log.level)
+    asyncio.run(_main(config))
     return 0
 
 

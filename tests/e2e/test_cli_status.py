@@ -68,6 +68,12 @@ def test_status_after_a_run_and_with_alerts_waiting(tmp_path: Path) -> None:
     assert status["outbox"]["failed"] == 0
     assert 290 <= status["outbox"]["oldest_pending_age_seconds"] <= 400
 
+    listed = relaycheck("findings", "--config", str(config), cwd=tmp_path).stdout.splitlines()
+    assert listed[0].startswith("last run (certificates) completed ")
+    assert listed[1].startswith("CRITICAL  endpoint-unreachable  down (")
+    assert "cannot connect (connection refused by 127.0.0.1:" in listed[1]
+    assert listed[-1] == "1 open finding"
+
     text = relaycheck("status", "--config", str(config), cwd=tmp_path).stdout
     lines = text.splitlines()
     assert lines[0] == "Scheduled jobs:"

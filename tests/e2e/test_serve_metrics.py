@@ -291,3 +291,22 @@ async def test_no_secret_reaches_the_logs_of_a_run_with_slack_failures(
     assert any(r["logger"] == "relaycheck.delivery" and r["level"] == "warning" for r in records)
     for secret in (bot, app, pfx_password, graph_secret):
         assert secret not in logs
+
+
+async def test_http_mode_binds_slack_host(
+    tmp_path: Path, pki: Pki, slack_api: SlackApiStandIn, smtp_server: ServerFactory
+) -> None:
+    server = await smtp_server(chain=pki.leaf(["mail.contoso.com"]))
+    config = lab_config(
+        tmp_path,
+        pki,
+        server.port,
+        closed_port(),
+        f'[slack]\nmode = "http"\nhost = "127.0.0.1"\nport = {closed_port()}\n'
+        f'api_url = "{slack_api.base_url}"\n',
+    )
+    environ = env(SLACK_BOT_TOKEN="xoxb-1-http", SLACK_SIGNING_SECRET="ab" * 16)
+    async with serving(config, environ) as served:
+        assert served.mode.startswith("http http://127.0.0.1:")
+        assert served.mode.endswith("/slack/events")
+        assert await served.get("/readyz") == (200, "ready\n")
