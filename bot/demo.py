@@ -41,7 +41,9 @@ from checks.rules.addresses import parse_pair
 from checks.scan import CERTIFICATE_CHECKS, ScanReport, run_scan, summarize
 
 # Everything but DNS: the demo never leaves this machine.
-DEMO_CHECKS = frozenset({*CERTIFICATE_CHECKS, CheckId.ACCEPTED_DOMAIN, CheckId.TENANT_SOURCE})
+DEMO_CHECKS = frozenset(
+    {*CERTIFICATE_CHECKS, CheckId.ACCEPTED_DOMAIN, CheckId.TENANT_SOURCE, CheckId.RELAY_SCENARIO}
+)
 CONNECTOR = "Inbound from Contoso on-prem"
 
 
@@ -297,7 +299,20 @@ async def run_demo(example_path: Path, *, out: TextIO, now: dt.datetime) -> int:
                 later = now + dt.timedelta(hours=6)
                 say("== Scheduled run 2")
                 await _scheduled_run(config, store, later, say, out)
-                open_checks = {f.finding.check for f in store.open_findings(now=later)}
+                open_findings = store.open_findings(now=later)
+                open_checks = {f.finding.check for f in open_findings}
+                refused = sorted(
+                    {
+                        f.finding.subject
+                        for f in open_findings
+                        if f.finding.check is CheckId.RELAY_SCENARIO
+                    }
+                )
+                say(
+                    "== Relay readiness after the renewal: "
+                    + (", ".join(refused) or "nothing")
+                    + " refused (relay-scenario), before a single bounce.\n"
+                )
             say('== During the incident: relaycheck explain "<> -> john@fabrikam.com"')
             facts = load_tenant(config)
             certificates = await observe_connector_certificates(config, facts, now=later)
@@ -309,7 +324,7 @@ async def run_demo(example_path: Path, *, out: TextIO, now: dt.datetime) -> int:
                 now=later,
             )
             say(render_text(answer, now=later))
-    caught = CheckId.SAN_COVERAGE in open_checks and not answer.accepted
+    caught = {CheckId.SAN_COVERAGE, CheckId.RELAY_SCENARIO} <= open_checks and not answer.accepted
     say(
         "== Caught: the renewal that dropped the connector's name was reported the run it was "
         "served."

@@ -48,6 +48,8 @@ def render_text(result: Explanation, *, now: datetime, indent: str = "") -> str:
         verdict = "ACCEPTED: delivered into the tenant (not a relay)"
     elif result.accepted:
         verdict = f"RELAYED through connector '{result.connector}'"
+        if result.assumption:
+            verdict += f", {result.assumption}"
     else:
         verdict = f"REFUSED: {result.smtp_response}"
         if result.smtp_response_aliases:

@@ -46,6 +46,7 @@ from checks.model import (
     LogSettings,
     Microsoft365Settings,
     ProbeSettings,
+    RevocationSettings,
     Scenario,
     ScheduleSettings,
     ServerSettings,
@@ -168,6 +169,7 @@ def _strs(name: str, doc: str) -> Key:
 
 
 _PROBE = ProbeSettings()
+_REVOCATION = RevocationSettings()
 _DNS = DnsSettings()
 _M365 = Microsoft365Settings()
 _SLACK = SlackSettings()
@@ -289,6 +291,32 @@ SPEC = Table(
                     default=7,
                     minimum=0,
                 ),
+                Key(
+                    name="max_validity_days",
+                    kind=Kind.INTEGER,
+                    doc="a leaf valid longer than this is a cert-weak warning",
+                    default=Thresholds().max_validity_days,
+                    exclusive_minimum=0,
+                ),
+            ),
+        ),
+        Table(
+            name="revocation",
+            doc="OCSP (stapled, then the AIA responder) or the CRL of every sent certificate",
+            keys=(
+                Key(
+                    name="enabled",
+                    kind=Kind.BOOLEAN,
+                    doc="check revocation",
+                    default=_REVOCATION.enabled,
+                ),
+                _seconds("timeout_seconds", "each OCSP/CRL request", _REVOCATION.timeout_seconds),
+                Key(
+                    name="soft_fail",
+                    kind=Kind.BOOLEAN,
+                    doc="an unreachable responder is info (true) or critical (false)",
+                    default=_REVOCATION.soft_fail,
+                ),
             ),
         ),
         Table(
@@ -329,6 +357,12 @@ SPEC = Table(
                     exclusive_minimum=0,
                 ),
                 _port("mx_port", "MX hosts found in DNS are probed on this port", _PROBE.mx_port),
+                Key(
+                    name="every_key_type",
+                    kind=Kind.BOOLEAN,
+                    doc="one more handshake per address offering only the other key type",
+                    default=_PROBE.every_key_type,
+                ),
             ),
         ),
         Table(
@@ -883,6 +917,7 @@ def _probe(reader: _Reader) -> ProbeSettings:
         ehlo_name=ehlo_ascii,
         max_reply_bytes=reader.get("max_reply_bytes"),
         mx_port=reader.get("mx_port"),
+        every_key_type=reader.get("every_key_type"),
     )
 
 
@@ -979,7 +1014,19 @@ def _thresholds(reader: _Reader) -> Thresholds:
     critical_days: int = reader.get("critical_days")
     if critical_days > warning_days:
         reader.report("critical_days", "must not be larger than warning_days")
-    return Thresholds(warning_days=warning_days, critical_days=critical_days)
+    return Thresholds(
+        warning_days=warning_days,
+        critical_days=critical_days,
+        max_validity_days=reader.get("max_validity_days"),
+    )
+
+
+def _revocation(reader: _Reader) -> RevocationSettings:
+    return RevocationSettings(
+        enabled=reader.get("enabled"),
+        timeout_seconds=reader.get("timeout_seconds"),
+        soft_fail=reader.get("soft_fail"),
+    )
 
 
 def _server(reader: _Reader) -> ServerSettings:
@@ -1038,6 +1085,7 @@ def validate_config(
         forwards=tuple(forwards),
         thresholds=_thresholds(top.sub("thresholds")),
         trust=Trust(ca_file=_opt_path(trust, "ca_file", base_dir)),
+        revocation=_revocation(top.sub("revocation")),
         probe=_probe(top.sub("probe")),
         # DNS checks ask a resolver about the tenant's domains: they run when the config says
         # which resolver ([dns]) or what the MX must be (mx_expected), never by surprise

@@ -64,6 +64,7 @@ class CheckId(StrEnum):
     CERT_EKU = "cert-eku"
     CERT_CHANGED = "cert-changed"
     CERT_SOURCE = "cert-source"
+    CERT_REVOKED = "cert-revoked"
     ENDPOINT_UNREACHABLE = "endpoint-unreachable"
     STARTTLS_MISSING = "starttls-missing"
     TLS_HANDSHAKE = "tls-handshake"
@@ -222,6 +223,18 @@ class Tenant:
 class Thresholds:
     warning_days: int = 30
     critical_days: int = 7
+    # a leaf valid longer than this is a cert-weak warning (public CAs: at most 398 days)
+    max_validity_days: int = 398
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevocationSettings:
+    """`[revocation]`: OCSP (stapled, then the AIA responder) or the CRL of every sent
+    certificate. `soft_fail`: an unreachable responder is info (true) or critical (false)."""
+
+    enabled: bool = True
+    timeout_seconds: float = 5.0
+    soft_fail: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -239,6 +252,9 @@ class ProbeSettings:
     max_reply_bytes: int = 65536
     # MX hosts found in DNS are probed on this port (25; labs and tests move it)
     mx_port: int = 25
+    # one more handshake per address offering only the other key type (RSA / ECDSA), so a
+    # server holding two certificates shows both
+    every_key_type: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -346,6 +362,7 @@ class Config:
     forwards: tuple[Forward, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
     trust: Trust = field(default_factory=Trust)
+    revocation: RevocationSettings = field(default_factory=RevocationSettings)
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     dns: DnsSettings = field(default_factory=DnsSettings)
     microsoft365: Microsoft365Settings = field(default_factory=Microsoft365Settings)

@@ -16,7 +16,7 @@ from checks.model import Config, Connector
 from checks.observations import TlsObservation
 from checks.probes.certfile import read_certificate_file
 from checks.probes.dns import address_resolver
-from checks.probes.smtp import HostLocks, probe_endpoint
+from checks.probes.smtp import AddressLocks, probe_endpoint
 from checks.probes.trust import load_trust_anchors
 from checks.rules.certificates import CertificateObservation
 from checks.rules.chain import TrustAnchors, verify_chain
@@ -65,7 +65,7 @@ async def observe_connector_certificates(
     if not wanted:
         return {}
     trust = anchors if anchors is not None else load_trust_anchors(config.trust.ca_file)
-    locks = HostLocks()
+    locks = AddressLocks()
     result: dict[str, CertificateObservation] = {}
     for connector in wanted:
         source = connector.certificate
@@ -85,7 +85,7 @@ async def observe_endpoint(
     anchors: TrustAnchors,
     *,
     now: datetime,
-    locks: HostLocks | None = None,
+    locks: AddressLocks | None = None,
 ) -> CertificateObservation:
     """The certificate an endpoint serves today, probed with the scan's timeouts."""
     endpoint = config.endpoint(name)

@@ -58,6 +58,17 @@ def _default_domain(facts: TenantFacts) -> str | None:
     return chosen.name if chosen else None
 
 
+def _sent_as(scenario: Scenario, domain: str, what: str) -> ScenarioCase:
+    """Mail the on-prem server sends as `domain` to the internet."""
+    sender = Address(local="postmaster", domain=domain)
+    return ScenarioCase(
+        scenario=scenario,
+        cause=domain,
+        envelope=Envelope(sender=sender, recipient=EXTERNAL_RECIPIENT),
+        what=what,
+    )
+
+
 def relay_cases(config: Config, facts: TenantFacts) -> tuple[ScenarioCase, ...]:
     """The envelopes to judge, in the order of `[tenant] relay_scenarios`."""
     cases: list[ScenarioCase] = []
@@ -65,17 +76,8 @@ def relay_cases(config: Config, facts: TenantFacts) -> tuple[ScenarioCase, ...]:
         if scenario is Scenario.ACCEPTED_SENDER:
             domain = _default_domain(facts)
             if domain is not None:
-                cases.append(
-                    ScenarioCase(
-                        scenario=scenario,
-                        cause=domain,
-                        envelope=Envelope(
-                            sender=Address(local="postmaster", domain=domain),
-                            recipient=EXTERNAL_RECIPIENT,
-                        ),
-                        what=f"Mail from {display_domain(domain)} to the internet",
-                    )
-                )
+                what = f"Messages from {display_domain(domain)} to the internet"
+                cases.append(_sent_as(scenario, domain, what))
         elif scenario is Scenario.NDR:
             cases.append(
                 ScenarioCase(
@@ -102,17 +104,8 @@ def relay_cases(config: Config, facts: TenantFacts) -> tuple[ScenarioCase, ...]:
                 lookup = lookup_accepted(domain, facts.accepted_domains)
                 if lookup.acceptance is Acceptance.ACCEPTED:
                     continue  # an accepted sender domain is the accepted-sender scenario
-                cases.append(
-                    ScenarioCase(
-                        scenario=scenario,
-                        cause=domain,
-                        envelope=Envelope(
-                            sender=Address(local="postmaster", domain=domain),
-                            recipient=EXTERNAL_RECIPIENT,
-                        ),
-                        what=f"Mail sent as {display_domain(domain)} (not an accepted domain)",
-                    )
-                )
+                what = f"Messages sent as {display_domain(domain)} (not an accepted domain)"
+                cases.append(_sent_as(scenario, domain, what))
     return tuple(cases)
 
 
@@ -146,8 +139,11 @@ def relay_finding(case: ScenarioCase, result: Explanation) -> Finding:
     elif result.accepted:
         severity = Severity.WARNING if notes else Severity.OK
         message = f"{case.what} relay through connector '{result.connector}'"
-        if notes:
-            message += ", assuming " + "; ".join(notes)
+        if result.assumption:
+            message += f", {result.assumption}"
+        others = [n for n in notes if "not observed" not in n]
+        if others:
+            message += "; but " + "; ".join(others)
     else:
         severity = Severity.CRITICAL
         message = f"{case.what} are refused: {result.smtp_response}"
@@ -164,8 +160,10 @@ def relay_finding(case: ScenarioCase, result: Explanation) -> Finding:
             "connector": result.connector,
             "fix": list(result.fix),
             "caveats": list(notes),
-            "certificate_observed": result.certificate is None
-            or result.certificate.leaf is not None,
+            # None: no certificate connector took part in the verdict
+            "certificate_observed": None
+            if result.certificate_connector is None
+            else result.certificate is not None and result.certificate.leaf is not None,
         },
         cause=case.cause,
     )

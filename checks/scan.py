@@ -36,20 +36,24 @@ from checks.observations import TlsObservation
 from checks.observe import served_observation, shown_path
 from checks.probes.certfile import read_certificate_file
 from checks.probes.dns import address_resolver
-from checks.probes.smtp import HostLocks, probe_endpoint
+from checks.probes.revocation import RevocationFetcher
+from checks.probes.smtp import AddressLocks, ClientContexts, probe_endpoint
 from checks.probes.trust import load_trust_anchors
 from checks.readiness import relay_findings
 from checks.rules.certcheck import (
     ServedChain,
+    certificate_details,
     check_not_deployed,
     connector_domain_finding,
     evaluate_connector_certificate,
     evaluate_endpoint,
     group_chains,
+    label,
 )
 from checks.rules.certificates import CertificateFacts, CertificateObservation
 from checks.rules.chain import TrustAnchors, verify_chain
 from checks.rules.policy import apply_check_policy, not_set_up_findings
+from checks.rules.revocation import RevocationEvidence, check_revocation
 from checks.rules.tenant import TenantFacts, merge_tenant
 from checks.sources import collect_tenant
 from checks.stages import AfterProbe, ScanContext, Stage
@@ -60,7 +64,13 @@ Progress = Callable[[int, int], None]
 
 # Judged against (or over) the accepted domains: not settled while a tenant source is failing.
 DEGRADED_UNJUDGED = frozenset(
-    {CheckId.ACCEPTED_DOMAIN, CheckId.SAN_COVERAGE, CheckId.MX, CheckId.DNS}
+    {
+        CheckId.ACCEPTED_DOMAIN,
+        CheckId.SAN_COVERAGE,
+        CheckId.MX,
+        CheckId.DNS,
+        CheckId.RELAY_SCENARIO,
+    }
 )
 
 # Stages that judge domains (DNS, MX, accepted domains) and run before the certificate stage.
@@ -75,6 +85,9 @@ class ObservedCertificate:
     source: str  # "endpoint" or "file"
     address: str | None
     chain: tuple[CertificateFacts, ...]
+    # "RSA" / "EC": the second certificate of a dual-certificate address, found by offering
+    # only that key type (None: what the ordinary handshake got)
+    key_offer: str | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -82,7 +95,12 @@ class ObservedCertificate:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.subject, self.source, self.address or "")
+        where = self.address or ""
+        return (
+            self.subject,
+            self.source,
+            f"{where} ({self.key_offer})" if self.key_offer else where,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -247,6 +265,7 @@ ENDPOINT_CHECKS = (
     CheckId.CERT_CHAIN,
     CheckId.CERT_HOSTNAME,
     CheckId.CERT_WEAK,
+    CheckId.CERT_REVOKED,
 )
 CONNECTOR_CHECKS = (
     CheckId.SAN_COVERAGE,
@@ -280,9 +299,11 @@ async def probe_all(
     *,
     progress: Progress | None = None,
 ) -> tuple[dict[str, tuple[TlsObservation, ...]], list[Finding]]:
-    """Probe endpoints concurrently: at most `[probe] concurrency`, one connection per host."""
-    semaphore = asyncio.Semaphore(config.probe.concurrency)
-    locks = HostLocks()
+    """Probe endpoints concurrently: at most `[probe] concurrency` connections at once, one
+    per listener address, with client contexts built once for the whole scan."""
+    slots = asyncio.Semaphore(config.probe.concurrency)
+    locks = AddressLocks()
+    contexts = ClientContexts.create(every_key_type=config.probe.every_key_type)
     resolver = address_resolver(config.dns) if config.dns.nameservers else None
     results: dict[str, tuple[TlsObservation, ...]] = {}
     bugs: list[Finding] = []
@@ -293,13 +314,17 @@ async def probe_all(
 
     async def one(endpoint: Endpoint) -> None:
         nonlocal done
-        async with semaphore:
-            try:
-                results[endpoint.name] = await probe_endpoint(
-                    endpoint, config.probe, locks=locks, resolver=resolver
-                )
-            except Exception as err:  # our bug becomes a finding; the scan goes on
-                bugs.append(bug_finding("probe", endpoint.name, err))
+        try:
+            results[endpoint.name] = await probe_endpoint(
+                endpoint,
+                config.probe,
+                locks=locks,
+                resolver=resolver,
+                contexts=contexts,
+                slots=slots,
+            )
+        except Exception as err:  # our bug becomes a finding; the scan goes on
+            bugs.append(bug_finding("probe", endpoint.name, err))
         done += 1
         if progress is not None:
             progress(done, total)
@@ -342,12 +367,27 @@ async def certificate_stage(
         referenced.update(e.name for e in also_probe)
         endpoints = tuple(e for e in endpoints if e.name in referenced)
     observations, findings = await probe_all(endpoints, config, progress=progress)
+    files = _read_files(ctx, connectors)
+    revocation = (
+        await fetch_revocation(
+            config,
+            anchors,
+            observations,
+            [c for c in files.values() if isinstance(c, tuple) and c],
+        )
+        if config.revocation.enabled and ctx.wants(CheckId.CERT_REVOKED)
+        else None
+    )
     certificates: list[ObservedCertificate] = []
     for endpoint in endpoints:
         seen = observations.get(endpoint.name, ())
         certificates.extend(
             ObservedCertificate(
-                subject=endpoint.name, source="endpoint", address=o.address, chain=o.chain
+                subject=endpoint.name,
+                source="endpoint",
+                address=o.address,
+                chain=o.chain,
+                key_offer=o.key_offer,
             )
             for o in seen
             if o.ok
@@ -363,6 +403,8 @@ async def certificate_stage(
                     now=ctx.now,
                     thresholds=config.thresholds,
                     anchors=anchors,
+                    revocation=revocation,
+                    revocation_settings=config.revocation,
                 ),
             )
         )
@@ -380,10 +422,71 @@ async def certificate_stage(
                     observations,
                     certificates,
                     seen_by_connector,
+                    files=files,
+                    revocation=revocation,
                 ),
             )
         )
     return findings, tuple(certificates)
+
+
+async def fetch_revocation(
+    config: Config,
+    anchors: TrustAnchors,
+    observations: Mapping[str, tuple[TlsObservation, ...]],
+    files: Sequence[tuple[CertificateFacts, ...]] = (),
+) -> dict[str, tuple[RevocationEvidence, ...]]:
+    """OCSP/CRL evidence for every distinct chain served, keyed by the chain's `cause`
+    (`group_chains`), and for every certificate file's chain (keyed `sha256:` + the leaf's
+    fingerprint, as its findings are): fetched concurrently, each URL once, after all probes."""
+    jobs: dict[str, tuple[tuple[CertificateFacts, ...], bytes | None]] = {}
+    for seen in observations.values():
+        for group in group_chains(seen):
+            stapled = next(
+                (
+                    o.stapled_ocsp
+                    for o in seen
+                    if o.ok and o.chain == group.chain and o.stapled_ocsp is not None
+                ),
+                None,
+            )
+            jobs.setdefault(group.cause, (group.chain, stapled))
+    for chain in files:
+        jobs.setdefault(file_cause(chain), (chain, None))
+    if not jobs:
+        return {}
+    async with RevocationFetcher(
+        config.revocation, anchors=anchors.certificates, concurrency=config.probe.concurrency
+    ) as fetcher:
+        causes = list(jobs)
+        results = await asyncio.gather(
+            *(fetcher.evidence(jobs[c][0], stapled=jobs[c][1]) for c in causes)
+        )
+    return dict(zip(causes, results, strict=True))
+
+
+def file_cause(chain: Sequence[CertificateFacts]) -> str:
+    """The `cause` of findings about a certificate file's chain."""
+    return f"sha256:{chain[0].fingerprint_sha256[:16]}"
+
+
+def _read_files(
+    ctx: ScanContext, connectors: Sequence[Connector]
+) -> dict[str, tuple[CertificateFacts, ...] | Exception]:
+    """Each connector's certificate file, read once (before revocation is fetched for it); an
+    unreadable file is kept as its error, for `_connector_findings` to report."""
+    read: dict[str, tuple[CertificateFacts, ...] | Exception] = {}
+    for connector in connectors:
+        source = connector.certificate
+        if source is None or source.file is None:
+            continue
+        try:
+            read[connector.name] = read_certificate_file(
+                source.file, password_env=source.password_env, environ=ctx.environ
+            )
+        except Exception as err:  # kept: reported (or, if our bug, raised) per connector
+            read[connector.name] = err
+    return read
 
 
 def _guarded(where: str, subject: str, run: Callable[[], list[Finding]]) -> list[Finding]:
@@ -400,6 +503,9 @@ def _connector_findings(
     observations: Mapping[str, tuple[TlsObservation, ...]],
     certificates: list[ObservedCertificate],
     seen_by_connector: dict[str, CertificateObservation],
+    *,
+    files: Mapping[str, tuple[CertificateFacts, ...] | Exception] | None = None,
+    revocation: Mapping[str, Sequence[RevocationEvidence]] | None = None,
 ) -> list[Finding]:
     config = ctx.config
     findings: list[Finding] = []
@@ -446,8 +552,15 @@ def _connector_findings(
     file_chain: tuple[CertificateFacts, ...] = ()
     if source.file is not None:
         try:
-            file_chain = read_certificate_file(
-                source.file, password_env=source.password_env, environ=ctx.environ
+            read = (files or {}).get(connector.name)
+            if isinstance(read, Exception):
+                raise read
+            file_chain = (
+                read
+                if read is not None
+                else read_certificate_file(
+                    source.file, password_env=source.password_env, environ=ctx.environ
+                )
             )
         except CertificateFileError as err:
             seen_by_connector[connector.name] = CertificateObservation(
@@ -482,11 +595,26 @@ def _connector_findings(
                 now=ctx.now,
                 thresholds=config.thresholds,
                 anchors=anchors,
-                cause=f"sha256:{file_chain[0].fingerprint_sha256[:16]}",
+                cause=file_cause(file_chain),
                 source=f"file {source.file.name if source.file else ''}",
                 full=True,
             )
         )
+        if revocation is not None and file_cause(file_chain) in revocation:
+            findings.append(
+                check_revocation(
+                    connector.name,
+                    revocation[file_cause(file_chain)],
+                    now=ctx.now,
+                    settings=config.revocation,
+                    cause=file_cause(file_chain),
+                    details={
+                        **certificate_details(file_chain[0], ctx.now),
+                        "source": f"file {source.file.name if source.file else ''}",
+                    },
+                    leaf_label=label(file_chain[0]),
+                )
+            )
         if served:
             findings.extend(
                 check_not_deployed(

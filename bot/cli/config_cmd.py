@@ -163,6 +163,13 @@ def run_check(args: argparse.Namespace) -> int:
         print("Forwards:")
         for f in config.forwards:
             print(f"  {f.mailbox} -> {f.to}")
+    scenarios = ", ".join(s.value for s in config.tenant.relay_scenarios) or "none"
+    print(f"Relay readiness (relay-scenario): {scenarios}")
+    policy = config.checks
+    if policy.disabled:
+        print("Checks disabled: " + ", ".join(sorted(c.value for c in policy.disabled)))
+    for check, severity in sorted(policy.severity.items()):
+        print(f"Check {check.value} reported as {severity.value}")
     print("Active:")
     for line in active_parts(config, os.environ):
         print(f"  {line}")

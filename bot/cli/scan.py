@@ -19,7 +19,7 @@ from bot.cli.common import (
 from bot.cli.text import paint, terminal_width, use_colour
 from checks.errors import RelaycheckError
 from checks.model import CheckId, Config, Finding, Severity
-from checks.report import EXIT_UNKNOWN, exit_code, render_table, to_json
+from checks.report import EXIT_UNKNOWN, exit_code, render_nagios, render_table, to_json
 from checks.scan import run_scan
 
 
@@ -38,6 +38,13 @@ def register(subparsers: Any) -> None:
     add_time_argument(parser)
     parser.add_argument(
         "--json", action="store_true", help='print {"findings": [...], "summary": {...}}'
+    )
+    parser.add_argument(
+        "--format",
+        choices=("table", "json", "nagios"),
+        default=None,
+        help="table (default), json (the same as --json), or nagios: one monitoring-plugin "
+        "status line with perfdata (days left per certificate), then one line per problem",
     )
     parser.add_argument(
         "--only",
@@ -118,12 +125,19 @@ def run(args: argparse.Namespace) -> int:
         raise
     except Exception as err:  # the scan itself could not run: UNKNOWN, one line, no traceback
         print(f"relaycheck: scan could not run: {type(err).__name__}: {err}", file=sys.stderr)
+        if args.format == "nagios" and not args.json:  # a monitor reads stdout only
+            print(f"RELAYCHECK UNKNOWN - scan could not run: {type(err).__name__}")
         return EXIT_UNKNOWN
     finally:
         if bar is not None:
             bar.finish()
     hints = example_hints(config, report.findings)
-    if args.json:
+    output = "json" if args.json else (args.format or "table")
+    if output == "nagios":
+        sys.stdout.write(
+            render_nagios(report.findings, report.summary, thresholds=config.thresholds)
+        )
+    elif output == "json":
         json.dump(
             to_json(report.findings, report.summary), sys.stdout, indent=2, ensure_ascii=False
         )

@@ -12,7 +12,6 @@ from pathlib import Path
 from bot.cli.text import ago, degrade_unencodable, plural, use_colour, wrap
 from checks.model import CheckId, Finding, Severity
 from checks.report import render_table
-from checks.rules.chain import in_words
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "contoso" / "relaycheck.toml"
@@ -104,17 +103,6 @@ def test_the_table_says_1_finding_and_wraps_under_its_column() -> None:
 
 def test_wrap_without_width_is_one_line() -> None:
     assert wrap("a " * 100, None, "    ") == ["a " * 100]
-
-
-def test_verification_errors_name_the_certificate_not_its_repr() -> None:
-    text = (
-        "validation failed: cert is not valid at validation time (encountered processing "
-        "<Certificate(subject=<Name(CN=mail.contoso.com,O=Contoso Mail)>, ...)>)"
-    )
-    assert in_words(text) == (
-        "a certificate is not valid at that time (expired or not yet valid) "
-        "(certificate CN=mail.contoso.com,O=Contoso Mail)"
-    )
 
 
 def test_scan_of_the_example_says_what_it_needs() -> None:
