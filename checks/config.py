@@ -110,6 +110,8 @@ class Key:
     min_items: int | None = None
     # values outside `choices` that deserve their own answer: (value, problem)
     refusals: tuple[tuple[str, str], ...] = ()
+    # what a value outside `choices` is called ("check id": "unknown check id 'x' (one of ...)")
+    unknown: str | None = None
 
     def choose(self, text: str) -> tuple[str | None, str | None]:
         """The declared choice `text` names (any case), or the problem with it."""
@@ -118,7 +120,11 @@ class Key:
         if match is not None:
             return match, None
         refusal = next((p for v, p in self.refusals if v.lower() == wanted), None)
-        return None, refusal or f"must be one of {', '.join(self.choices)}, got {text!r}"
+        if refusal is not None:
+            return None, refusal
+        if self.unknown is not None:
+            return None, f"unknown {self.unknown} {text!r} (one of {', '.join(self.choices)})"
+        return None, f"must be one of {', '.join(self.choices)}, got {text!r}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -198,6 +204,7 @@ SPEC = Table(
                     doc="the relay scenarios relay-scenario judges on every scan",
                     default=[s.value for s in RELAY_SCENARIOS],
                     choices=tuple(s.value for s in RELAY_SCENARIOS),
+                    unknown="scenario id",
                     refusals=(
                         (
                             Scenario.TO_TENANT.value,
@@ -484,6 +491,7 @@ SPEC = Table(
                     kind=Kind.STRINGS,
                     doc="check ids not to run",
                     choices=tuple(c.value for c in CheckId if c is not CheckId.RELAYCHECK),
+                    unknown="check id",
                     refusals=(
                         (CheckId.RELAYCHECK.value, "relaycheck's own failures cannot be disabled"),
                     ),

@@ -125,4 +125,7 @@ def configure_logging(
     root.addHandler(handler)
     # libraries' INFO must reach the filter to be turned into DEBUG (and dropped at INFO)
     root.setLevel(min(threshold, logging.INFO))
+    # bolt copies the root level into the logger named after the app ("relaycheck") when the
+    # app is built; one built earlier (under another root level) must not mute our INFO lines
+    logging.getLogger("relaycheck").setLevel(logging.NOTSET)
     return handler
