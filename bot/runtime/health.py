@@ -14,6 +14,7 @@ scheduler or a blocked event loop makes it stale; a long check run does not (run
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from aiohttp import web
 
 from bot.alerting.store import StateError, Store
 from bot.runtime.metrics import CONTENT_TYPE, Metrics
+from checks.errors import RelaycheckError
 
 log = logging.getLogger("relaycheck.health")
 
@@ -78,6 +80,15 @@ def build_health_app(readiness: Readiness, metrics: Metrics) -> web.Application:
     return app
 
 
+class ListenError(RelaycheckError):
+    """A port relaycheck was told to listen on cannot be had (in use, not allowed)."""
+
+    def __init__(self, key: str, host: str, port: int, err: OSError) -> None:
+        # asyncio's strerror names a Python tuple; the errno's own text does not
+        reason = os.strerror(err.errno).lower() if err.errno else type(err).__name__
+        super().__init__(f"{key}: cannot listen on {host}:{port} ({reason})")
+
+
 class HealthServer:
     """The listener; `start()` returns the address it bound (port 0 picks a free one)."""
 
@@ -90,7 +101,11 @@ class HealthServer:
     async def start(self) -> str:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as err:
+            await self._runner.cleanup()
+            raise ListenError("[server] metrics_port", self.host, self.port, err) from None
         host, port = self._runner.addresses[0][:2]
         shown = f"[{host}]" if ":" in str(host) else str(host)
         self.url = f"http://{shown}:{port}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
@@ -103,7 +104,7 @@ class _StateCollector(Collector):
                 for (check, severity), count in sorted(counts.items()):
                     findings.add_metric([check, severity], count)
                 pending.add_metric([], store.outbox_counts()["pending"])
-            except StateError as err:  # a busy or broken state file: the gauges stay empty
+            except (StateError, sqlite3.Error) as err:  # busy or broken: the gauges stay empty
                 log.warning("metrics: state file not readable: %s", err)
         for scenario, accepted in sorted(self.metrics.scenarios.items()):
             scenarios.add_metric([scenario], 1 if accepted else 0)

@@ -24,7 +24,13 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.alerting.store import Store
 from bot.runtime.daemon import start_background
-from bot.runtime.health import HealthServer, Readiness, SlackCheck, build_health_app
+from bot.runtime.health import (
+    HealthServer,
+    ListenError,
+    Readiness,
+    SlackCheck,
+    build_health_app,
+)
 from bot.runtime.metrics import Metrics
 from bot.slack.app import build_app, build_client
 from bot.slack.settings import Settings
@@ -105,12 +111,13 @@ async def serve(
         runner = web.AppRunner(app.web_app(path=EVENTS_PATH), handle_signals=False)
         await runner.setup()
         try:
-            site = web.TCPSite(
-                runner,
-                host if host is not None else config.slack.host,
-                port if port is not None else config.slack.port,
-            )
-            await site.start()
+            bind_host = host if host is not None else config.slack.host
+            bind_port = port if port is not None else config.slack.port
+            site = web.TCPSite(runner, bind_host, bind_port)
+            try:
+                await site.start()
+            except OSError as err:
+                raise ListenError("[slack] port", bind_host, bind_port, err) from None
 
             async def listening() -> str | None:
                 return None  # Slack connects to us; listening is all "connected" can mean

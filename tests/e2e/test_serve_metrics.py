@@ -11,6 +11,8 @@ import json
 import os
 import re
 import signal
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -310,3 +312,28 @@ async def test_http_mode_binds_slack_host(
         assert served.mode.startswith("http http://127.0.0.1:")
         assert served.mode.endswith("/slack/events")
         assert await served.get("/readyz") == (200, "ready\n")
+
+
+def test_a_metrics_port_in_use_is_one_line_and_exit_2(tmp_path: Path, pki: Pki) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = lab_config(tmp_path, pki, closed_port(), closed_port())
+        config.write_text(config.read_text().replace("metrics_port = 0", f"metrics_port = {port}"))
+        done = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "serve", "--config", str(config)],
+            cwd=tmp_path,
+            env=env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert errors == [
+        f"relaycheck: error: [server] metrics_port: cannot listen on 127.0.0.1:{port} "
+        "(address already in use)"
+    ]
+    assert "Traceback" not in done.stderr
