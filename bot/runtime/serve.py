@@ -65,7 +65,11 @@ async def serve(
     background = None
     client = None
     try:
-        client = None if settings.console else build_client(config, settings)
+        client = (
+            None
+            if settings.console
+            else build_client(config, settings, on_api_error=metrics.slack_error)
+        )
         background = await start_background(
             config=config, store=store, client=client, metrics=metrics
         )
