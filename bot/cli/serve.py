@@ -6,24 +6,14 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from bot.alerting.store import Store
-from bot.runtime.logs import configure_logging
+from bot.cli.logopts import add_log_format_argument, setup_logging
 from bot.runtime.serve import serve_until_signalled
-from bot.slack.settings import Settings, load_settings
+from bot.slack.settings import load_settings
 from checks.config import load_config
-from checks.model import Config, LogFormat
-
-
-def add_log_format_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--log-format",
-        choices=[f.value for f in LogFormat],
-        help="log lines as key=value pairs (default) or JSON objects; overrides [log] format",
-    )
 
 
 def register(subparsers: Any) -> None:
@@ -40,32 +30,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--config", required=True, type=Path, metavar="FILE")
     add_log_format_argument(parser)
     parser.set_defaults(handler=run)
-
-
-def secret_values(
-    config: Config, settings: Settings | None, environ: Mapping[str, str]
-) -> list[str]:
-    """Every secret this process may hold, so the log can mask it wherever it shows up."""
-    values = []
-    if settings is not None:
-        for secret in (settings.bot_token, settings.app_token, settings.signing_secret):
-            if secret is not None:
-                values.append(secret.reveal())
-    names = [config.microsoft365.client_secret_env]
-    names += [
-        c.certificate.password_env
-        for c in config.connectors
-        if c.certificate is not None and c.certificate.password_env
-    ]
-    values += [environ[name] for name in names if environ.get(name)]
-    return values
-
-
-def setup_logging(args: argparse.Namespace, config: Config, settings: Settings | None) -> None:
-    fmt = LogFormat(args.log_format) if getattr(args, "log_format", None) else config.log.format
-    configure_logging(
-        fmt=fmt, level=config.log.level, secrets=secret_values(config, settings, os.environ)
-    )
 
 
 def run(args: argparse.Namespace) -> int:
