@@ -34,6 +34,7 @@ from checks.model import (
 )
 from checks.observations import TlsObservation
 from checks.observe import served_observation, shown_path
+from checks.preflight import Target, preflight, waiting_note
 from checks.probes.certfile import read_certificate_file
 from checks.probes.dns import address_resolver
 from checks.probes.revocation import RevocationFetcher
@@ -202,6 +203,11 @@ async def run_scan(
             connector_certificates=connector_certificates,
         )
         findings.extend(cert_findings)
+    if any(_staged_renewal(f) for f in findings):
+        try:
+            findings = with_renewal_preflight(findings, ctx, certificates, connector_certificates)
+        except Exception as err:  # our bug becomes a finding; the findings themselves stand
+            findings.append(bug_finding("preflight", config.tenant.name, err))
     if ctx.wants(CheckId.RELAY_SCENARIO) and not ctx.nothing_to_judge_against:
         findings.extend(
             _guarded(
@@ -233,6 +239,89 @@ async def run_scan(
         else frozenset(ctx.tenant.accepted_names()),
         unjudged=DEGRADED_UNJUDGED if ctx.tenant_degraded else frozenset(),
     )
+
+
+def _staged_renewal(finding: Finding) -> bool:
+    """A `cert-not-deployed` saying a renewed file waits while the listener serves the old one."""
+    return finding.check is CheckId.CERT_NOT_DEPLOYED and finding.severity >= Severity.WARNING
+
+
+def with_renewal_preflight(
+    findings: list[Finding],
+    ctx: ScanContext,
+    certificates: Sequence[ObservedCertificate],
+    connector_certificates: Mapping[str, CertificateObservation],
+) -> list[Finding]:
+    """Each staged renewal's finding carries the preflight verdict for the waiting file, so the
+    team hears "the renewed certificate waiting on mail1 would break relay of NDRs" before it is
+    bound. Judged from this scan's own observations: the served chain is "before", the file is
+    "after" (`checks.preflight`, the same judgement as `relaycheck preflight`)."""
+    anchors = load_trust_anchors(ctx.config.trust.ca_file)
+    connectors = {c.name: c for c in relevant_connectors(ctx.tenant)}
+    result: list[Finding] = []
+    for finding in findings:
+        connector = connectors.get(finding.subject)
+        source = connector.certificate if connector is not None else None
+        if not _staged_renewal(finding) or source is None or source.endpoint is None:
+            result.append(finding)
+            continue
+        served_fp = finding.details.get("served", {}).get("fingerprint_sha256")
+        served = next(
+            (
+                c.chain
+                for c in certificates
+                if c.source == "endpoint"
+                and c.subject == source.endpoint
+                and c.fingerprint == served_fp
+            ),
+            None,
+        )
+        staged = next(
+            (c.chain for c in certificates if c.source == "file" and c.subject == finding.subject),
+            None,
+        )
+        if served is None or staged is None or connector is None:
+            result.append(finding)
+            continue
+        today_view = CertificateObservation(
+            source=f"endpoint {source.endpoint}",
+            chain=served,
+            verdict=verify_chain(served, anchors, now=ctx.now),
+        )
+        target = Target(
+            name=connector.name,
+            kind="connector",
+            connectors=(connector,),
+            endpoint=ctx.config.endpoint(source.endpoint),
+        )
+        judged = preflight(
+            ctx.config,
+            ctx.tenant,
+            {**connector_certificates, connector.name: today_view},
+            staged,
+            target,
+            current=today_view,
+            anchors=anchors,
+            now=ctx.now,
+            source=f"file {source.file.name if source.file else ''}",
+        )
+        note = waiting_note(judged, source.endpoint)
+        result.append(
+            replace(
+                finding,
+                message=f"{note}; {finding.message}",
+                details={
+                    **finding.details,
+                    "preflight": {
+                        "verdict": judged.verdict_line,
+                        "result": judged.verdict.value,
+                        "note": note,
+                        "steps": list(judged.steps),
+                    },
+                },
+            )
+        )
+    return result
 
 
 def _always_shown(finding: Finding) -> bool:
