@@ -41,6 +41,10 @@ HEARTBEAT_JOB = "heartbeat"
 HEARTBEAT_SECONDS = 15.0
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def missed_run(trigger: BaseTrigger, last_run: datetime | None, now: datetime) -> bool:
     """Whether the trigger fired at least once after `last_run` and up to `now`.
 
@@ -174,11 +178,11 @@ class Scheduler:
                 outcome = "ok" if result.ok else "failed"
                 findings = result.findings
                 log.info(
-                    "job %s finished: %d findings, %d events, %d messages queued",
+                    "job %s finished: %s, %s, %s queued",
                     name,
-                    len(result.findings),
-                    len(result.events),
-                    result.drafts,
+                    _count(len(result.findings), "finding"),
+                    _count(len(result.events), "event"),
+                    _count(result.drafts, "message"),
                 )
         finally:
             if task is not None:
