@@ -10,6 +10,7 @@ the file, with the reader's own message (which names the file itself).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from checks.errors import CertificateFileError, ConfigError
 from checks.model import Config
@@ -39,6 +40,13 @@ def file_problems(config: Config, environ: Mapping[str, str]) -> list[ConfigErro
             load_trust_anchors(config.trust.ca_file, include_system=False)
         except CertificateFileError as err:
             add("trust.ca_file", str(err))
+    m365 = config.microsoft365
+    cert_path = environ.get(m365.client_certificate_env, "").strip()
+    if m365.enabled and cert_path and not environ.get(m365.client_secret_env):
+        # the Graph certificate credential: a PEM holding the certificate and its key
+        problem = _graph_pem_problem(cert_path)
+        if problem is not None:
+            add("microsoft365.client_certificate_env", f"${m365.client_certificate_env}: {problem}")
     for index, connector in enumerate(config.connectors):
         cert = connector.certificate
         if cert is None or cert.file is None:
@@ -48,3 +56,23 @@ def file_problems(config: Config, environ: Mapping[str, str]) -> list[ConfigErro
         except CertificateFileError as err:
             add(f"connectors[{index}].certificate.file", str(err))
     return problems
+
+
+def _graph_pem_problem(path: str) -> str | None:
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return f"{path}: file not found"
+    except OSError as err:
+        return f"{path}: cannot read ({err.strerror})"
+    missing = [
+        what
+        for what, marker in (
+            ("certificate", b"-----BEGIN CERTIFICATE-----"),
+            ("key", b"PRIVATE KEY-----"),
+        )
+        if marker not in data
+    ]
+    if missing:
+        return f"{path}: holds no PEM {' and no '.join(missing)} (it needs both)"
+    return None

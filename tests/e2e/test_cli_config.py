@@ -140,3 +140,25 @@ def test_schema_command_prints_a_schema_the_examples_satisfy() -> None:
     assert not jsonschema.Draft202012Validator(schema).is_valid(
         {"tenant": {}, "server": {"metrics_port": 70000}}
     )
+
+
+def test_a_graph_certificate_credential_must_hold_certificate_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "relaycheck.toml"
+    config.write_text(
+        '[tenant]\nname = "contoso"\n[microsoft365]\ntenant_id = "t"\nclient_id = "c"\n'
+    )
+    (tmp_path / "graph.pem").write_text("-----BEGIN CERTIFICATE-----\nAA==\n")
+    env = {"PATH": "/usr/bin:/bin"}
+    for value, problem in (
+        (str(tmp_path / "nope.pem"), "nope.pem: file not found"),
+        (str(tmp_path / "graph.pem"), "graph.pem: holds no PEM key (it needs both)"),
+    ):
+        done = relaycheck(
+            "config", "check", str(config), env={**env, "RELAYCHECK_M365_CLIENT_CERTIFICATE": value}
+        )
+        assert done.returncode == 2
+        (line,) = done.stderr.splitlines()
+        assert line.startswith(
+            f"{config}: microsoft365.client_certificate_env: $RELAYCHECK_M365_CLIENT_CERTIFICATE: "
+        )
+        assert line.endswith(problem)
