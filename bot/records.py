@@ -63,3 +63,14 @@ class OutboxMessage:
     next_attempt_at: datetime | None
     ts: str | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaderRecord:
+    """Which replica runs the scheduled checks: since when, its lease's end, whether current."""
+
+    replica: str
+    since: datetime
+    until: datetime
+    epoch: int
+    active: bool

@@ -42,6 +42,7 @@ from checks.model import (
     Endpoint,
     EndpointRole,
     Forward,
+    HaSettings,
     LogFormat,
     LogSettings,
     Microsoft365Settings,
@@ -176,6 +177,7 @@ def _strs(name: str, doc: str) -> Key:
 
 _PROBE = ProbeSettings()
 _REVOCATION = RevocationSettings()
+_HA = HaSettings()
 _DNS = DnsSettings()
 _M365 = Microsoft365Settings()
 _SLACK = SlackSettings()
@@ -450,8 +452,25 @@ SPEC = Table(
         ),
         Table(
             name="state",
-            doc="The state file (sqlite)",
-            keys=(_str("path", "default: relaycheck.sqlite3 in the working folder"),),
+            doc="The state: an sqlite file (path) or a PostgreSQL database (url)",
+            keys=(
+                _str("path", "sqlite file; default: relaycheck.sqlite3 in the working folder"),
+                _str(
+                    "url",
+                    "postgresql:// URL (the password may come from RELAYCHECK_STATE_URL[_FILE])",
+                ),
+            ),
+        ),
+        Table(
+            name="ha",
+            doc="Leadership among replicas sharing one PostgreSQL store",
+            keys=(
+                _seconds("lease_seconds", "the scheduler lease's length", _HA.lease_seconds),
+                _str(
+                    "replica",
+                    "this replica's name (default $RELAYCHECK_REPLICA, else host and pid)",
+                ),
+            ),
         ),
         Table(
             name="alerts",
@@ -1037,6 +1056,30 @@ def _revocation(reader: _Reader) -> RevocationSettings:
     )
 
 
+_DATABASE_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+def _state(reader: _Reader, base_dir: Path) -> StateSettings:
+    path = reader.get("path")
+    url = reader.get("url")
+    if path is not None and url is not None:
+        reader.report("url", "set either [state] path (sqlite) or [state] url, not both")
+        return StateSettings()
+    if url is not None:
+        if not url.startswith(_DATABASE_SCHEMES):
+            scheme = url.split("://", 1)[0] if "://" in url else "no scheme"
+            # only the scheme is shown: the rest may carry a password
+            reader.report("url", f"must be a postgresql:// URL (got {scheme})")
+            return StateSettings()
+        return StateSettings(url=url)
+    # unset: in the working folder (where the daemon or cron job runs), not the config's
+    return StateSettings(path=_path(base_dir, path)) if path else StateSettings()
+
+
+def _ha(reader: _Reader) -> HaSettings:
+    return HaSettings(lease_seconds=reader.get("lease_seconds"), replica=reader.get("replica"))
+
+
 def _server(reader: _Reader) -> ServerSettings:
     return ServerSettings(host=_host(reader, "host"), metrics_port=reader.get("metrics_port"))
 
@@ -1083,8 +1126,6 @@ def validate_config(
                 )
             )
     trust = top.sub("trust")
-    state = top.sub("state")
-    state_path = state.get("path")
     config = Config(
         source=Path(source) if source != "<config>" else None,
         tenant=tenant,
@@ -1101,8 +1142,8 @@ def validate_config(
         microsoft365=_microsoft365(top.sub("microsoft365")),
         slack=_slack(top.sub("slack")),
         schedule=_schedule(top.sub("schedule")),
-        # unset: in the working folder (where the daemon or cron job runs), not the config's
-        state=StateSettings(path=_path(base_dir, state_path)) if state_path else StateSettings(),
+        state=_state(top.sub("state"), base_dir),
+        ha=_ha(top.sub("ha")),
         alerts=_alerts(top.sub("alerts")),
         checks=_checks(top.sub("checks")),
         server=_server(top.sub("server")),

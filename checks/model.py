@@ -331,7 +331,22 @@ class LogSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StateSettings:
+    """Where the state lives: an sqlite file (`path`, the default) or a database `url`.
+
+    `url` (PostgreSQL) may omit the password: `RELAYCHECK_STATE_URL`/`_FILE` in the
+    environment then supply the whole URL, and a URL is only ever shown with `***`."""
+
     path: Path = Path("relaycheck.sqlite3")
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HaSettings:
+    """Leadership among replicas sharing one PostgreSQL store: the lease's length, and this
+    replica's name (default `$RELAYCHECK_REPLICA`, else host name and process id)."""
+
+    lease_seconds: float = 30.0
+    replica: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -369,6 +384,7 @@ class Config:
     slack: SlackSettings = field(default_factory=SlackSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     state: StateSettings = field(default_factory=StateSettings)
+    ha: HaSettings = field(default_factory=HaSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     checks: CheckPolicy = field(default_factory=CheckPolicy)
     server: ServerSettings = field(default_factory=ServerSettings)

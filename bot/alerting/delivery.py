@@ -26,6 +26,14 @@ invalid_auth, ...) mark the message failed (kept in the outbox, logged) instead 
 every later alert forever. Posts to one channel are spaced by `min_interval` (about 1 per second).
 
 With no Slack client (console mode, the embedded default) messages are printed to stdout.
+
+Several replicas may drain one outbox (`Store.claim_next`): the head is claimed while it is
+delivered (PostgreSQL: a row lock taken with FOR UPDATE SKIP LOCKED; sqlite: a claim mark), a
+replica that finds the head claimed waits `CLAIM_RETRY_SECONDS` instead of skipping ahead, so
+queue order holds across replicas and no message is sent by two of them. The duplicate window
+above widens in one case: a replica frozen in the middle of a post for longer than the claim's
+hold (PostgreSQL ends its session, so the lock is released) can find the message re-posted by
+another replica when it wakes.
 """
 
 from __future__ import annotations
@@ -50,6 +58,9 @@ from bot.alerting.store import StateError, Store
 from bot.records import OutboxMessage
 
 log = logging.getLogger("relaycheck.delivery")
+
+# another replica is delivering the head: look again this soon
+CLAIM_RETRY_SECONDS = 0.25
 
 # Slack errors that no retry will fix: keep the message as failed and move on
 PERMANENT_ERRORS = frozenset(
@@ -113,11 +124,13 @@ class DeliveryWorker:
         out: TextIO | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_api_error: Callable[[str], None] | None = None,
+        replica: str = "local",
     ) -> None:
         """`on_api_error(kind)` hears of every failed Slack call (kind: Slack's error code,
         `ratelimited`, `http_5xx`, `network`, `client`): serve counts them in its metrics."""
         self.on_api_error = on_api_error
         self.store = store
+        self.replica = replica  # whose claim a message is under (see Store.claim_next)
         self.client = worker_client(client) if client is not None else None
         self.min_interval = min_interval
         self.base_backoff = base_backoff
@@ -159,12 +172,12 @@ class DeliveryWorker:
         """Deliver queued messages in order until the queue is empty (None) or the head must
         wait; then return how many seconds until it may be tried again."""
         while not self._stopping:
-            batch = self.store.pending(limit=50)
-            if not batch:
-                return None
-            for msg in batch:
-                if self._stopping:
-                    return None
+            # the head is claimed (PostgreSQL: row lock, SKIP LOCKED) while it is delivered, so
+            # a replica draining the same outbox never sends it too; it waits for the next head
+            with self.store.claim_next(self.replica) as claim:
+                msg = claim.message
+                if msg is None:
+                    return CLAIM_RETRY_SECONDS if claim.busy else None
                 if msg.next_attempt_at is not None:
                     wait = (msg.next_attempt_at - self.now()).total_seconds()
                     if wait > 0:

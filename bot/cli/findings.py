@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.alerting.store import Store
-from bot.cli.common import add_config_argument, resolve_config
+from bot.alerting.store import Store, state_url
+from bot.cli.common import add_config_argument, add_tenant_argument, resolve_config
 from bot.cli.text import paint, plural, terminal_width, use_colour, wrap
 from bot.records import OpenFinding
 
@@ -18,9 +19,13 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "findings",
         help="list open findings from the state file (what the scheduled checks found)",
-        description="List the findings that are open in the state file ([state] path), worst first.",
+        description=(
+            "List the findings that are open in the state ([state] path or url), worst first, "
+            "for one tenant (--tenant; default: the config's [tenant] name)."
+        ),
     )
     add_config_argument(parser)
+    add_tenant_argument(parser)
     parser.add_argument("--json", action="store_true", help='print {"findings": [...]}')
     parser.set_defaults(handler=run)
 
@@ -39,11 +44,11 @@ def _json(item: OpenFinding) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
     now = datetime.now(UTC)
-    path = config.state.path
     items: list[OpenFinding] = []
     last = None
-    if path.exists():
-        with Store.open(path) as store:
+    # an sqlite file that does not exist yet stays so: listing creates nothing
+    if state_url(config.state, os.environ) or config.state.path.exists():
+        with Store.from_config(config, os.environ, tenant=args.tenant) as store:
             items = store.open_findings(now=now)
             last = store.last_run()
     if args.json:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from types import ModuleType
 
-from bot.cli import config_cmd, demo, explain, findings, preflight, run_once, status, triage
+from bot.cli import config_cmd, demo, explain, findings, preflight, run_once, state, status, triage
 from bot.cli import scan as scan_cmd
 from bot.cli import serve as serve_cmd
 from bot.cli.text import degrade_unencodable
@@ -33,6 +33,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     findings,
     status,
     run_once,
+    state,
     demo,
     triage,
 )

@@ -40,6 +40,6 @@ def run(args: argparse.Namespace) -> int:
     def ready(description: str) -> None:
         print(f"relaycheck: serving ({description})", file=sys.stderr, flush=True)
 
-    with Store.open(config.state.path) as store:
+    with Store.from_config(config, os.environ) as store:
         asyncio.run(serve_until_signalled(config, settings, store=store, on_ready=ready))
     return 0

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.alerting.store import Store
-from bot.cli.common import add_config_argument, resolve_config
+from bot.alerting.store import Store, state_url
+from bot.cli.common import add_config_argument, add_tenant_argument, resolve_config
 from bot.cli.text import ago
 from bot.runtime.scheduler import JOBS
 from checks.model import Config, Severity
@@ -31,6 +32,7 @@ def register(subparsers: Any) -> None:
         "open findings by severity and the Slack outbox, from the state file ([state] path).",
     )
     add_config_argument(parser)
+    add_tenant_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
 
@@ -53,7 +55,7 @@ class Status:
     state_exists: bool
 
 
-def gather(config: Config, now: datetime) -> Status:
+def gather(config: Config, now: datetime, *, tenant: str | None = None) -> Status:
     triggers = {
         "certificates": config.schedule.certificates,
         "domains": config.schedule.domains,
@@ -63,9 +65,10 @@ def gather(config: Config, now: datetime) -> Status:
     pending = failed = 0
     oldest = None
     last: dict[str, tuple[datetime | None, str | None]] = dict.fromkeys(JOBS, (None, None))
-    exists = config.state.path.exists()
+    # an sqlite file that does not exist yet stays so: status creates nothing
+    exists = bool(state_url(config.state, os.environ)) or config.state.path.exists()
     if exists:
-        with Store.open(config.state.path) as store:
+        with Store.from_config(config, os.environ, tenant=tenant) as store:
             for job in JOBS:
                 if job == "digest":
                     at = store.last_job_run(job)
@@ -132,8 +135,7 @@ def render(status: Status, now: datetime, config: Config) -> str:
     lines = []
     if not status.state_exists:
         lines.append(
-            f"no state file yet at {config.state.path}: nothing has run "
-            "(relaycheck serve or run-once)"
+            f"no state yet at {config.state.path}: nothing has run (relaycheck serve or run-once)"
         )
     lines.append("Scheduled jobs:")
     width = max(len(j.job) for j in status.jobs)
@@ -157,7 +159,7 @@ def render(status: Status, now: datetime, config: Config) -> str:
 def run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
     now = datetime.now(UTC)
-    status = gather(config, now)
+    status = gather(config, now, tenant=args.tenant)
     if args.json:
         print(json.dumps(to_json(status, now), indent=2))
     else:

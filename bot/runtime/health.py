@@ -33,26 +33,35 @@ HEARTBEAT_STALE_SECONDS = 60.0
 SlackCheck = Callable[[], Awaitable[str | None]]  # None: connected; else why not
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Beat:
+    """The last sign of life of what runs the schedule here: the scheduler's heartbeat on
+    the replica that leads, the leadership loop's last check on one that follows."""
+
+    what: str  # "scheduler" or "leadership"
+    at: float | None  # time.monotonic(); None: not started yet
+    stale_after: float = HEARTBEAT_STALE_SECONDS
+
+
 @dataclass(slots=True, kw_only=True)
 class Readiness:
     """What /readyz asks; each part answers None (fine) or a short reason."""
 
     store: Store
-    heartbeat: Callable[[], float | None]  # time.monotonic() of the last beat, None: none yet
+    heartbeat: Callable[[], Beat]
     slack: SlackCheck | None = None  # None: Slack is not configured (console mode)
-    stale_after: float = HEARTBEAT_STALE_SECONDS
 
     async def problem(self) -> str | None:
         try:
             self.store.check_writable()
         except StateError as err:
-            return f"state file not writable: {err}"
+            return f"state not writable: {err}"
         beat = self.heartbeat()
-        if beat is None:
-            return "scheduler not started"
-        age = time.monotonic() - beat
-        if age > self.stale_after:
-            return f"scheduler heartbeat is {age:.0f}s old (more than {self.stale_after:.0f}s)"
+        if beat.at is None:
+            return f"{beat.what} not started"
+        age = time.monotonic() - beat.at
+        if age > beat.stale_after:
+            return f"{beat.what} heartbeat is {age:.0f}s old (more than {beat.stale_after:.0f}s)"
         if self.slack is not None:
             reason = await self.slack()
             if reason is not None:

@@ -120,7 +120,8 @@ class Metrics:
         self.scenarios: dict[str, bool] = {}
         self.check_runs = Counter(
             "relaycheck_check_runs_total",
-            "Scheduled runs by job and outcome (ok, failed: the scan could not run, error)",
+            "Scheduled runs by job and outcome (ok; failed: the scan could not run; error: "
+            "relaycheck's bug; discarded: another replica took the lease mid-run)",
             ["job", "outcome"],
             registry=self.registry,
         )

@@ -8,6 +8,10 @@ whether a fire time fell between that mark and now; if so the job runs ONCE imme
 (however many runs were missed), then follows its schedule. `coalesce=True` and
 `max_instances=1` cover the same ground while running: a stalled loop does not produce a
 burst, and a run that is still going is not started a second time.
+
+With replicas, only the leader runs a Scheduler (`bot.runtime.leadership`), built with the
+`Fence` of its lease: every write of a run carries it, so a run that outlives the lease
+(the leader was frozen or cut off) is discarded by the store instead of completing twice.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.alerting.cycle import run_cycle, run_digest
-from bot.alerting.store import Store
+from bot.alerting.lease import Fence
+from bot.alerting.store import LeaseLost, Store
 from bot.runtime.metrics import Metrics
 from checks.model import Config
 from checks.rules.schedule import build_trigger
@@ -71,9 +76,11 @@ class Scheduler:
         scan: Callable[..., Awaitable[Any]] | None = None,
         channel: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        fence: Fence | None = None,
         metrics: Metrics | None = None,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
     ) -> None:
+        self.fence = fence
         self.config = config
         self.metrics = metrics
         self.heartbeat_seconds = heartbeat_seconds
@@ -106,7 +113,7 @@ class Scheduler:
             kwargs: dict[str, Any] = {}
             if name == "digest" and last is None:
                 # first start ever: no digest is owed yet; count from now
-                self.store.mark_job(name, now)
+                self.store.mark_job(name, now, fence=self.fence)
             elif missed_run(trigger, last, now):
                 if last is None:
                     log.info("job %s: first start, running once now", name)
@@ -114,7 +121,7 @@ class Scheduler:
                     log.info(
                         "job %s missed a run while stopped (last run %s): running once now",
                         name,
-                        f"{last:%Y-%m-%d %H:%M} UTC",
+                        f"{last.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
                     )
                 kwargs["next_run_time"] = now
             self.aps.add_job(self.run_job, trigger, args=[name], id=name, name=name, **kwargs)
@@ -169,11 +176,19 @@ class Scheduler:
         findings = None
         try:
             if name == "digest":
-                await run_digest(self.config, self.store, now=now, channel=self.channel)
+                await run_digest(
+                    self.config, self.store, now=now, channel=self.channel, fence=self.fence
+                )
                 outcome = "ok"
             else:
                 result = await run_cycle(
-                    self.config, self.store, now=now, job=name, scan=self.scan, channel=self.channel
+                    self.config,
+                    self.store,
+                    now=now,
+                    job=name,
+                    scan=self.scan,
+                    channel=self.channel,
+                    fence=self.fence,
                 )
                 outcome = "ok" if result.ok else "failed"
                 findings = result.findings
@@ -184,6 +199,10 @@ class Scheduler:
                     _count(len(result.events), "event"),
                     _count(result.drafts, "message"),
                 )
+        except LeaseLost as err:
+            # another replica leads now; it runs this job again (nothing of ours was written)
+            outcome = "discarded"
+            log.warning("job %s discarded: %s", name, err.problem)
         finally:
             if task is not None:
                 self._running.discard(task)

@@ -23,8 +23,10 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.alerting.store import Store
-from bot.runtime.daemon import start_background
+from bot.runtime.daemon import Background, start_background
 from bot.runtime.health import (
+    HEARTBEAT_STALE_SECONDS,
+    Beat,
     HealthServer,
     ListenError,
     Readiness,
@@ -38,6 +40,17 @@ from checks.model import Config, SlackMode
 
 EVENTS_PATH = "/slack/events"
 _log = logging.getLogger("relaycheck.serve")
+
+
+def beat(background: Background | None) -> Beat:
+    """The leader's scheduler heartbeat, or a follower's leadership loop."""
+    if background is None:
+        return Beat(what="scheduler", at=None)
+    if background.scheduler is not None:
+        return Beat(what="scheduler", at=background.scheduler.last_beat)
+    leadership = background.leadership
+    stale = max(HEARTBEAT_STALE_SECONDS, 3 * leadership.check_seconds)
+    return Beat(what="leadership", at=leadership.last_check, stale_after=stale)
 
 
 async def serve(
@@ -77,7 +90,7 @@ async def serve(
             assert config.server.metrics_port is not None
             readiness = Readiness(
                 store=store,
-                heartbeat=lambda: background.scheduler.last_beat if background else None,
+                heartbeat=lambda: beat(background),
                 slack=None if settings.console else slack_check,
             )
             health = HealthServer(

@@ -48,7 +48,7 @@ def test_status_after_a_run_and_with_alerts_waiting(tmp_path: Path) -> None:
     ran = relaycheck("run-once", "--config", str(config), cwd=tmp_path)
     assert ran.returncode == 2, ran.stderr  # the endpoint is down: critical
     queued_at = datetime.now(UTC) - timedelta(minutes=5)
-    with Store.open(tmp_path / "state.sqlite3") as store:
+    with Store.open(tmp_path / "state.sqlite3", tenant="contoso") as store:
         store.enqueue(
             [OutboxDraft(id="late#post", event_id="late", action="post", text="late alert")],
             queued_at,

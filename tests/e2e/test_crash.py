@@ -59,7 +59,7 @@ path = "state.sqlite3"
 
 def seed(tmp_path: Path) -> None:
     now = datetime.now(UTC)
-    with Store.open(tmp_path / "state.sqlite3", channel="C0ALERTS") as store:
+    with Store.open(tmp_path / "state.sqlite3", channel="C0ALERTS", tenant="contoso") as store:
         for job in ("certificates", "domains", "digest"):
             store.mark_job(job, now - timedelta(minutes=1))  # no scan runs during the test
         drafts = [
@@ -121,7 +121,7 @@ def _run(tmp_path: Path, config: Path, slack_api: SlackApiStandIn, log: IO[bytes
             first.kill()
             first.wait()
     before = delivered(slack_api)
-    with Store.open(tmp_path / "state.sqlite3") as store:
+    with Store.open(tmp_path / "state.sqlite3", tenant="contoso") as store:
         pending_at_kill = store.outbox_counts()["pending"]
     assert pending_at_kill >= 3, "the kill must land while alerts are still pending"
 
@@ -144,7 +144,7 @@ def _run(tmp_path: Path, config: Path, slack_api: SlackApiStandIn, log: IO[bytes
     reply = next(
         c for c in slack_api.received("chat.postMessage") if c.params["text"] == EXPECTED[5]
     )
-    with Store.open(tmp_path / "state.sqlite3") as store:
+    with Store.open(tmp_path / "state.sqlite3", tenant="contoso") as store:
         assert store.outbox_counts() == {"delivered": 7, "failed": 0, "pending": 0}
         posted = store.posted_message("e0")
     assert posted is not None

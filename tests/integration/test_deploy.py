@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from bot.alerting.store import Store
-from bot.runtime.health import HealthServer, Readiness, build_health_app
+from bot.runtime.health import Beat, HealthServer, Readiness, build_health_app
 from bot.runtime.metrics import Metrics
 from bot.slack.settings import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET
 from checks.config import parse_config
@@ -118,7 +118,10 @@ async def test_the_healthcheck_command_asks_healthz(tmp_path: Path) -> None:
     assert code is not None
     with Store.open(tmp_path / "state.sqlite3") as store:
         server = HealthServer(
-            build_health_app(Readiness(store=store, heartbeat=lambda: None), Metrics(store)),
+            build_health_app(
+                Readiness(store=store, heartbeat=lambda: Beat(what="scheduler", at=None)),
+                Metrics(store),
+            ),
             host="127.0.0.1",
             port=0,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.alerting.store import Store
-from bot.runtime.health import Readiness
+from bot.runtime.health import Beat, Readiness
 from bot.runtime.logs import MASK, configure_logging
 from bot.runtime.metrics import Metrics, relay_scenarios, split_source
 from checks.model import CheckId, Finding, LogFormat, Severity
@@ -113,6 +114,15 @@ def test_certificate_sources_split_into_subject_and_address() -> None:
     assert split_source("a/b connector") == ("a/b connector", "")
 
 
+async def test_a_follower_is_ready_while_its_leadership_loop_runs(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "state.sqlite3") as store:
+        ready = Readiness(
+            store=store,
+            heartbeat=lambda: Beat(what="leadership", at=time.monotonic() - 100, stale_after=90),
+        )
+        assert await ready.problem() == "leadership heartbeat is 100s old (more than 90s)"
+
+
 async def test_readiness_names_the_first_thing_wrong(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "state.sqlite3")
     beat: list[float | None] = [None]
@@ -121,7 +131,9 @@ async def test_readiness_names_the_first_thing_wrong(tmp_path: Path) -> None:
     async def slack_check() -> str | None:
         return slack[0]
 
-    ready = Readiness(store=store, heartbeat=lambda: beat[0], slack=slack_check, stale_after=60)
+    ready = Readiness(
+        store=store, heartbeat=lambda: Beat(what="scheduler", at=beat[0]), slack=slack_check
+    )
     assert await ready.problem() == "scheduler not started"
     beat[0] = time.monotonic() - 120
     assert await ready.problem() == "scheduler heartbeat is 120s old (more than 60s)"
@@ -129,12 +141,13 @@ async def test_readiness_names_the_first_thing_wrong(tmp_path: Path) -> None:
     assert await ready.problem() is None
     slack[0] = "the Socket Mode connection is down"
     assert await ready.problem() == "Slack not connected: the Socket Mode connection is down"
-    store.close()
+    # a state that refuses writes (here: a table the write needs is gone)
+    with sqlite3.connect(tmp_path / "state.sqlite3") as raw:
+        raw.execute("DROP TABLE alembic_version")
     problem = await ready.problem()
+    store.close()
     assert problem is not None
-    assert problem.startswith(
-        f"state file not writable: {tmp_path / 'state.sqlite3'}: cannot write"
-    )
+    assert problem.startswith(f"state not writable: {tmp_path / 'state.sqlite3'}")
 
 
 def _log(fmt: LogFormat, level: str = "info", secrets: tuple[str, ...] = ()) -> io.StringIO:
