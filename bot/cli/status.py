@@ -19,6 +19,7 @@ from typing import Any
 from bot.alerting.store import Store, state_url
 from bot.cli.common import add_config_argument, add_tenant_argument, resolve_config
 from bot.cli.text import ago
+from bot.records import LeaderRecord
 from bot.runtime.scheduler import JOBS
 from checks.model import Config, Severity
 from checks.rules.schedule import build_trigger
@@ -53,6 +54,7 @@ class Status:
     failed: int
     oldest_pending: datetime | None
     state_exists: bool
+    leader: LeaderRecord | None = None  # the replica that runs the scheduled checks
 
 
 def gather(config: Config, now: datetime, *, tenant: str | None = None) -> Status:
@@ -64,6 +66,7 @@ def gather(config: Config, now: datetime, *, tenant: str | None = None) -> Statu
     counts = {s.value: 0 for s in reversed(Severity) if s is not Severity.OK}
     pending = failed = 0
     oldest = None
+    leader = None
     last: dict[str, tuple[datetime | None, str | None]] = dict.fromkeys(JOBS, (None, None))
     # an sqlite file that does not exist yet stays so: status creates nothing
     exists = bool(state_url(config.state, os.environ)) or config.state.path.exists()
@@ -84,6 +87,7 @@ def gather(config: Config, now: datetime, *, tenant: str | None = None) -> Statu
             outbox = store.outbox_counts()
             pending, failed = outbox["pending"], outbox["failed"]
             oldest = store.oldest_pending_at()
+            leader = store.leader()
     jobs = []
     for job in JOBS:
         trigger = build_trigger(triggers[job], config.schedule.timezone)
@@ -97,6 +101,7 @@ def gather(config: Config, now: datetime, *, tenant: str | None = None) -> Statu
         failed=failed,
         oldest_pending=oldest,
         state_exists=exists,
+        leader=leader,
     )
 
 
@@ -121,6 +126,14 @@ def to_json(status: Status, now: datetime) -> dict[str, Any]:
             "pending": status.pending,
             "failed": status.failed,
             "oldest_pending_age_seconds": round(max(age, 0.0)) if age is not None else None,
+        },
+        "leader": None
+        if status.leader is None
+        else {
+            "replica": status.leader.replica,
+            "since": _iso(status.leader.since),
+            "lease_until": _iso(status.leader.until),
+            "active": status.leader.active,
         },
     }
 
@@ -153,6 +166,12 @@ def render(status: Status, now: datetime, config: Config) -> str:
     if status.oldest_pending is not None:
         outbox += f", oldest pending queued {ago(now - status.oldest_pending)}"
     lines.append(outbox)
+    if status.leader is not None:
+        held = "leads" if status.leader.active else "led (its lease has expired)"
+        lines.append(
+            f"Scheduled checks: replica {status.leader.replica} {held} since "
+            f"{_when(status.leader.since)}"
+        )
     return "\n".join(lines) + "\n"
 
 

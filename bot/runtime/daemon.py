@@ -78,6 +78,8 @@ async def start_background(
     if store is None:
         store = owned = Store.from_config(config, os.environ)
     name = replica or config.ha.replica or replica_id(os.environ)
+    if metrics is not None:
+        metrics.replica = name  # relaycheck_leader{replica}: this replica shows 0 or 1
     channel = config.slack.alerts_channel
     if client is not None and not channel:
         log.warning("[slack] alerts_channel is not set: alerts are written to the console")

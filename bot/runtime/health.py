@@ -51,6 +51,17 @@ class Readiness:
     heartbeat: Callable[[], Beat]
     slack: SlackCheck | None = None  # None: Slack is not configured (console mode)
 
+    def leader_note(self) -> str:
+        """`; leader REPLICA since TIME`: which replica runs the scheduled checks (HA)."""
+        try:
+            leader = self.store.leader()
+        except StateError:
+            return ""
+        if leader is None:
+            return ""
+        held = "" if leader.active else " (lease expired)"
+        return f"; leader {leader.replica} since {leader.since:%Y-%m-%dT%H:%M:%SZ}{held}"
+
     async def problem(self) -> str | None:
         try:
             self.store.check_writable()
@@ -76,7 +87,7 @@ def build_health_app(readiness: Readiness, metrics: Metrics) -> web.Application:
     async def readyz(_request: web.Request) -> web.Response:
         problem = await readiness.problem()
         if problem is None:
-            return web.Response(text="ready\n")
+            return web.Response(text=f"ready{readiness.leader_note()}\n")
         return web.Response(status=503, text=problem.replace("\n", " ") + "\n")
 
     async def metrics_view(_request: web.Request) -> web.Response:

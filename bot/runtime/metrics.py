@@ -84,6 +84,11 @@ class _StateCollector(Collector):
         pending = GaugeMetricFamily(
             "relaycheck_outbox_pending", "Alerts queued for Slack and not delivered yet"
         )
+        leader = GaugeMetricFamily(
+            "relaycheck_leader",
+            "1 for the replica whose lease currently runs the scheduled checks, 0 for others",
+            labels=["replica"],
+        )
         scenarios = GaugeMetricFamily(
             "relaycheck_relay_scenario_accepted",
             "1 when Exchange Online would relay the scenario as configured, 0 when refused",
@@ -104,11 +109,18 @@ class _StateCollector(Collector):
                 for (check, severity), count in sorted(counts.items()):
                     findings.add_metric([check, severity], count)
                 pending.add_metric([], store.outbox_counts()["pending"])
+                record = store.leader()
+                leading = record.replica if record is not None and record.active else None
+                if leading is not None:
+                    leader.add_metric([leading], 1)
+                mine = self.metrics.replica
+                if mine is not None and mine != leading:
+                    leader.add_metric([mine], 0)
             except (StateError, sqlite3.Error) as err:  # busy or broken: the gauges stay empty
                 log.warning("metrics: state file not readable: %s", err)
         for scenario, accepted in sorted(self.metrics.scenarios.items()):
             scenarios.add_metric([scenario], 1 if accepted else 0)
-        yield from (certificates, findings, scenarios, pending)
+        yield from (certificates, findings, scenarios, pending, leader)
 
 
 class Metrics:
@@ -116,6 +128,7 @@ class Metrics:
 
     def __init__(self, store: Store | None = None) -> None:
         self.store = store
+        self.replica: str | None = None  # this process's replica id, once the daemon names it
         self.registry = CollectorRegistry()
         self.scenarios: dict[str, bool] = {}
         self.check_runs = Counter(
