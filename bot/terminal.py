@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from checks.explain import Explanation
-from checks.i18n import _, format_day, ngettext
+from checks.i18n import _, format_day, format_moment, ngettext
 from checks.rules.certcheck import days_left
 
 
@@ -21,14 +21,25 @@ def _certificate_line(result: Explanation, now: datetime) -> str | None:
         return _("not observed ({reason})").format(reason=observation.error or _("no certificate"))
     days = days_left(leaf, now)
     chain = observation.verdict.status.value if observation.verdict else _("not verified")
-    return ngettext(
-        "{names}; valid until {until} ({days} day); chain {chain}; from {source}",
-        "{names}; valid until {until} ({days} days); chain {chain}; from {source}",
-        days,
-    ).format(
+    if days > 0:
+        left = ngettext(
+            "valid until {day} ({days} day left)", "valid until {day} ({days} days left)", days
+        ).format(day=format_day(leaf.not_after), days=days)
+    elif leaf.not_after > now:
+        left = _("valid until {when} (less than a day left)").format(
+            when=format_moment(leaf.not_after)
+        )
+    else:
+        # `--at` after the expiry: say so, never "-3 days"
+        ago = max(-days, 1)
+        left = ngettext(
+            "EXPIRED on {day}, {days} day before {now}",
+            "EXPIRED on {day}, {days} days before {now}",
+            ago,
+        ).format(day=format_day(leaf.not_after), days=ago, now=format_day(now))
+    return _("{names}; {left}; chain {chain}; from {source}").format(
         names=", ".join(leaf.names) or leaf.subject,
-        until=format_day(leaf.not_after),
-        days=days,
+        left=left,
         chain=chain,
         source=observation.source,
     )

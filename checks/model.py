@@ -135,6 +135,13 @@ class SlackMode(StrEnum):
     HTTP = "http"
 
 
+class LogFormat(StrEnum):
+    """How `serve` writes its log lines: `key=value` pairs (default) or one JSON object each."""
+
+    KEYVALUE = "keyvalue"
+    JSON = "json"
+
+
 # --------------------------------------------------------------------------- targets
 
 
@@ -285,6 +292,8 @@ class Microsoft365Settings:
 class SlackSettings:
     mode: SlackMode = SlackMode.SOCKET
     port: int = 3000
+    # http mode's bind address: Slack's request URL must reach it, so all interfaces by default
+    host: str = "0.0.0.0"  # noqa: S104
     alerts_channel: str | None = None
     api_url: str = "https://slack.com/api/"
     allowed_channels: tuple[str, ...] = ()
@@ -298,6 +307,28 @@ class ScheduleSettings:
     certificates: str = "0 */6 * * *"
     domains: str = "15 7 * * *"
     digest: str = "0 9 * * MON"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerSettings:
+    """The health and metrics listener of `serve`: off unless `metrics_port` is set.
+
+    Loopback by default: /metrics names the tenant's hosts and certificates, so exposing it
+    beyond the machine (a container, a scrape from another host) is a decision, not a default.
+    `metrics_port = 0` takes a free port (the ready line and the log say which)."""
+
+    host: str = "127.0.0.1"
+    metrics_port: int | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.metrics_port is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogSettings:
+    format: LogFormat = LogFormat.KEYVALUE
+    level: str = "info"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -372,6 +403,8 @@ class Config:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     locale: LocaleSettings = field(default_factory=LocaleSettings)
     checks: CheckPolicy = field(default_factory=CheckPolicy)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    log: LogSettings = field(default_factory=LogSettings)
 
     def endpoint(self, name: str) -> Endpoint | None:
         return next((e for e in self.endpoints if e.name == name), None)

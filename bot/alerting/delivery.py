@@ -123,8 +123,12 @@ class DeliveryWorker:
         poll_interval: float = 5.0,
         out: TextIO | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_api_error: Callable[[str], None] | None = None,
         replica: str = "local",
     ) -> None:
+        """`on_api_error(kind)` hears of every failed Slack call (kind: Slack's error code,
+        `ratelimited`, `http_5xx`, `network`, `client`): serve counts them in its metrics."""
+        self.on_api_error = on_api_error
         self.store = store
         self.replica = replica  # whose claim a message is under (see Store.claim_next)
         self.client = worker_client(client) if client is not None else None
@@ -258,13 +262,20 @@ class DeliveryWorker:
                 kwargs["thread_ts"] = target[1]
             response = await client.chat_postMessage(**kwargs)
         except SlackApiError as err:
+            self._api_error(error_kind(err))
             raise _classify(err) from None
         except SlackClientError as err:  # slack_sdk refused the request itself: will not improve
+            self._api_error("client")
             raise _Permanent(f"{type(err).__name__}: {err}") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
-            raise _Retry(f"network: {type(err).__name__}: {err}", None) from None
+            self._api_error("network")
+            raise _Retry(f"network: {describe_network_error(err)}", None) from None
         ts = response.get("ts")
         return str(ts) if ts is not None else None
+
+    def _api_error(self, kind: str) -> None:
+        if self.on_api_error is not None:
+            self.on_api_error(kind)
 
     def _print(self, msg: OutboxMessage) -> None:
         out = self.out or sys.stdout
@@ -275,6 +286,28 @@ class DeliveryWorker:
             if block.get("type") == "section" and isinstance(text, dict):
                 lines.extend("    " + line for line in str(text.get("text", "")).splitlines())
         print("\n".join(lines), file=out, flush=True)
+
+
+def error_kind(err: SlackApiError) -> str:
+    """A short, bounded label for a failed call: Slack's error code, or the HTTP status class."""
+    response = err.response
+    status = int(getattr(response, "status_code", 0) or 0)
+    data = response.data if isinstance(response.data, dict) else {}
+    if status == 429 or data.get("error") == "ratelimited":
+        return "ratelimited"
+    if status >= 500:
+        return "http_5xx"
+    code = str(data.get("error", ""))
+    return code if code.replace("_", "").isalnum() and len(code) <= 40 else f"http_{status}"
+
+
+def describe_network_error(err: BaseException) -> str:
+    """A network failure in words (the exception's repr names Python classes and tuples)."""
+    if isinstance(err, aiohttp.ClientConnectorError):
+        return f"connection to {err.host}:{err.port} failed ({err.strerror or 'refused'})"
+    if isinstance(err, TimeoutError):
+        return "timed out"
+    return str(err) or type(err).__name__
 
 
 def _classify(err: SlackApiError) -> Exception:

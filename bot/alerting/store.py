@@ -1047,6 +1047,23 @@ class Store:
         with self._outbox_write(seq) as db:
             db.execute(sa.update(o).where(o.c.seq == seq).values(values))
 
+    def oldest_pending_at(self) -> datetime | None:
+        """When the oldest message still waiting in the outbox was queued (None: none waits)."""
+        o = t.outbox
+        with self._read() as db:
+            value = db.execute(
+                sa.select(sa.func.min(o.c.created_at)).where(
+                    self._mine(o), o.c.delivered_at.is_(None), o.c.failed_at.is_(None)
+                )
+            ).scalar()
+        return _dt(value) if value else None
+
+    def check_writable(self) -> None:
+        """Write one row back as it was; raises `StateError` when a write would fail (a
+        read-only file or folder, a full disk, a database that refuses): /readyz asks."""
+        with self._write() as db:
+            db.execute(sa.text("UPDATE alembic_version SET version_num = version_num"))
+
     def outbox_counts(self) -> dict[str, int]:
         o = t.outbox
         delivered = o.c.delivered_at.is_not(None)

@@ -11,8 +11,9 @@ from typing import Any
 
 from bot.alerting.store import Store, state_url
 from bot.cli.common import add_config_argument, add_tenant_argument, resolve_config
+from bot.cli.text import paint, plural, terminal_width, use_colour, wrap
 from bot.records import OpenFinding
-from checks.i18n import _, format_moment
+from checks.i18n import _
 
 
 def register(subparsers: Any) -> None:
@@ -69,25 +70,34 @@ def run(args: argparse.Namespace) -> int:
             file=out,
         )
         return 0
+    outcome = "completed" if last.ok else "failed inside relaycheck (its checks did not run)"
     print(
-        _("last run: {when} ({state})").format(
-            when=format_moment(last.started_at), state=_("ok") if last.ok else _("failed")
-        ),
+        f"last run ({last.job}) {outcome} {last.started_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
         file=out,
     )
     if not items:
         print(_("no open findings"), file=out)
         return 0
+    colour = use_colour(out)
+    width = terminal_width(out)
+    check_width = max(len(i.finding.check.value) for i in items)
+    indent = " " * (8 + 2 + check_width + 2)
     for item in items:
         f = item.finding
-        notes = [_("open since {when}").format(when=format_moment(item.opened_at))]
+        notes = [f"open since {item.opened_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"]
         if item.acknowledged_by:
             notes.append(_("acknowledged by {user}").format(user=item.acknowledged_by))
         if item.snoozed_until:
-            notes.append(_("snoozed until {when}").format(when=format_moment(item.snoozed_until)))
+            notes.append(f"snoozed until {item.snoozed_until.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
         if item.flapping:
             notes.append(_("flapping"))
         where = f"{f.subject} ({f.cause})" if f.cause else f.subject
-        print(f"{f.severity.value.upper():8} {f.check.value:20} {where}: {f.message}", file=out)
-        print(f"{'':8} {'':20} {'; '.join(notes)}", file=out)
+        cell = f"{f.severity.value.upper():<8}"
+        if colour:
+            cell = paint(f.severity, cell)
+        first, *more = wrap(f"{where}: {f.message}", width, indent)
+        print(f"{cell}  {f.check.value:<{check_width}}  {first}", file=out)
+        for line in [*more, *wrap("; ".join(notes), width, indent)]:
+            print(indent + line, file=out)
+    print(plural(len(items), "open finding"), file=out)
     return 0

@@ -23,6 +23,7 @@ from bot.alerting.delivery import DeliveryWorker
 from bot.alerting.lease import Fence
 from bot.alerting.store import StateError, Store, replica_id
 from bot.cli.common import add_config_argument, monitoring_command, resolve_config
+from bot.cli.logopts import add_log_format_argument, setup_logging
 from bot.runtime.scheduler import missed_run
 from bot.slack.settings import load_bot_token
 from checks.model import Config
@@ -44,6 +45,7 @@ def register(subparsers: Any) -> None:
         ),
     )
     add_config_argument(parser)
+    add_log_format_argument(parser)
     parser.set_defaults(handler=run)
     monitoring_command(parser)
 
@@ -99,6 +101,7 @@ async def cycle_and_deliver(config: Config, environ: dict[str, str]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
+    setup_logging(args, config, None)
     try:
         return asyncio.run(cycle_and_deliver(config, dict(os.environ)))
     except StateError as err:

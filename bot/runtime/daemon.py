@@ -30,6 +30,8 @@ from bot.alerting.delivery import DeliveryWorker
 from bot.alerting.lease import Fence
 from bot.alerting.store import LeaseLost, Store, replica_id
 from bot.runtime.leadership import Leadership
+from bot.runtime.logs import configure_logging
+from bot.runtime.metrics import Metrics
 from bot.runtime.scheduler import Scheduler
 from bot.slack.settings import load_bot_token
 from checks.config import load_config
@@ -69,17 +71,26 @@ async def start_background(
     scan: Callable[..., Awaitable[Any]] | None = None,
     min_interval: float = 1.0,
     replica: str | None = None,
+    metrics: Metrics | None = None,
 ) -> Background:
     """Deliver from the outbox (every replica) and run the schedule (only while leading)."""
     owned = None
     if store is None:
         store = owned = Store.from_config(config, os.environ)
     name = replica or config.ha.replica or replica_id(os.environ)
+    if metrics is not None:
+        metrics.replica = name  # relaycheck_leader{replica}: this replica shows 0 or 1
     channel = config.slack.alerts_channel
     if client is not None and not channel:
         log.warning("[slack] alerts_channel is not set: alerts are written to the console")
         client = None
-    worker = DeliveryWorker(store, client, min_interval=min_interval, replica=name)
+    worker = DeliveryWorker(
+        store,
+        client,
+        min_interval=min_interval,
+        replica=name,
+        on_api_error=metrics.slack_error if metrics is not None else None,
+    )
     holder: list[Background] = []
 
     async def gain(fence: Fence) -> None:
@@ -90,6 +101,7 @@ async def start_background(
             scan=scan,
             channel=channel if client is not None else None,
             fence=fence,
+            metrics=metrics,
         )
         holder[0].scheduler = scheduler
         try:
@@ -118,8 +130,7 @@ async def start_background(
     return background
 
 
-async def _main(config_path: Path) -> None:
-    config = load_config(config_path)
+async def _main(config: Config) -> None:
     token = load_bot_token(os.environ)
     client = AsyncWebClient(token=token.reveal(), base_url=config.slack.api_url) if token else None
     stop = asyncio.Event()
@@ -138,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.runtime.daemon")
     parser.add_argument("--config", required=True, type=Path)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    asyncio.run(_main(args.config))
+    config = load_config(args.config)
+    configure_logging(fmt=config.log.format, level=config.log.level)
+    asyncio.run(_main(config))
     return 0
 
 

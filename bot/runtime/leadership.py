@@ -47,6 +47,9 @@ class Leadership:
         self.on_loss = on_loss
         self.monotonic = monotonic
         self.fence: Fence | None = None
+        # time.monotonic() of the last check, done or failed: /readyz's sign of life while
+        # another replica leads (the scheduler's own heartbeat only runs on the leader)
+        self.last_check: float | None = None
         self._valid_until = 0.0
         self._stop = asyncio.Event()
 
@@ -62,6 +65,7 @@ class Leadership:
                 log.exception("leadership check failed inside relaycheck")
                 if self.fence is not None and self.monotonic() >= self._valid_until:
                     await self._lose("its lease ran out while checks failed")
+            self.last_check = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self.check_seconds)
 
