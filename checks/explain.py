@@ -465,7 +465,7 @@ def _certificate_session(
         )
         fixes.append(_chain_fix(verdict.status))
     if not leaf.client_auth_allowed:
-        warns.append(EKU_EXPLANATION)
+        warns.append(_(EKU_EXPLANATION))
     summary = (
         _(
             "Connector {label} does not match the certificate from {source} ({names}; valid "

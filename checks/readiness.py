@@ -131,7 +131,7 @@ def caveats(result: Explanation) -> tuple[str, ...]:
     session = carrying_session(result)
     if session is None:
         return ()
-    found = [w for w in session.warnings if w != EKU_EXPLANATION]
+    found = [w for w in session.warnings if w != _(EKU_EXPLANATION)]
     # explain's own warning says "not observed" in the language of the run
     if session.match is Match.ASSUMED and not any(_("not observed") in w for w in found):
         found.append(

@@ -44,7 +44,8 @@ WEAK_HASHES = frozenset({"sha1", "md5"})
 MIN_RSA_BITS = 2048
 OLD_TLS = frozenset({"SSLv3", "TLSv1", "TLSv1.1"})
 
-EKU_EXPLANATION = (
+# an English msgid: show it with `_(EKU_EXPLANATION)` (compare it the same way)
+EKU_EXPLANATION = N_(
     "the certificate has no clientAuth extended key usage, which public CAs leave out of "
     "certificates issued after 2026-05-01; the MTA presents it as a TLS client to Exchange "
     "Online, and whether Exchange Online enforces clientAuth is not documented (runbook: "
@@ -622,7 +623,7 @@ def check_eku(
             CheckId.CERT_EKU,
             Severity.OK,
             subject,
-            "clientAuth is allowed (TLS client use)",
+            _("clientAuth is allowed (TLS client use)"),
             info,
             cause,
         )
@@ -630,7 +631,7 @@ def check_eku(
         CheckId.CERT_EKU,
         Severity.WARNING,
         subject,
-        f"{leaf.common_name or leaf.subject}: {EKU_EXPLANATION}",
+        f"{leaf.common_name or leaf.subject}: {_(EKU_EXPLANATION)}",
         info,
         cause,
     )
@@ -701,13 +702,17 @@ def failure_finding(endpoint: Endpoint, obs: TlsObservation) -> Finding:
     assert failure is not None
     check = _FAILURE_CHECK[failure.stage]
     where = obs.address or endpoint.host
-    message = f"{where} port {endpoint.port}: {failure.reason}"
+    message = _("{where} port {port}: {reason}").format(
+        where=where, port=endpoint.port, reason=failure.reason
+    )
     if failure.temporary:
-        message += " - a temporary (4xx) refusal: the server says to try again later"
+        message += _(" - a temporary (4xx) refusal: the server says to try again later")
     if failure.kind is FailureKind.NOT_OFFERED:
-        message = f"{where} port {endpoint.port}: STARTTLS is not offered (EHLO lists no STARTTLS)"
+        message = _("{where} port {port}: STARTTLS is not offered (EHLO lists no STARTTLS)").format(
+            where=where, port=endpoint.port
+        )
     if failure.server_words:
-        message += f"; server said: {failure.server_words!r}"
+        message += _("; server said: {words}").format(words=repr(failure.server_words))
     return _finding(
         check,
         Severity.CRITICAL,
