@@ -14,7 +14,6 @@ from pathlib import Path
 from checks.errors import CertificateFileError
 from checks.model import Config, Connector
 from checks.probes.certfile import read_certificate_file
-from checks.probes.dns import address_resolver
 from checks.probes.smtp import HostLocks, probe_endpoint
 from checks.probes.trust import load_trust_anchors
 from checks.rules.certificates import CertificateObservation
@@ -95,7 +94,13 @@ async def observe_endpoint(
     if endpoint is None:
         return CertificateObservation(source=f"endpoint {name}", error="no such endpoint")
     # the scan's resolver: `[dns] nameservers` when configured, so both judge the same addresses
-    resolver = address_resolver(config.dns) if config.dns.nameservers else None
+    resolver = None
+    if config.dns.nameservers:
+        # dnspython (and the httpx it imports) only when a nameserver is configured: a plain
+        # `relaycheck explain` should not pay ~100 ms of imports it never uses
+        from checks.probes.dns import address_resolver
+
+        resolver = address_resolver(config.dns)
     observations = await probe_endpoint(endpoint, config.probe, locks=locks, resolver=resolver)
     served = [o for o in observations if o.ok]
     if not served:

@@ -34,7 +34,6 @@ from checks.model import (
 )
 from checks.observations import TlsObservation
 from checks.probes.certfile import read_certificate_file
-from checks.probes.dns import address_resolver
 from checks.probes.smtp import HostLocks, probe_endpoint
 from checks.probes.trust import load_trust_anchors
 from checks.rules.certcheck import (
@@ -266,7 +265,11 @@ async def probe_all(
     """Probe endpoints concurrently: at most `[probe] concurrency`, one connection per host."""
     semaphore = asyncio.Semaphore(config.probe.concurrency)
     locks = HostLocks()
-    resolver = address_resolver(config.dns) if config.dns.nameservers else None
+    resolver = None
+    if config.dns.nameservers:
+        from checks.probes.dns import address_resolver  # dnspython only when configured
+
+        resolver = address_resolver(config.dns)
     results: dict[str, tuple[TlsObservation, ...]] = {}
     bugs: list[Finding] = []
     done = 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from checks.config import load_config
 from checks.observe import shown_path
@@ -12,8 +11,7 @@ from checks.probes.exports import load_tenant
 from checks.rules.names import display_domain
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("config", help="work with configuration files")
+def register(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(
         dest="config_action", metavar="ACTION", parser_class=type(parser)
     )

@@ -8,7 +8,6 @@ import json
 import os
 import sys
 from datetime import datetime
-from typing import Any
 
 from bot.cli.common import add_config_argument, add_time_argument, now_from, resolve_config
 from bot.terminal import render_text
@@ -21,15 +20,11 @@ from checks.rules.tenant import TenantFacts
 from checks.sources import explain_tenant
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "explain",
-        help="explain which relay scenario a sender/recipient pair is and whether it relays",
-        description=(
-            "Classify SENDER -> RECIPIENT (the SMTP envelope: MAIL FROM and RCPT TO) into a relay "
-            "scenario (to-tenant, accepted-sender, ndr, unregistered-sender, forwarding) and say "
-            "whether Exchange Online would relay it with today's connectors and certificates."
-        ),
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Classify SENDER -> RECIPIENT (the SMTP envelope: MAIL FROM and RCPT TO) into a relay "
+        "scenario (to-tenant, accepted-sender, ndr, unregistered-sender, forwarding) and say "
+        "whether Exchange Online would relay it with today's connectors and certificates."
     )
     add_config_argument(parser)
     add_time_argument(parser)

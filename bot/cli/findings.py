@@ -13,11 +13,9 @@ from bot.cli.common import add_config_argument, resolve_config
 from bot.records import OpenFinding
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "findings",
-        help="list open findings from the state file (what the scheduled checks found)",
-        description="List the findings that are open in the state file ([state] path), worst first.",
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "List the findings that are open in the state file ([state] path), worst first."
     )
     add_config_argument(parser)
     parser.add_argument("--json", action="store_true", help='print {"findings": [...]}')

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
 from bot.cli.common import add_config_argument, add_time_argument, now_from, resolve_config
 from checks.errors import RelaycheckError
@@ -15,15 +15,11 @@ from checks.report import EXIT_UNKNOWN, exit_code, render_table, to_json
 from checks.scan import run_scan
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "scan",
-        help="check certificates, endpoints and domains now",
-        description=(
-            "Probe every configured endpoint (SMTP STARTTLS or implicit TLS), read certificate "
-            "files, and judge certificates, connectors and domains. Exit code: 0 ok, 1 warning, "
-            "2 critical, 3 the scan could not run."
-        ),
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Probe every configured endpoint (SMTP STARTTLS or implicit TLS), read certificate "
+        "files, and judge certificates, connectors and domains. Exit code: 0 ok, 1 warning, "
+        "2 critical, 3 the scan could not run."
     )
     add_config_argument(parser)
     add_time_argument(parser)
