@@ -12,6 +12,7 @@ costs at most `max_reply_bytes` and `deadline_seconds`. A remote failure is retu
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import socket
 import ssl
@@ -192,8 +193,12 @@ class _Session:
             pass
 
 
+@functools.cache
 def observe_context() -> ssl.SSLContext:
-    """A client context that verifies nothing and accepts everything down to TLS 1.0."""
+    """A client context that verifies nothing and accepts everything down to TLS 1.0.
+
+    Made once and shared (it holds no per-connection state): a new one per probe cost ~250 us
+    of the event loop's time per endpoint."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
