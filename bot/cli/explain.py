@@ -9,7 +9,6 @@ line while the others are still answered.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -18,7 +17,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.cli.common import add_config_argument, add_time_argument, now_from, resolve_config
+from bot.cli.common import (
+    add_config_argument,
+    add_time_argument,
+    now_from,
+    resolve_config,
+    run_async,
+)
 from bot.terminal import render_text
 from checks.errors import RelaycheckError
 from checks.explain import Situation, explain, explain_in, prepare
@@ -71,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     envelope = parse_pair(" ".join(args.pair), via=args.via)
     config = resolve_config(args)
     now = now_from(args)
-    facts, certificates = asyncio.run(_observe(config, now))
+    facts, certificates = run_async(_observe(config, now))
     result = explain(envelope, facts, forwards=config.forwards, certificates=certificates, now=now)
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=2, ensure_ascii=False)
@@ -101,7 +106,7 @@ def run_batch(args: argparse.Namespace) -> int:
     try:
         config = resolve_config(args)
         now = now_from(args)
-        facts, certificates = asyncio.run(_observe(config, now))
+        facts, certificates = run_async(_observe(config, now))
         situation = prepare(facts, forwards=config.forwards, certificates=certificates, now=now)
         interactive = stream.isatty()
         failed = write_batch(

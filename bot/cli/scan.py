@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from bot.cli.common import add_config_argument, add_time_argument, now_from, resolve_config
+from bot.cli.common import (
+    add_config_argument,
+    add_time_argument,
+    now_from,
+    resolve_config,
+    run_async,
+)
 from checks.errors import RelaycheckError
 from checks.model import CheckId, Config
 from checks.report import EXIT_UNKNOWN, dumps_json, exit_code, render_table
@@ -77,20 +82,10 @@ class ProgressBar:
 def scan_once(
     config: Config, *, now: datetime, only: CheckId | None, progress: Progress | None
 ) -> ScanReport:
-    """`run_scan` on a fresh event loop, the report handed out through a holder.
-
-    `asyncio.run` must not return the report itself: on Python 3.11 the runner builds the
-    return value's repr while restoring the SIGINT handler (tens of milliseconds for a
-    report of thousands of findings, whose certificates carry their DER bytes)."""
+    """`run_scan` on a fresh event loop (see `run_async` for why not plain `asyncio.run`)."""
     from checks.scan import run_scan  # the probes load only for a scan that runs (not --help)
 
-    holder: list[ScanReport] = []
-
-    async def scan() -> None:
-        holder.append(await run_scan(config, now=now, only=only, progress=progress))
-
-    asyncio.run(scan())
-    return holder[0]
+    return run_async(run_scan(config, now=now, only=only, progress=progress))
 
 
 def run(args: argparse.Namespace) -> int:
