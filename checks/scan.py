@@ -256,13 +256,21 @@ def relevant_connectors(tenant: TenantFacts) -> tuple[Connector, ...]:
     return tuple(c for c in tenant.connectors if c.enabled and c.type is ConnectorType.ON_PREMISES)
 
 
+# on_probed(endpoint, observations): called as each endpoint's probes finish
+OnProbed = Callable[[Endpoint, tuple[TlsObservation, ...]], None]
+
+
 async def probe_all(
     endpoints: tuple[Endpoint, ...],
     config: Config,
     *,
     progress: Progress | None = None,
+    on_probed: OnProbed | None = None,
 ) -> tuple[dict[str, tuple[TlsObservation, ...]], list[Finding]]:
-    """Probe endpoints concurrently: at most `[probe] concurrency`, one connection per host."""
+    """Probe endpoints concurrently: at most `[probe] concurrency`, one connection per host.
+
+    `on_probed` runs as each endpoint finishes (also when its probe failed inside relaycheck,
+    with no observations), so judging one endpoint overlaps with waiting on the others."""
     semaphore = asyncio.Semaphore(config.probe.concurrency)
     locks = HostLocks()
     resolver = None
@@ -286,6 +294,8 @@ async def probe_all(
                 )
             except Exception as err:  # our bug becomes a finding; the scan goes on
                 bugs.append(bug_finding("probe", endpoint.name, err))
+        if on_probed is not None:
+            on_probed(endpoint, results.get(endpoint.name, ()))
         done += 1
         if progress is not None:
             progress(done, total)
@@ -322,9 +332,26 @@ async def certificate_stage(
         referenced = {c.certificate.endpoint for c in connectors if c.certificate}
         referenced.update(e.name for e in also_probe)
         endpoints = tuple(e for e in endpoints if e.name in referenced)
-    observations, findings = await probe_all(endpoints, config, progress=progress)
+    judged: dict[str, list[Finding]] = {}
+
+    def judge(endpoint: Endpoint, seen: tuple[TlsObservation, ...]) -> None:
+        # judged as soon as it is probed, while the event loop would otherwise wait on others
+        judged[endpoint.name] = _guarded(
+            "endpoint",
+            endpoint.name,
+            partial(
+                evaluate_endpoint,
+                endpoint,
+                seen,
+                now=ctx.now,
+                thresholds=config.thresholds,
+                anchors=anchors,
+            ),
+        )
+
+    observations, findings = await probe_all(endpoints, config, progress=progress, on_probed=judge)
     certificates: list[ObservedCertificate] = []
-    for endpoint in endpoints:
+    for endpoint in endpoints:  # findings in the configured order, however probes finished
         seen = observations.get(endpoint.name, ())
         certificates.extend(
             ObservedCertificate(
@@ -333,20 +360,9 @@ async def certificate_stage(
             for o in seen
             if o.ok
         )
-        findings.extend(
-            _guarded(
-                "endpoint",
-                endpoint.name,
-                partial(
-                    evaluate_endpoint,
-                    endpoint,
-                    seen,
-                    now=ctx.now,
-                    thresholds=config.thresholds,
-                    anchors=anchors,
-                ),
-            )
-        )
+        if endpoint.name not in judged:
+            judge(endpoint, seen)
+        findings.extend(judged[endpoint.name])
     for connector in connectors:
         findings.extend(
             _guarded(
