@@ -10,7 +10,9 @@ side for the GIL; each endpoint is its own listener on its own address spread ov
 (127.1.0.1, 127.1.0.2, ...), as a large estate spreads over many hosts. Rounds are interleaved
 (floor, CLI, floor, CLI, ...) at each size, and the medians are compared: the ratio CLI/floor at
 500 endpoints (target <= 1.3x), the growth from 500 to 5,000 endpoints for both (target <= 11x
-for the CLI) and the CLI's peak RSS (from `wait4`, target <= 200 MB).
+for the CLI) and the CLI's peak RSS (from `wait4`, target <= 200 MB). CPU seconds of both are
+printed too (a loaded machine stretches wall time; CPU time shows what each side costs).
+relaycheck's modules are byte-compiled first, as an installed package is.
 
     .venv/bin/python bench/bench_scan.py [--sizes 500 5000] [--rounds 3] [--concurrency 50]
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import json
 import os
 import ssl
@@ -127,7 +130,8 @@ async def _floor_one(host: str, port: int, context: ssl.SSLContext, index: int) 
         writer.transport.abort()
 
 
-async def floor(targets: list[tuple[str, int]], concurrency: int) -> tuple[float, int]:
+async def floor(targets: list[tuple[str, int]], concurrency: int) -> tuple[float, float, int]:
+    """Seconds, CPU seconds of this process, and failures of one floor pass."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -147,10 +151,12 @@ async def floor(targets: list[tuple[str, int]], concurrency: int) -> tuple[float
                 reasons[type(err).__name__] = str(err)
 
     started = time.perf_counter()
+    cpu = time.process_time()
     await asyncio.gather(*(one(i, h, p) for i, (h, p) in enumerate(targets)))
+    cpu = time.process_time() - cpu
     if reasons:
         print(f"  floor failures: {reasons}", file=sys.stderr)
-    return time.perf_counter() - started, failures
+    return time.perf_counter() - started, cpu, failures
 
 
 # --------------------------------------------------------------------------- the CLI
@@ -173,8 +179,10 @@ def write_config(
     path.write_text("\n".join(lines))
 
 
-def cli_with_rss(config: Path) -> tuple[float, int, int, int]:
-    """Like `cli`, reaping the child with `wait4` to read its own peak RSS."""
+def cli_with_rss(config: Path) -> tuple[float, float, int, int, int]:
+    """One `relaycheck scan --json`: seconds, CPU seconds, peak RSS (KiB), findings, non-ok.
+
+    The child is reaped with `wait4`, which reports its own peak RSS and CPU time."""
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out:
         process = subprocess.Popen(
@@ -190,7 +198,16 @@ def cli_with_rss(config: Path) -> tuple[float, int, int, int]:
         out.seek(0)
         document = json.loads(out.read())
     bad = sum(1 for f in document["findings"] if f["severity"] in ("warning", "critical"))
-    return elapsed, int(usage.ru_maxrss), len(document["findings"]), bad
+    cpu = usage.ru_utime + usage.ru_stime
+    return elapsed, cpu, int(usage.ru_maxrss), len(document["findings"]), bad
+
+
+def compile_sources() -> None:
+    """Byte-compile relaycheck's own modules, as installing a package does (pip compiles on
+    install). An editable install run with PYTHONDONTWRITEBYTECODE set would otherwise compile
+    every module from source on each start, which no installed CLI does."""
+    for package in ("checks", "bot"):
+        compileall.compile_dir(ROOT / package, quiet=1)
 
 
 def main() -> int:
@@ -201,6 +218,7 @@ def main() -> int:
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tmp", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    compile_sources()
     if args.serve:
         asyncio.run(_serve(args.serve, Path(args.tmp)))
         return 0
@@ -224,17 +242,25 @@ def main() -> int:
                 config = tmp / f"bench-{size}.toml"
                 write_config(config, targets, started["ca_file"], args.concurrency)
                 asyncio.run(floor(targets, args.concurrency))  # warm-up: caches, accept queues
-                rows: dict[str, list[float]] = {"floor": [], "cli": [], "rss": []}
+                rows: dict[str, list[float]] = {
+                    "floor": [],
+                    "cli": [],
+                    "rss": [],
+                    "floor_cpu": [],
+                    "cli_cpu": [],
+                }
                 for _ in range(args.rounds):
-                    seconds, failures = asyncio.run(floor(targets, args.concurrency))
+                    seconds, floor_cpu, failures = asyncio.run(floor(targets, args.concurrency))
                     rows["floor"].append(seconds)
-                    elapsed, rss, total, bad = cli_with_rss(config)
+                    rows["floor_cpu"].append(floor_cpu)
+                    elapsed, cli_cpu, rss, total, bad = cli_with_rss(config)
                     rows["cli"].append(elapsed)
+                    rows["cli_cpu"].append(cli_cpu)
                     rows["rss"].append(rss / 1024)
                     print(
-                        f"  {size:>5} endpoints: floor {seconds:6.2f} s ({failures} failed)  "
-                        f"cli {elapsed:6.2f} s ({total} findings, {bad} not ok, "
-                        f"peak RSS {rss / 1024:.0f} MB)",
+                        f"  {size:>5} endpoints: floor {seconds:6.2f} s (cpu {floor_cpu:.2f}, "
+                        f"{failures} failed)  cli {elapsed:6.2f} s (cpu {cli_cpu:.2f}, "
+                        f"{total} findings, {bad} not ok, peak RSS {rss / 1024:.0f} MB)",
                         flush=True,
                     )
                 results[size] = rows
@@ -244,9 +270,11 @@ def main() -> int:
     print(f"concurrency {args.concurrency}, {args.rounds} interleaved rounds, medians:")
     for size, rows in results.items():
         f, c = statistics.median(rows["floor"]), statistics.median(rows["cli"])
+        fc, cc = statistics.median(rows["floor_cpu"]), statistics.median(rows["cli_cpu"])
         print(
             f"{size:>5} endpoints: floor {f:6.2f} s  relaycheck scan --json {c:6.2f} s  "
-            f"ratio {c / f:.2f}x  peak RSS {max(rows['rss']):.0f} MB"
+            f"ratio {c / f:.2f}x  (cpu {fc:.2f} vs {cc:.2f} s: {cc / fc:.2f}x)  "
+            f"peak RSS {max(rows['rss']):.0f} MB"
         )
     if len(results) >= 2:
         small, large = min(results), max(results)
