@@ -44,6 +44,11 @@ def to_ascii_domain(name: str) -> str:
     """
     if len(name) <= MAX_DOMAIN_LENGTH and _PLAIN_NAME.fullmatch(name) and "xn--" not in name:
         return name
+    return _normalise(name)
+
+
+def _normalise(name: str) -> str:
+    """`to_ascii_domain` the long way: validation and the IDNA codec."""
     text = name.strip()
     if text.endswith("."):
         text = text[:-1]
@@ -91,8 +96,10 @@ def display_domain(ascii_name: str) -> str:
     """The Unicode form for people; falls back to the A-label when it does not decode.
 
     Only a name with an A-label (`xn--`) has another form: the others are returned as they
-    are, without IDNA decoding (which was more than half of an explanation's time)."""
-    if "xn--" not in ascii_name.lower():
+    are, without IDNA decoding (which was more than half of an explanation's time); what
+    decoding would change about them (upper case) still goes through it."""
+    lowered = ascii_name.lower()
+    if "xn--" not in lowered and lowered == ascii_name:
         return ascii_name
     try:
         return str(idna.decode(ascii_name))
