@@ -10,15 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from checks.errors import CertificateFileError
 from checks.model import Config, Connector
 from checks.probes.certfile import read_certificate_file
-from checks.probes.smtp import HostLocks, probe_endpoint
 from checks.probes.trust import load_trust_anchors
 from checks.rules.certificates import CertificateObservation
 from checks.rules.chain import TrustAnchors, verify_chain
 from checks.rules.tenant import TenantFacts
+
+if TYPE_CHECKING:
+    from checks.probes.smtp import HostLocks
 
 
 def shown_path(path: Path) -> str:
@@ -50,6 +53,27 @@ def observe_file(
     )
 
 
+def observe_files_only(
+    config: Config,
+    facts: TenantFacts,
+    *,
+    now: datetime,
+    environ: Mapping[str, str] | None = None,
+    anchors: TrustAnchors | None = None,
+) -> dict[str, CertificateObservation] | None:
+    """`observe_connector_certificates` without an event loop, when every source is a file.
+
+    None when some connector's certificate is observed at an endpoint (that needs a probe).
+    `relaycheck explain` then starts without asyncio and the SMTP probe (~40 ms of imports)."""
+    wanted = [c for c in facts.connectors if c.certificate is not None]
+    if any(c.certificate is not None and c.certificate.file is None for c in wanted):
+        return None
+    if not wanted:
+        return {}
+    trust = anchors if anchors is not None else load_trust_anchors(config.trust.ca_file)
+    return {c.name: observe_file(c, trust, now=now, environ=environ) for c in wanted}
+
+
 async def observe_connector_certificates(
     config: Config,
     facts: TenantFacts,
@@ -63,6 +87,8 @@ async def observe_connector_certificates(
     if not wanted:
         return {}
     trust = anchors if anchors is not None else load_trust_anchors(config.trust.ca_file)
+    from checks.probes.smtp import HostLocks  # the probe (and asyncio) only when probing
+
     locks = HostLocks()
     result: dict[str, CertificateObservation] = {}
     for connector in wanted:
@@ -90,6 +116,8 @@ async def observe_endpoint(
     Of a pool behind one name, the first address that answered is used and the others are
     named in `source` when they serve something else: the scan reports each one.
     """
+    from checks.probes.smtp import probe_endpoint
+
     endpoint = config.endpoint(name)
     if endpoint is None:
         return CertificateObservation(source=f"endpoint {name}", error="no such endpoint")

@@ -8,7 +8,6 @@ Graph answers it is the freshest truth, so its accepted domains replace the conf
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -97,6 +96,8 @@ async def collect_tenant(
     findings = [export_finding(err) for err in exports.errors]
     graph: GraphObservation | None = None
     if config.microsoft365.enabled:
+        import asyncio
+
         from checks.probes.graph import fetch_domains  # httpx: ~70 ms of imports, only when used
 
         graph = await fetch_domains(

@@ -7,7 +7,6 @@ ask "will this still relay on the day the certificate expires?" without touching
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Coroutine
@@ -85,6 +84,8 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
     On Python 3.11 `asyncio.run` builds the repr of the value it returns while it restores the
     SIGINT handler: tens of milliseconds for a scan report of thousands of findings (whose
     certificates carry their DER bytes), seconds for a cycle's. The holder costs nothing."""
+    import asyncio  # here, not at the top: `explain` on file sources never needs a loop
+
     holder: list[T] = []
 
     async def keep() -> None:

@@ -28,7 +28,8 @@ from bot.terminal import render_text
 from checks.errors import RelaycheckError
 from checks.explain import Situation, explain, explain_in, prepare
 from checks.model import Config
-from checks.observe import observe_connector_certificates
+from checks.observe import observe_connector_certificates, observe_files_only
+from checks.probes.exports import load_tenant
 from checks.rules.addresses import parse_pair
 from checks.rules.certificates import CertificateObservation
 from checks.rules.tenant import TenantFacts
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     envelope = parse_pair(" ".join(args.pair), via=args.via)
     config = resolve_config(args)
     now = now_from(args)
-    facts, certificates = run_async(_observe(config, now))
+    facts, certificates = _observe(config, now)
     result = explain(envelope, facts, forwards=config.forwards, certificates=certificates, now=now)
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=2, ensure_ascii=False)
@@ -106,7 +107,7 @@ def run_batch(args: argparse.Namespace) -> int:
     try:
         config = resolve_config(args)
         now = now_from(args)
-        facts, certificates = run_async(_observe(config, now))
+        facts, certificates = _observe(config, now)
         situation = prepare(facts, forwards=config.forwards, certificates=certificates, now=now)
         interactive = stream.isatty()
         failed = write_batch(
@@ -166,9 +167,23 @@ def write_batch(
     return failed
 
 
-async def _observe(
+def _observe(
     config: Config, now: datetime
 ) -> tuple[TenantFacts, dict[str, CertificateObservation]]:
-    """Everything the answer depends on that is read from the world: tenant and certificates."""
+    """Everything the answer depends on that is read from the world: tenant and certificates.
+
+    Without Graph and with certificates only from files, that is reading files: no event loop
+    (and no asyncio, probe or httpx imports) for the common `relaycheck explain`."""
+    if not config.microsoft365.enabled:
+        facts = load_tenant(config)  # what `explain_tenant` does without Graph
+        certificates = observe_files_only(config, facts, now=now, environ=os.environ)
+        if certificates is not None:
+            return facts, certificates
+    return run_async(_observe_async(config, now))
+
+
+async def _observe_async(
+    config: Config, now: datetime
+) -> tuple[TenantFacts, dict[str, CertificateObservation]]:
     facts = await explain_tenant(config, now=now, environ=os.environ)
     return facts, await observe_connector_certificates(config, facts, now=now)

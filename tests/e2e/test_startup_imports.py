@@ -78,6 +78,9 @@ def test_explain_without_dns_or_graph_skips_dnspython_and_httpx(tmp_path: Path) 
     )
     assert not loaded(modules, "dns")
     assert not loaded(modules, "httpx")
+    # its connector certificate is a file: nothing to probe, so no event loop and no probe
+    assert not loaded(modules, "asyncio")
+    assert not loaded(modules, "checks.probes.smtp")
 
 
 def test_scan_imports_no_slack_scheduler_or_demo(tmp_path: Path) -> None:
