@@ -16,6 +16,7 @@ work that is not the bot's. The load generator stays in this process for both ap
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 import sys
@@ -46,6 +47,19 @@ from tests.integration.slack_support import (
 REQUESTS = 400
 CONCURRENCY = 20
 ROUNDS = 5
+
+
+def parse_args(argv: list[str]) -> None:
+    """`--requests N`, `--concurrency N`, `--rounds N` (defaults: 400, 20, 5)."""
+    global REQUESTS, CONCURRENCY, ROUNDS
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=REQUESTS)
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    args = parser.parse_args(argv)
+    if min(args.requests, args.concurrency, args.rounds) < 1:
+        parser.error("--requests, --concurrency and --rounds must be at least 1")
+    REQUESTS, CONCURRENCY, ROUNDS = args.requests, args.concurrency, args.rounds
 
 
 async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
@@ -163,9 +177,10 @@ async def main() -> None:
             for name, app in (("bare", bare), ("relaycheck", ours)):
                 runner, url = await _serve(app.web_app(path=EVENTS_PATH))
                 runners[name] = (runner, url)
-                await _measure(url, bodies[:20])  # warm-up (auth.test, imports, trust store)
+                warm = bodies[:20]
+                await _measure(url, warm)  # warm-up (auth.test, imports, trust store)
                 if name == "relaycheck":
-                    answered += 20  # the warm-up's answers are part of the warm-up
+                    answered += len(warm)  # the warm-up's answers are part of the warm-up
                     await standin.await_responses(answered, within=60)
             for _ in range(ROUNDS):  # interleaved, so machine noise hits both alike
                 for name in ("bare", "relaycheck"):
@@ -201,4 +216,5 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--standin"]:
         standin_child()
     else:
+        parse_args(sys.argv[1:])
         asyncio.run(main())

@@ -16,6 +16,7 @@ each side costs).
 relaycheck's modules are byte-compiled first, as an installed package is.
 
     .venv/bin/python bench/bench_scan.py [--sizes 500 5000] [--rounds 3] [--concurrency 50]
+    .venv/bin/python bench/bench_scan.py --sizes 20 200 --rounds 1      # a quick look
 """
 
 from __future__ import annotations
@@ -246,6 +247,9 @@ def compile_sources() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 5000])
+    parser.add_argument(
+        "--endpoints", type=int, help="one size only (the earlier flag; same as --sizes N)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
@@ -255,6 +259,10 @@ def main() -> int:
     if args.serve:
         asyncio.run(_serve(args.serve, Path(args.tmp)))
         return 0
+    if args.endpoints is not None:
+        args.sizes = [args.endpoints]
+    if min(args.sizes) < 1 or args.rounds < 1:
+        parser.error("--sizes and --rounds must be at least 1")
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         server = subprocess.Popen(
