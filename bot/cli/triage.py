@@ -36,18 +36,14 @@ from checks.rules.triage_context import with_tenant_hints
 WIDTH = 100
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "triage",
-        help="explain an Exchange Online reply, a whole bounce, a log excerpt or a message trace",
-        description=(
-            "Recognise what Exchange Online answered (e.g. '550 5.7.64 TenantAttribution; "
-            "Relay Access Denied SMTP') by its codes and tokens and print, for every distinct "
-            "status in the text, what it means, the likely causes, what to check and fix, and "
-            "which relaycheck checks would catch it. TEXT may be a file (an NDR with headers, "
-            "a log excerpt; up to 1 MB) or '-' for standard input. --trace summarises a "
-            "message-trace CSV export instead."
-        ),
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Recognise what Exchange Online answered (e.g. '550 5.7.64 TenantAttribution; "
+        "Relay Access Denied SMTP') by its codes and tokens and print, for every distinct "
+        "status in the text, what it means, the likely causes, what to check and fix, and "
+        "which relaycheck checks would catch it. TEXT may be a file (an NDR with headers, "
+        "a log excerpt; up to 1 MB) or '-' for standard input. --trace summarises a "
+        "message-trace CSV export instead."
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(

@@ -13,6 +13,7 @@ from checks.config import load_config, parse_config
 from checks.errors import ConfigError, ExportError
 from checks.model import ConnectorType, EndpointRole, SlackMode, TlsMode
 from checks.probes.exports import load_tenant
+from checks.rules.schedule import InvalidSchedule, build_trigger, validate_schedule
 from checks.rules.tenant import parse_accepted_domains, parse_inbound_connectors
 
 REPO = Path(__file__).resolve().parents[2]
@@ -353,3 +354,38 @@ def test_state_defaults_to_the_working_folder(tmp_path: Path) -> None:
 )
 def test_dns_checks_run_when_the_config_asks_for_them(raw: dict[str, Any], enabled: bool) -> None:
     assert parse_config(raw, base_dir=Path(".")).dns.enabled is enabled
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "0 */6 * * *",
+        "15 7 * * *",
+        "0 9 * * MON",
+        "*/15 8-18 * * mon-fri",
+        "0,30 1,2 1-31/2 1-12 SAT,sun",
+        "59 23 31 12 *",
+        "60 * * * *",
+        "0 24 * * *",
+        "0 0 0 * *",
+        "0 0 31 2-13 *",
+        "0 0 * * FRI-MON",
+        "*/0 * * * *",
+        "0 0 L * *",
+        "0 0 * jan *",
+        "5-2 * * * *",
+    ],
+)
+def test_schedule_fast_path_agrees_with_apscheduler(expression: str) -> None:
+    """Plain cron fields are validated without APScheduler; the verdict must be the same."""
+    try:
+        build_trigger(expression, "UTC")
+        expected = True
+    except InvalidSchedule:
+        expected = False
+    try:
+        validate_schedule(expression, "UTC")
+        got = True
+    except InvalidSchedule:
+        got = False
+    assert got == expected, expression

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -46,7 +45,6 @@ from checks.explain import explain
 from checks.i18n import _, using
 from checks.model import Endpoint, TlsMode
 from checks.observations import TlsObservation
-from checks.observe import observe_connector_certificates
 from checks.probes.dns import address_resolver
 from checks.probes.exports import load_tenant
 from checks.probes.smtp import HostLocks, probe_endpoint, resolve
@@ -55,7 +53,6 @@ from checks.rules.certcheck import evaluate_endpoint
 from checks.rules.names import InvalidName, to_ascii_domain
 from checks.rules.replies import Triage, TriageInputError, triage_all
 from checks.rules.triage_context import with_tenant_hints
-from checks.sources import explain_tenant
 
 COMMAND = "/relaycheck"
 _LINK = re.compile(r"^<([^|>]*)(?:\|([^>]*))?>$")
@@ -82,12 +79,13 @@ async def answer_text(
     """
     envelope = parse_pair(text)
     now = deps.clock()
-    facts = await explain_tenant(deps.config, now=now, environ=os.environ)
-    certificates = await observe_connector_certificates(
-        deps.config, facts, now=now, anchors=deps.trust_anchors()
-    )
+    context = await deps.explain_context(now)
     explanation = explain(
-        envelope, facts, forwards=deps.config.forwards, certificates=certificates, now=now
+        envelope,
+        context.facts,
+        forwards=deps.config.forwards,
+        certificates=context.certificates,
+        now=now,
     )
     return explanation_message(
         explanation,
@@ -253,12 +251,19 @@ def answerer(response_url: str, client: AsyncWebClient) -> Answer:
 def register(app: AsyncApp, deps: Deps) -> None:
     @app.command(COMMAND)
     async def relaycheck(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
-        # the answer is in the language of the user who asked; nobody else's answer changes
-        language = await language_for(deps, client, command.get("user_id"))
-        with using(language):
-            await _command(ack, command, client)
+        # counted until acknowledged: follow-ups wait for the acks (`FollowUps`)
+        deps.follow_ups.arrived()
+        try:
+            # the answer is in the language of the user who asked; nobody else's answer
+            # changes (follow-up tasks copy this context, language included)
+            language = await language_for(deps, client, command.get("user_id"))
+            with using(language):
+                await _command(ack, command, client)
+        finally:
+            deps.follow_ups.acked()
 
     async def _command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
+        """Acknowledge at once; whatever reads the tenant, explains or probes follows it."""
         respond = answerer(command["response_url"], client)
         if not deps.channel_allowed(command.get("channel_id"), command.get("channel_name")):
             await ack(**_reply(error_message(_("/relaycheck is not enabled in this channel"))))
@@ -274,7 +279,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
         if keyword == "status":
             await ack()
-            await _status(respond, deps)
+            deps.follow_ups.start(_status(respond, deps))
             return
         if keyword == "cert":
             if not rest.strip():
@@ -290,7 +295,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 text=_("Probing {target}…").format(target=escape_mrkdwn(rest.strip())),
                 response_type="ephemeral",
             )
-            await _cert(rest, respond, deps)
+            deps.follow_ups.start(_cert(rest, respond, deps), slow=True)
             return
         if keyword == "triage":
             await ack(**_reply(_triage(rest, deps)))  # answered in the acknowledgement
@@ -312,7 +317,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             )
             return
         await ack()
-        await _explain(text, respond, deps)
+        deps.follow_ups.start(_explain(text, respond, deps))
 
     # A click, not the hot path: bolt's `respond` finds the response_url(s) in the action body.
     @app.action(SHARE_ACTION_ID)
