@@ -130,10 +130,19 @@ def _m3_tenant_domains(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE tenant_domains_seen(id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT)")
 
 
+def _m4_delivery_attempts(db: sqlite3.Connection) -> None:
+    # attempted_at: a post whose outcome is not known (sent, answer lost) is looked up in the
+    # channel before it is posted again; failures: 5xx/network failures since the last success
+    # (the backoff exponent; 429 does not count)
+    db.execute("ALTER TABLE outbox ADD COLUMN attempted_at TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN failures INTEGER NOT NULL DEFAULT 0")
+
+
 _MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _m1_initial,
     _m2_job_marks,
     _m3_tenant_domains,
+    _m4_delivery_attempts,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -221,6 +230,8 @@ class Store:
             raise StateError(shown, "is a directory, not a relaycheck state file")
         if path.parent and not path.parent.exists():
             raise StateError(shown, f"folder {path.parent} does not exist")
+        if path.exists():
+            _inspect_read_only(path, shown)
         try:
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
         except sqlite3.Error as err:
@@ -496,7 +507,7 @@ class Store:
         """Undelivered, not permanently failed messages in the order they were queued."""
         rows = self._db.execute(
             "SELECT seq, id, event_id, action, channel, text, blocks, reply_to, attempts, "
-            "next_attempt_at, ts, created_at FROM outbox "
+            "next_attempt_at, ts, created_at, attempted_at, failures FROM outbox "
             "WHERE delivered_at IS NULL AND failed_at IS NULL ORDER BY seq LIMIT ?",
             (limit,),
         ).fetchall()
@@ -514,6 +525,8 @@ class Store:
                 next_attempt_at=_dt(next_at),
                 ts=ts,
                 created_at=datetime.fromisoformat(created),
+                attempted_at=_dt(attempted),
+                failures=failures,
             )
             for (
                 seq,
@@ -528,6 +541,8 @@ class Store:
                 next_at,
                 ts,
                 created,
+                attempted,
+                failures,
             ) in rows
         ]
 
@@ -550,23 +565,52 @@ class Store:
         with self._write() as db:
             db.execute("UPDATE outbox SET delivered_at = ? WHERE seq = ?", (_ts(now), seq))
 
+    def record_attempt_start(self, seq: int, now: datetime) -> None:
+        """Committed before a post is sent: if no clear answer follows (timeout, lost
+        connection, kill -9), the next attempt looks for the message in Slack first."""
+        with self._write() as db:
+            db.execute("UPDATE outbox SET attempted_at = ? WHERE seq = ?", (_ts(now), seq))
+
     def record_attempt_failure(
-        self, seq: int, error: str, *, next_attempt_at: datetime | None, now: datetime
+        self,
+        seq: int,
+        error: str,
+        *,
+        next_attempt_at: datetime | None,
+        now: datetime,
+        unclear: bool = False,
+        outage: bool = False,
     ) -> None:
-        """A failed attempt; `next_attempt_at` None means permanent (stays, marked failed)."""
+        """A failed attempt; `next_attempt_at` None means permanent (stays, marked failed).
+
+        `unclear`: Slack may have posted it (keeps `attempted_at` for the lookup); otherwise
+        Slack clearly did not, and `attempted_at` is cleared. `outage`: a 5xx or network
+        failure, counted in `failures` (the backoff exponent); a 429 is not."""
         with self._write() as db:
             if next_attempt_at is None:
                 db.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?, failed_at = ? "
-                    "WHERE seq = ?",
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?, failed_at = ?, "
+                    "attempted_at = NULL WHERE seq = ?",
                     (error[:500], _ts(now), seq),
                 )
             else:
                 db.execute(
                     "UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
-                    "next_attempt_at = ? WHERE seq = ?",
-                    (error[:500], _ts(next_attempt_at), seq),
+                    "next_attempt_at = ?, failures = failures + ?, "
+                    "attempted_at = CASE WHEN ? THEN attempted_at ELSE NULL END WHERE seq = ?",
+                    (error[:500], _ts(next_attempt_at), int(outage), int(unclear), seq),
                 )
+
+    def reset_backoff(self) -> int:
+        """Slack answered again (a success, or a restart): every waiting message may be tried
+        now, with its failure count back at 0. Returns how many rows were waiting."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE outbox SET next_attempt_at = NULL, failures = 0 "
+                "WHERE delivered_at IS NULL AND failed_at IS NULL "
+                "AND (next_attempt_at IS NOT NULL OR failures > 0)"
+            )
+            return cursor.rowcount
 
     def outbox_counts(self) -> dict[str, int]:
         row = self._db.execute(
@@ -602,6 +646,41 @@ class _Transaction:
         if isinstance(exc, sqlite3.Error):
             # a failed statement inside the transaction: one error type for every caller
             raise StateError(self._path, f"cannot write ({exc})") from None
+
+
+def _inspect_read_only(path: Path, shown: str) -> None:
+    """Judge an existing file through a read-only connection before anything writes to it.
+
+    Opening read-write and switching to WAL would already change another program's database
+    (and a corrupt page would surface later, as a traceback in the middle of a command). Here a
+    foreign schema, a newer relaycheck's schema or a corrupt file is refused untouched."""
+    if path.stat().st_size == 0:
+        return  # an empty file is a new database
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
+    except sqlite3.Error as err:
+        raise StateError(shown, f"cannot open ({err})") from None
+    try:
+        db.execute("PRAGMA busy_timeout = 10000")
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "schema_version" not in tables:
+            raise StateError(shown, "is an sqlite database but not a relaycheck state file")
+        if "schema_version" in tables:
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            version = int(row[0]) if row and isinstance(row[0], int) else 0
+            if version > SCHEMA_VERSION:
+                raise StateError(
+                    shown,
+                    f"written by a newer relaycheck (schema {version}, "
+                    f"this one knows {SCHEMA_VERSION})",
+                )
+        (verdict,) = db.execute("PRAGMA quick_check(1)").fetchone()
+        if verdict != "ok":
+            raise StateError(shown, f"is corrupt ({str(verdict)[:120]}); restore it or remove it")
+    except sqlite3.DatabaseError as err:
+        raise StateError(shown, f"not a usable relaycheck state file ({err})") from None
+    finally:
+        db.close()
 
 
 def _migrate(db: sqlite3.Connection, shown: str) -> None:
