@@ -8,16 +8,25 @@ Input that cannot be understood gets the help text and the reason, never silence
 `/relaycheck cert` must not turn the bot into a port scanner for whoever can type in Slack:
 configured endpoints are always allowed (the operator listed them); an ad-hoc host must be a
 name within `[slack] probe_allowed_domains`, is resolved here, and every address it resolves to
-must be public unless `allow_private_targets = true`. The probe then connects to exactly the
-addresses that were checked, so a second DNS answer cannot swap in a private address.
+must be public (`checks.rules.targets`: an explicit rule, NAT64, 6to4 and the other IPv6 forms
+judged by the IPv4 address they embed) unless `allow_private_targets = true` (how tests reach
+loopback). The probe then connects to exactly the addresses that were checked, so a second DNS
+answer cannot swap in a private address.
+
+A probe costs the on-prem servers a connection, so it is bounded three ways: one
+`[probe] deadline_seconds` for the whole command (not per address), `[probe] concurrency`
+connections at once across all concurrent commands (`Deps.probe_slots`), and at most
+`CERT_PROBES_PER_MINUTE` probes per user per minute (`Deps.cert_limiter`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import os
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -40,22 +49,23 @@ from bot.slack.blocks import (
     status_message,
     triage_message,
 )
-from bot.slack.listeners.common import Deps
+from bot.slack.listeners.common import CERT_PROBES_PER_MINUTE, Deps
 from checks.errors import AddressError, RelaycheckError
 from checks.explain import explain
 from checks.model import Endpoint, TlsMode
-from checks.observations import TlsObservation
 from checks.observe import observe_connector_certificates
 from checks.probes.dns import address_resolver
-from checks.probes.smtp import HostLocks, probe_endpoint, resolve
+from checks.probes.smtp import probe_endpoint, resolve
 from checks.rules.addresses import parse_pair
 from checks.rules.certcheck import evaluate_endpoint
 from checks.rules.names import InvalidName, to_ascii_domain
 from checks.rules.replies import Triage, TriageInputError, triage
+from checks.rules.targets import refusal
 from checks.sources import explain_tenant
 
 COMMAND = "/relaycheck"
 _LINK = re.compile(r"^<([^|>]*)(?:\|([^>]*))?>$")
+_PORT = re.compile(r"[0-9]{1,5}")
 _log = logging.getLogger("relaycheck.slack")
 
 
@@ -125,17 +135,11 @@ def split_target(text: str) -> tuple[str, int]:
         raise TargetError("no host given; expected NAME, HOST or HOST:PORT")
     port = 25
     if port_text:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        # ASCII digits only: str.isdigit() also accepts '²⁵', which int() then refuses
+        if not _PORT.fullmatch(port_text) or not 0 < int(port_text) < 65536:
             raise TargetError(f"{port_text!r} is not a TCP port (1-65535)")
         port = int(port_text)
     return host.lower().rstrip("."), port
-
-
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
 
 
 def _within(host: str, domains: tuple[str, ...]) -> bool:
@@ -184,24 +188,33 @@ async def resolve_target(text: str, deps: Deps) -> tuple[Endpoint, tuple[str, ..
     if not addresses:
         raise TargetError(f"{host} does not resolve")
     if not slack.allow_private_targets:
-        private = [a for a in addresses if not _is_public(a)]
-        if private:
-            raise TargetError(
-                f"{host} resolves to a private, loopback or link-local address ({private[0]}); "
-                "refused (set [slack] allow_private_targets = true to allow)"
-            )
+        for address in addresses:
+            reason = refusal(address)
+            if reason is not None:
+                raise TargetError(
+                    f"{host} resolves to {address}, which is not a public address ({reason}); "
+                    "refused: private, loopback or link-local targets need "
+                    "[slack] allow_private_targets = true"
+                )
     tls = TlsMode.IMPLICIT if port == 465 else TlsMode.STARTTLS
     return Endpoint(name=host, host=ascii_host, port=port, tls=tls), addresses
 
 
 async def probe_target(text: str, deps: Deps) -> Rendered:
-    """Probe a configured endpoint or an allowed host now and judge it as the scan would."""
+    """Probe a configured endpoint or an allowed host now and judge it as the scan would.
+
+    All its addresses share one `[probe] deadline_seconds` (probe_endpoint's deadline starts
+    with the first connection), and the probe waits for one of the `[probe] concurrency`
+    slots shared by every command."""
     endpoint, addresses = await resolve_target(text, deps)
-    locks = HostLocks()
-    observations: list[TlsObservation] = []
-    for address in addresses:
-        observations.extend(
-            await probe_endpoint(replace(endpoint, address=address), deps.config.probe, locks=locks)
+
+    async def checked(host: str, port: int, wait: float) -> tuple[str, ...]:
+        del host, port, wait  # exactly the addresses the guard judged; no second lookup
+        return addresses
+
+    async with deps.probe_slots():
+        observations = await probe_endpoint(
+            replace(endpoint, address=None), deps.config.probe, resolver=checked
         )
     now = deps.clock()
     findings = evaluate_endpoint(
@@ -266,6 +279,17 @@ def register(app: AsyncApp, deps: Deps) -> None:
                     split_target(rest)  # syntax errors answered in the ack
             except TargetError as err:
                 await ack(**_reply(help_message(str(err))))
+                return
+            wait = deps.cert_limiter.take(command.get("user_id") or "", time.monotonic())
+            if wait is not None:
+                await ack(
+                    **_reply(
+                        error_message(
+                            f"too many /relaycheck cert probes: at most {CERT_PROBES_PER_MINUTE} "
+                            f"per minute per user; try again in {math.ceil(wait)} s"
+                        )
+                    )
+                )
                 return
             await ack(text=f"Probing {escape_mrkdwn(rest.strip())}…", response_type="ephemeral")
             await _cert(rest, respond, deps)

@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.alerting.store import Store
 from checks.model import Config
 from checks.probes.trust import load_trust_anchors
 from checks.rules.chain import TrustAnchors
+
+CERT_PROBES_PER_MINUTE = 5  # `/relaycheck cert` probes one user may start per minute
+
+
+class RateLimiter:
+    """At most `limit` events per `window` seconds per key (a sliding window).
+
+    Why: `/relaycheck cert` makes the bot connect to mail servers on a user's behalf; one
+    user (or a script with a user's session) must not turn it into a connection cannon."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._events: dict[str, deque[float]] = {}
+
+    def take(self, key: str, now: float) -> float | None:
+        """Count one event for `key` at `now` (monotonic seconds); when over the limit,
+        count nothing and return the seconds until the next one is allowed."""
+        events = self._events.setdefault(key, deque())
+        while events and now - events[0] >= self.window:
+            events.popleft()
+        if len(events) >= self.limit:
+            return max(self.window - (now - events[0]), 0.0)
+        events.append(now)
+        return None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -26,6 +53,16 @@ class Deps:
     store: Store | None
     clock: Callable[[], datetime]
     anchors: TrustAnchors | None = None
+    cert_limiter: RateLimiter = field(
+        default_factory=lambda: RateLimiter(CERT_PROBES_PER_MINUTE, 60.0)
+    )
+    _slots: asyncio.Semaphore | None = None
+
+    def probe_slots(self) -> asyncio.Semaphore:
+        """`[probe] concurrency` connections at once, shared by every concurrent command."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.config.probe.concurrency)
+        return self._slots
 
     def trust_anchors(self) -> TrustAnchors:
         if self.anchors is None:
