@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from checks.explain import Explanation
+from checks.report import escape_invisible
 from checks.rules.certcheck import days_left
 
 
@@ -40,11 +41,10 @@ def render_text(result: Explanation, *, now: datetime, indent: str = "") -> str:
         verdict = f"RELAYED through connector '{result.connector}'"
     else:
         verdict = f"REFUSED: {result.smtp_response}"
-        if result.smtp_response_aliases:
-            verdict += (
-                f"\n{indent}             (also seen as: {'; '.join(result.smtp_response_aliases)})"
-            )
     lines.append(f"{indent}Verdict:     {verdict}")
+    if result.relay and not result.accepted and result.smtp_response_aliases:
+        aliases = "; ".join(result.smtp_response_aliases)
+        lines.append(f"{indent}             (also seen as: {aliases})")
     cert = _certificate_line(result, now)
     if cert:
         lines.append(f"{indent}Certificate: {cert}")
@@ -56,4 +56,5 @@ def render_text(result: Explanation, *, now: datetime, indent: str = "") -> str:
     if result.fix:
         lines.append(f"{indent}Fix:")
         lines.extend(f"{indent}  {n}. {step}" for n, step in enumerate(result.fix, 1))
-    return "\n".join(lines) + "\n"
+    # connector names, certificate names and addresses came from the tenant or a user
+    return "\n".join(escape_invisible(line) for line in lines) + "\n"

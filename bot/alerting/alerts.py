@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.mrkdwn import escape_mrkdwn
+from bot.mrkdwn import escape_mrkdwn, neutralise
 from bot.records import OutboxDraft
 from checks.model import AlertSettings, Finding, Severity
 from checks.rules.lifecycle import (
@@ -115,8 +115,11 @@ def _title(event: Event) -> str:
         subject = f"{len(findings)} at once"
     else:
         subject = f"{len(findings)} endpoints share one cause"
-    # header text is plain_text: Slack does not interpret mrkdwn there, so no escaping needed
-    return _clip(f"{_TITLE.get(event.kind, event.kind.value)} {check}: {subject}", HEADER_LIMIT)
+    # header text is plain_text: Slack does not interpret mrkdwn there (no `& < >` escaping),
+    # but a bidi override in a subject would still spoof it
+    return _clip(
+        neutralise(f"{_TITLE.get(event.kind, event.kind.value)} {check}: {subject}"), HEADER_LIMIT
+    )
 
 
 def _dicts(blocks: Iterable[Block]) -> tuple[dict[str, Any], ...]:
@@ -192,9 +195,11 @@ def render_resolution(event: Event) -> tuple[OutboxDraft, ...]:
     names = _names([_where(f) for f in members])
     check = members[0].check.value
     header = _clip(
-        f"Resolved {check}: all {len(members)}: {names}"
-        if event.resolved_before
-        else f"Resolved {check}: {names}",
+        neutralise(
+            f"Resolved {check}: all {len(members)}: {names}"
+            if event.resolved_before
+            else f"Resolved {check}: {names}"
+        ),
         HEADER_LIMIT,
     )
     note = f":white_check_mark: resolved {event.at:%Y-%m-%d %H:%M} UTC ({_esc(event.reason)})"
@@ -266,7 +271,7 @@ def render_cert_change(event: Event) -> OutboxDraft:
         f"*Fingerprint:* `{_esc(old['fingerprint'][:16])}…` → `{_esc(new['fingerprint'][:16])}…`"
     )
     blocks: list[Block] = [
-        HeaderBlock(text=_clip(f"Certificate changed: {sources[0]}", HEADER_LIMIT)),
+        HeaderBlock(text=_clip(neutralise(f"Certificate changed: {sources[0]}"), HEADER_LIMIT)),
         SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(lines), SECTION_LIMIT))),
     ]
     return OutboxDraft(

@@ -9,7 +9,13 @@ from typing import Any
 from checks.config import load_config
 from checks.observe import shown_path
 from checks.probes.exports import load_tenant
+from checks.report import escape_invisible
 from checks.rules.names import display_domain
+
+
+def _say(line: str) -> None:
+    """Tenant and connector names come from exports: shown with invisible characters escaped."""
+    print(escape_invisible(line))
 
 
 def register(subparsers: Any) -> None:
@@ -26,19 +32,19 @@ def register(subparsers: Any) -> None:
 def run_check(args: argparse.Namespace) -> int:
     config = load_config(Path(args.file))
     facts = load_tenant(config)
-    print(f"{args.file}: OK")
+    _say(f"{args.file}: OK")
     sources = [s if s == "config" else shown_path(Path(s)) for s in facts.sources]
-    print(f"Tenant: {facts.name} (sources: {', '.join(sources)})")
-    print("Accepted domains:")
+    _say(f"Tenant: {facts.name} (sources: {', '.join(sources)})")
+    _say("Accepted domains:")
     for domain in facts.accepted_domains:
         extra = [domain.domain_type or "", "default" if domain.default else ""]
         if domain.match_subdomains:
             extra.append("MatchSubDomains")
         shown = ", ".join(e for e in extra if e)
-        print(f"  {display_domain(domain.name)}" + (f" ({shown})" if shown else ""))
+        _say(f"  {display_domain(domain.name)}" + (f" ({shown})" if shown else ""))
     if not facts.accepted_domains:
-        print("  (none)")
-    print("Connectors:")
+        _say("  (none)")
+    _say("Connectors:")
     for c in facts.connectors:
         ident = []
         if c.tls_sender_certificate_name:
@@ -51,27 +57,27 @@ def run_check(args: argparse.Namespace) -> int:
             file = c.certificate.file
             origin = shown_path(file) if file else f"endpoint {c.certificate.endpoint}"
             cert = f"; certificate from {origin}"
-        print(
+        _say(
             f"  {c.name}: {c.type.value}, {state}, {' and '.join(ident) or 'no identification'}{cert}"
         )
     if not facts.connectors:
-        print("  (none)")
-    print("Endpoints:")
+        _say("  (none)")
+    _say("Endpoints:")
     for e in config.endpoints:
         where = f"{e.address} " if e.address else ""
-        print(f"  {e.name}: {e.host} {where}port {e.port} {e.tls.value} ({e.role.value})")
+        _say(f"  {e.name}: {e.host} {where}port {e.port} {e.tls.value} ({e.role.value})")
     if not config.endpoints:
-        print("  (none)")
+        _say("  (none)")
     if config.forwards:
-        print("Forwards:")
+        _say("Forwards:")
         for f in config.forwards:
-            print(f"  {f.mailbox} -> {f.to}")
+            _say(f"  {f.mailbox} -> {f.to}")
     dns = config.dns
     if dns.enabled:
         via = ", ".join(dns.nameservers) if dns.nameservers else "the system resolver"
-        print(f"DNS checks (mx, dns): on, asking {via}")
+        _say(f"DNS checks (mx, dns): on, asking {via}")
     else:
-        print("DNS checks (mx, dns): off (add a [dns] section or [tenant] mx_expected)")
+        _say("DNS checks (mx, dns): off (add a [dns] section or [tenant] mx_expected)")
     for note in facts.notes:
-        print(f"Note: {note}")
+        _say(f"Note: {note}")
     return 0

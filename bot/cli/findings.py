@@ -11,6 +11,7 @@ from typing import Any
 from bot.alerting.store import Store
 from bot.cli.common import add_config_argument, resolve_config
 from bot.records import OpenFinding
+from checks.report import escape_invisible
 
 
 def register(subparsers: Any) -> None:
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         if item.flapping:
             notes.append("flapping")
         where = f"{f.subject} ({f.cause})" if f.cause else f.subject
-        print(f"{f.severity.value.upper():8} {f.check.value:20} {where}: {f.message}", file=out)
-        print(f"{'':8} {'':20} {'; '.join(notes)}", file=out)
+        line = f"{escape_invisible(where)}: {escape_invisible(f.message)}"
+        print(f"{f.severity.value.upper():8} {f.check.value:20} {line}", file=out)
+        print(f"{'':8} {'':20} {escape_invisible('; '.join(notes))}", file=out)
     return 0

@@ -18,6 +18,7 @@ from bot.cli import config_cmd, demo, explain, findings, run_once, triage
 from bot.cli import scan as scan_cmd
 from bot.cli import serve as serve_cmd
 from checks.errors import RelaycheckError
+from checks.report import escape_invisible
 
 EXIT_USAGE = 2
 
@@ -62,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except RelaycheckError as err:
-        print(f"relaycheck: error: {err}", file=sys.stderr)
+        # one line, whatever the input held (a newline or an escape sequence in a file name)
+        print(f"relaycheck: error: {escape_invisible(str(err))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -33,7 +33,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.mrkdwn import escape_mrkdwn
+from bot.mrkdwn import escape_mrkdwn, neutralise
 from bot.records import OpenFinding, RunRecord
 from checks.explain import Explanation
 from checks.model import Config, Connector, Endpoint, Finding, Severity, Thresholds
@@ -74,7 +74,9 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _plain(text: str, limit: int = MAX_HEADER_CHARS) -> str:
-    """Plain text needs no escaping (Slack renders it literally), only a length limit."""
+    """Plain text needs no `& < >` escaping (Slack renders it literally), but invisible and
+    reordering characters are neutralised, and it has a length limit."""
+    text = neutralise(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
