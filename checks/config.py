@@ -9,6 +9,7 @@ default and page nobody. Every error names the file, the key and the problem.
 from __future__ import annotations
 
 import ipaddress
+import math
 import tomllib
 import zoneinfo
 from collections.abc import Callable, Mapping
@@ -72,11 +73,17 @@ class _Reader:
     def _checked(self, name: str, kind: type[T]) -> T:
         value = self.table[name]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:
+                raise self.error(name, "is too large a number") from None
         if kind is int and isinstance(value, bool):
             raise self.error(name, "expected an integer, got a boolean")
         if not isinstance(value, kind):
             raise self.error(name, f"expected {_kind_name(kind)}, got {_type_name(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            # nan fails every comparison (every endpoint "timed out"); inf removes a deadline
+            raise self.error(name, f"must be a finite number, got {value}")
         return value
 
     def get(self, name: str, kind: type[T], default: T) -> T:
@@ -538,4 +545,8 @@ def load_config(path: Path) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"not valid TOML ({err})", file=shown) from None
+    except RecursionError:
+        raise ConfigError("not a usable configuration (nested too deeply)", file=shown) from None
+    except ValueError as err:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(f"not valid TOML ({str(err)[:120]})", file=shown) from None
     return parse_config(raw, base_dir=path.resolve().parent, source=shown)

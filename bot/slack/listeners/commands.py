@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -38,6 +39,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.alerting.delivery import slack_error
 from bot.mrkdwn import escape_mrkdwn
 from bot.slack.blocks import (
     SHARE_ACTION_ID,
@@ -336,8 +338,10 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 channel=channel, text=rendered.text, blocks=rendered.block_dicts()
             )
         except SlackApiError as err:
-            problem = err.response.get("error", "unknown error")
+            problem = slack_error(err).code  # whatever the body was (JSON, text, HTML)
             await respond(**_reply(error_message(f"Slack refused to post it: {problem}")))
+        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            await respond(**_reply(error_message(f"Slack did not answer ({type(err).__name__})")))
 
 
 def _recognise(text: str) -> Triage | None:
