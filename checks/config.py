@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 import tomllib
 import zoneinfo
 from collections.abc import Callable, Mapping
@@ -46,6 +47,7 @@ from checks.rules.schedule import InvalidSchedule, build_trigger, parse_schedule
 T = TypeVar("T")
 
 EXCHANGE_ONLINE_MX = "exchange-online"
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 
 
 class _Reader:
@@ -402,6 +404,32 @@ def _microsoft365(reader: _Reader) -> Microsoft365Settings:
     return settings
 
 
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_CHANNEL_NAME = re.compile(r"#?[a-z0-9][a-z0-9._-]{0,79}")
+
+
+def _users(reader: _Reader) -> tuple[str, ...]:
+    values = reader.strings("allowed_users")
+    for index, value in enumerate(values):
+        if not _USER_ID.fullmatch(value):
+            raise reader.error(
+                f"allowed_users[{index}]",
+                f"{value!r} is not a Slack user id (such as U0123ABCD; names can change, ids not)",
+            )
+    return values
+
+
+def _channels(reader: _Reader) -> tuple[str, ...]:
+    values = reader.strings("allowed_channels")
+    for index, value in enumerate(values):
+        if not (_CHANNEL_ID.fullmatch(value) or _CHANNEL_NAME.fullmatch(value)):
+            raise reader.error(
+                f"allowed_channels[{index}]",
+                f"{value!r} is neither a channel id (C0123ABCD) nor a channel name (#ops)",
+            )
+    return values
+
+
 def _slack(reader: _Reader) -> SlackSettings:
     defaults = SlackSettings()
     port = reader.get("port", int, defaults.port)
@@ -416,7 +444,8 @@ def _slack(reader: _Reader) -> SlackSettings:
         port=port,
         alerts_channel=reader.opt("alerts_channel", str),
         api_url=_url(reader, "api_url", defaults.api_url),
-        allowed_channels=reader.strings("allowed_channels"),
+        allowed_channels=_channels(reader),
+        allowed_users=_users(reader),
         probe_allowed_domains=domains,
         allow_private_targets=reader.get("allow_private_targets", bool, False),
     )

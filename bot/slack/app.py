@@ -26,6 +26,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerting.store import Store
+from bot.slack.access import Access
 from bot.slack.listeners import actions, commands, home
 from bot.slack.listeners.common import Deps
 from bot.slack.settings import Settings
@@ -52,6 +53,12 @@ class RelaycheckApp(AsyncApp):
     def __init__(self, *, signing_secret: str, **kwargs: object) -> None:
         super().__init__(signing_secret=signing_secret, **kwargs)  # type: ignore[arg-type]
         self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
+        self.access: Access | None = None
+
+    async def prepare(self) -> None:
+        """At start: resolve `[slack] allowed_channels` names to channel ids, once."""
+        if self.access is not None:
+            await self.access.resolve(self.client)
 
     def web_app(self, path: str = "/slack/events", port: int = 3000) -> web.Application:
         del port  # the caller's runner decides where to listen
@@ -112,7 +119,7 @@ def build_app(
     store: Store | None = None,
     clock: Callable[[], datetime] = utc_now,
     anchors: TrustAnchors | None = None,
-) -> AsyncApp:
+) -> RelaycheckApp:
     """Build the bolt app for `settings.mode`; `store` None means "no scan has run yet"."""
     if settings.bot_token is None:
         raise ValueError("build_app needs Slack tokens; console mode runs without an app")
@@ -129,6 +136,7 @@ def build_app(
         process_before_response=False,
     )
     deps = Deps(config=config, store=store, clock=clock, anchors=anchors)
+    app.access = deps.access
     commands.register(app, deps)
     home.register(app, deps)
     actions.register(app, store, clock=clock)

@@ -620,3 +620,18 @@ def home_view(
         if len(ordered) > room:
             blocks.append(_section(f"…and {len(ordered) - room} more open findings"))
     return View(type="home", blocks=blocks[:MAX_HOME_BLOCKS])
+
+
+def home_denied_view() -> View:
+    """App Home for a user the access policy does not allow: no tenant data at all."""
+    return View(
+        type="home",
+        blocks=[
+            HeaderBlock(text=PlainTextObject(text="relaycheck")),
+            _section(
+                ":lock: relaycheck shows connectors, certificates and findings only to the "
+                "people its access policy allows (`[slack] allowed_users` and "
+                "`allowed_channels`). Ask the relaycheck admins if you need it."
+            ),
+        ],
+    )

@@ -256,7 +256,13 @@ def register(app: AsyncApp, deps: Deps) -> None:
     @app.command(COMMAND)
     async def relaycheck(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         respond = answerer(command["response_url"], client)
-        if not deps.channel_allowed(command.get("channel_id"), command.get("channel_name")):
+        user = command.get("user_id")
+        if not deps.access.user_allowed(user):
+            await ack(**_reply(error_message("/relaycheck is not enabled for you")))
+            return
+        if not await deps.access.command_allowed(
+            client, user=user, channel=command.get("channel_id")
+        ):
             await ack(**_reply(error_message("/relaycheck is not enabled in this channel")))
             return
         text = (command.get("text") or "").strip()
@@ -323,9 +329,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         )
         user = (body.get("user") or {}).get("id")
         value = (body.get("actions") or [{}])[0].get("value") or ""
-        if not channel or not deps.channel_allowed(
-            channel, (body.get("channel") or {}).get("name")
-        ):
+        if not channel or not await deps.access.command_allowed(client, user=user, channel=channel):
             await respond(**_reply(error_message("cannot share in this channel")))
             return
         try:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.alerting.store import Store
+from bot.slack.access import Access
 from checks.model import Config
 from checks.probes.trust import load_trust_anchors
 from checks.rules.chain import TrustAnchors
@@ -57,6 +58,10 @@ class Deps:
         default_factory=lambda: RateLimiter(CERT_PROBES_PER_MINUTE, 60.0)
     )
     _slots: asyncio.Semaphore | None = None
+    access: Access = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.access = Access(self.config.slack)
 
     def probe_slots(self) -> asyncio.Semaphore:
         """`[probe] concurrency` connections at once, shared by every concurrent command."""
@@ -70,8 +75,9 @@ class Deps:
         return self.anchors
 
     def channel_allowed(self, channel_id: str | None, channel_name: str | None = None) -> bool:
-        allowed = self.config.slack.allowed_channels
-        if not allowed:
+        """Channel ids only (names were resolved to ids at start): `#ops` must not match any
+        channel that happens to be called ops. Prefer `access.command_allowed`."""
+        del channel_name
+        if not self.access.restricts_channels:
             return True
-        wanted = {c.lstrip("#") for c in allowed}
-        return bool({channel_id, channel_name} & wanted)
+        return channel_id is not None and channel_id in self.access.channel_ids
