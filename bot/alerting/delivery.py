@@ -477,7 +477,10 @@ class DeliveryWorker:
                     info.code,
                 )
                 return None
-            raise _classify(err, unclear=True) from None
+            failure = _classify(err, unclear=True)
+            if isinstance(failure, _Retry):
+                failure.unclear = True  # still unknown whether the post went through
+            raise failure from None
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
             raise _Retry(
                 f"history lookup: {type(err).__name__}: {err}", None, unclear=True

@@ -173,3 +173,17 @@ async def test_5xx_backoff_is_capped_and_reset_by_a_success(
     await run_until(worker, slack_api, lambda: len(posts(slack_api)) == 2, within=10)
     assert posts(slack_api) == ["first", "second"]  # a short outage keeps the channel in order
     assert all(m.failures == 0 for m in store.pending())
+
+
+async def test_a_rate_limited_lookup_keeps_looking_instead_of_posting_again(
+    slack_api: SlackApiStandIn, store: Store
+) -> None:
+    store.enqueue([post("e1", "alert")], NOW)
+    slack_api.slow_next("chat.postMessage", seconds=2.5)
+    slack_api.fail_next("conversations.history", status=429, retry_after=1)
+    worker = DeliveryWorker(
+        store, client_for(slack_api), min_interval=0.01, base_backoff=0.1, timeout=1
+    )
+    await run_until(worker, slack_api, lambda: store.outbox_counts()["pending"] == 0, within=20)
+    assert posts(slack_api) == ["alert"]
+    assert [c.status for c in slack_api.received("conversations.history")] == [429, 200]
