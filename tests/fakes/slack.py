@@ -76,6 +76,8 @@ class _Failure:
     remaining: int
     body: str | None = None  # a raw, non-JSON body (text/html), as a load balancer answers
     content_type: str = "text/html"
+    channel: str | None = None  # only calls for this channel fail (None: any call)
+    text: str | None = None  # only calls posting this text fail (a message Slack chokes on)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -217,8 +219,11 @@ class SlackApiStandIn:
         error: str | None = None,
         body: str | None = None,
         content_type: str = "text/html",
+        channel: str | None = None,
+        text: str | None = None,
     ) -> None:
-        """Make the next `times` calls of `method` fail.
+        """Make the next `times` calls of `method` fail (only those for `channel`, or posting
+        `text`, if given).
 
         status 429 answers `Retry-After: retry_after` with error "ratelimited"; another status
         answers that status with a JSON error body, or with `body` as sent (`content_type`,
@@ -234,6 +239,8 @@ class SlackApiStandIn:
                     remaining=times,
                     body=body,
                     content_type=content_type,
+                    channel=channel,
+                    text=text,
                 )
             )
 
@@ -255,16 +262,19 @@ class SlackApiStandIn:
                 queue.pop(0)
             return slow.seconds
 
-    def _take_failure(self, method: str) -> _Failure | None:
+    def _take_failure(self, method: str, params: Mapping[str, Any]) -> _Failure | None:
         with self._lock:
-            queue = self._failures.get(method)
-            if not queue:
-                return None
-            failure = queue[0]
-            failure.remaining -= 1
-            if failure.remaining <= 0:
-                queue.pop(0)
-            return failure
+            queue = self._failures.get(method) or []
+            for failure in queue:
+                if failure.channel is not None and failure.channel != params.get("channel"):
+                    continue
+                if failure.text is not None and failure.text != params.get("text"):
+                    continue
+                failure.remaining -= 1
+                if failure.remaining <= 0:
+                    queue.remove(failure)
+                return failure
+            return None
 
     # ------------------------------------------------------------------ inspection
 
@@ -328,7 +338,7 @@ class SlackApiStandIn:
         params = await self._params(request)
         headers = dict(request.headers)
         arrived = time.monotonic()
-        failure = self._take_failure(method)
+        failure = self._take_failure(method, params)
         if failure is not None:
             self._record(
                 RecordedCall(

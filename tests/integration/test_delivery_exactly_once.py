@@ -187,3 +187,33 @@ async def test_a_rate_limited_lookup_keeps_looking_instead_of_posting_again(
     await run_until(worker, slack_api, lambda: store.outbox_counts()["pending"] == 0, within=20)
     assert posts(slack_api) == ["alert"]
     assert [c.status for c in slack_api.received("conversations.history")] == [429, 200]
+
+
+async def test_a_message_that_keeps_failing_does_not_hold_its_channel_for_long(
+    slack_api: SlackApiStandIn, store: Store
+) -> None:
+    store.enqueue([post("bad", "poisoned"), post("ok", "fine")], NOW)
+    # Slack chokes on the first message only; the channel itself is healthy
+    slack_api.fail_next("chat.postMessage", status=500, times=1000, text="poisoned")
+    worker = DeliveryWorker(
+        store, client_for(slack_api), min_interval=0.01, base_backoff=0.05, hold_seconds=0.5
+    )
+    await run_until(worker, slack_api, lambda: posts(slack_api) == ["fine"], within=10)
+    (stuck,) = store.pending()
+    assert stuck.id == "bad#post"
+    assert stuck.failures >= 1
+
+
+async def test_another_channel_is_not_held_by_an_outage_of_one(
+    slack_api: SlackApiStandIn, store: Store
+) -> None:
+    store.enqueue([post("a", "to A", channel="C0AAA"), post("b", "to B", channel="C0BBB")], NOW)
+    slack_api.fail_next(
+        "chat.postMessage", status=503, times=1000, channel="C0AAA", body="<html>down</html>"
+    )
+    worker = DeliveryWorker(store, client_for(slack_api), min_interval=0.01)
+    await run_until(worker, slack_api, lambda: posts(slack_api) == ["to B"], within=10)
+    assert store.outbox_counts()["pending"] == 1
+    failed = [c for c in slack_api.received("chat.postMessage") if c.status == 503]
+    assert failed
+    assert all(c.params["channel"] == "C0AAA" for c in failed)
