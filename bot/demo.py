@@ -2,8 +2,9 @@
 
 It tells the outage story relaycheck exists for, with real parts: a throwaway CA issues the
 Contoso smart host's certificate; a STARTTLS listener on 127.0.0.1 serves it; a scheduled run
-checks it (all good); then a "renewal" is deployed that no longer carries a contoso.com name;
-the next run catches it the moment it is served (alerts printed to the console, as `serve` does
+checks it (all good); then a "renewal" arrives that no longer carries a contoso.com name, and
+`relaycheck preflight` says binding it breaks relay; it is deployed anyway, and the next run
+catches it the moment it is served (alerts printed to the console, as `serve` does
 without Slack tokens), and `explain` shows the bounce Exchange Online would now give.
 
 The demo tenant is the shipped Contoso example; only the endpoint, the trust anchor and the
@@ -35,13 +36,19 @@ from checks.config import load_config, parse_config
 from checks.explain import explain
 from checks.model import CheckId, Config
 from checks.observe import observe_connector_certificates
+from checks.preflight import Verdict
+from checks.preflight import render_text as render_preflight
+from checks.probes.certfile import parse_certificate_bytes
 from checks.probes.exports import load_tenant
+from checks.renewal import judge
 from checks.report import render_table
 from checks.rules.addresses import parse_pair
 from checks.scan import CERTIFICATE_CHECKS, ScanReport, run_scan, summarize
 
 # Everything but DNS: the demo never leaves this machine.
-DEMO_CHECKS = frozenset({*CERTIFICATE_CHECKS, CheckId.ACCEPTED_DOMAIN, CheckId.TENANT_SOURCE})
+DEMO_CHECKS = frozenset(
+    {*CERTIFICATE_CHECKS, CheckId.ACCEPTED_DOMAIN, CheckId.TENANT_SOURCE, CheckId.RELAY_SCENARIO}
+)
 CONNECTOR = "Inbound from Contoso on-prem"
 
 
@@ -289,15 +296,39 @@ async def run_demo(example_path: Path, *, out: TextIO, now: dt.datetime) -> int:
             with Store.open(config.state.path) as store:
                 say("== Scheduled run 1")
                 await _scheduled_run(config, store, now, say, out)
+                renewal = pki.leaf(["smtp.contoso-mail.net"], days=397 + 30, client_auth=False)
                 say(
-                    "== The certificate is renewed, with other names and without clientAuth, "
-                    "and deployed.\n"
+                    "== The certificate is renewed, with other names and without clientAuth. "
+                    "Before it is bound: relaycheck preflight mail1-renewed.pem\n"
                 )
-                host.deploy(pki.leaf(["smtp.contoso-mail.net"], days=397 + 30, client_auth=False))
+                checked = await judge(
+                    config,
+                    parse_certificate_bytes(renewal.chain_pem, "mail1-renewed.pem"),
+                    requested=None,
+                    source="mail1-renewed.pem",
+                    now=now,
+                    environ={},
+                )
+                say(render_preflight(checked))
+                say("== The warning is ignored: the renewal is deployed.\n")
+                host.deploy(renewal)
                 later = now + dt.timedelta(hours=6)
                 say("== Scheduled run 2")
                 await _scheduled_run(config, store, later, say, out)
-                open_checks = {f.finding.check for f in store.open_findings(now=later)}
+                open_findings = store.open_findings(now=later)
+                open_checks = {f.finding.check for f in open_findings}
+                refused = sorted(
+                    {
+                        f.finding.subject
+                        for f in open_findings
+                        if f.finding.check is CheckId.RELAY_SCENARIO
+                    }
+                )
+                say(
+                    "== Relay readiness after the renewal: "
+                    + (", ".join(refused) or "nothing")
+                    + " refused (relay-scenario), before a single bounce.\n"
+                )
             say('== During the incident: relaycheck explain "<> -> john@fabrikam.com"')
             facts = load_tenant(config)
             certificates = await observe_connector_certificates(config, facts, now=later)
@@ -309,10 +340,14 @@ async def run_demo(example_path: Path, *, out: TextIO, now: dt.datetime) -> int:
                 now=later,
             )
             say(render_text(answer, now=later))
-    caught = CheckId.SAN_COVERAGE in open_checks and not answer.accepted
+    caught = (
+        checked.verdict is Verdict.BREAKS
+        and {CheckId.SAN_COVERAGE, CheckId.RELAY_SCENARIO} <= open_checks
+        and not answer.accepted
+    )
     say(
-        "== Caught: the renewal that dropped the connector's name was reported the run it was "
-        "served."
+        "== Caught: the preflight said the renewal that dropped the connector's name breaks "
+        "relay before it was bound, and the run it was served reported it."
         if caught
         else "== The demo did not behave as expected."
     )

@@ -39,6 +39,8 @@ def render_text(result: Explanation, *, now: datetime, indent: str = "") -> str:
         verdict = "ACCEPTED: delivered into the tenant (not a relay)"
     elif result.accepted:
         verdict = f"RELAYED through connector '{result.connector}'"
+        if result.assumption:
+            verdict += f", {result.assumption}"
     else:
         verdict = f"REFUSED: {result.smtp_response}"
     lines.append(f"{indent}Verdict:     {verdict}")

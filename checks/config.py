@@ -19,9 +19,12 @@ from typing import Any, TypeVar
 
 from checks.errors import AddressError, ConfigError
 from checks.model import (
+    RELAY_SCENARIOS,
     AcceptedDomain,
     AlertSettings,
     CertificateSource,
+    CheckId,
+    CheckPolicy,
     Config,
     Connector,
     ConnectorType,
@@ -31,7 +34,10 @@ from checks.model import (
     Forward,
     Microsoft365Settings,
     ProbeSettings,
+    RevocationSettings,
+    Scenario,
     ScheduleSettings,
+    Severity,
     SlackMode,
     SlackSettings,
     StateSettings,
@@ -171,6 +177,58 @@ def _path(base_dir: Path, value: str) -> Path:
     return path if path.is_absolute() else base_dir / path
 
 
+def _relay_scenarios(reader: _Reader) -> tuple[Scenario, ...]:
+    if not reader.has("relay_scenarios"):
+        reader.used.add("relay_scenarios")
+        return RELAY_SCENARIOS
+    chosen: list[Scenario] = []
+    allowed = ", ".join(s.value for s in RELAY_SCENARIOS)
+    for index, value in enumerate(reader.strings("relay_scenarios")):
+        key = f"relay_scenarios[{index}]"
+        if value == Scenario.TO_TENANT.value:
+            raise reader.error(key, "to-tenant is delivery into the tenant, not a relay scenario")
+        try:
+            scenario = Scenario(value)
+        except ValueError:
+            raise reader.error(key, f"unknown scenario id {value!r} (one of {allowed})") from None
+        if scenario not in chosen:
+            chosen.append(scenario)
+    return tuple(chosen)
+
+
+def _check_id(reader: _Reader, key: str, value: str) -> CheckId:
+    try:
+        return CheckId(value)
+    except ValueError:
+        known = ", ".join(c.value for c in CheckId if c is not CheckId.RELAYCHECK)
+        raise reader.error(key, f"unknown check id {value!r} (one of {known})") from None
+
+
+def _checks(reader: _Reader) -> CheckPolicy:
+    disabled: set[CheckId] = set()
+    for index, value in enumerate(reader.strings("disabled")):
+        check = _check_id(reader, f"disabled[{index}]", value)
+        if check is CheckId.RELAYCHECK:
+            raise reader.error(f"disabled[{index}]", "relaycheck's own failures cannot be disabled")
+        disabled.add(check)
+    severities: dict[CheckId, Severity] = {}
+    table = reader.sub("severity")
+    allowed = ", ".join(s.value for s in Severity if s is not Severity.OK)
+    for name in list(table.table):
+        check = _check_id(table, name, name)
+        text = table.required(name, str)
+        try:
+            severity = Severity(text)
+        except ValueError:
+            raise table.error(name, f"must be one of {allowed}, got {text!r}") from None
+        if severity is Severity.OK:
+            raise table.error(name, f"must be one of {allowed} (disable the check instead)")
+        severities[check] = severity
+    table.finish()
+    reader.finish()
+    return CheckPolicy(disabled=frozenset(disabled), severity=severities)
+
+
 def _tenant(reader: _Reader, base_dir: Path) -> Tenant:
     name = reader.get("name", str, "tenant")
     accepted = []
@@ -186,6 +244,7 @@ def _tenant(reader: _Reader, base_dir: Path) -> Tenant:
         _domain(reader, f"sender_domains[{i}]", v)
         for i, v in enumerate(reader.strings("sender_domains"))
     )
+    relay_scenarios = _relay_scenarios(reader)
     mx_expected = reader.strings("mx_expected")
     for index, pattern in enumerate(mx_expected):
         if pattern == EXCHANGE_ONLINE_MX:
@@ -203,6 +262,7 @@ def _tenant(reader: _Reader, base_dir: Path) -> Tenant:
         accepted_domains_file=_path(base_dir, accepted_file) if accepted_file else None,
         connectors_file=_path(base_dir, connectors_file) if connectors_file else None,
         sender_domains=senders,
+        relay_scenarios=relay_scenarios,
         mx_expected=tuple(p.lower() for p in mx_expected),
     )
 
@@ -353,6 +413,7 @@ def _probe(reader: _Reader) -> ProbeSettings:
         ehlo_name=ehlo_ascii,
         max_reply_bytes=reader.positive("max_reply_bytes", int, defaults.max_reply_bytes),
         mx_port=reader.get("mx_port", int, defaults.mx_port),
+        every_key_type=reader.get("every_key_type", bool, defaults.every_key_type),
     )
     if not 0 < settings.mx_port < 65536:
         raise reader.error("mx_port", f"{settings.mx_port} is not a TCP port (1-65535)")
@@ -522,7 +583,16 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
         raise thresholds_reader.error("warning_days", "days cannot be negative")
     if critical_days > warning_days:
         raise thresholds_reader.error("critical_days", "must not be larger than warning_days")
+    max_validity_days = thresholds_reader.positive("max_validity_days", int, 398)
     thresholds_reader.finish()
+
+    revocation_reader = top.sub("revocation")
+    revocation = RevocationSettings(
+        enabled=revocation_reader.get("enabled", bool, True),
+        timeout_seconds=revocation_reader.positive("timeout_seconds", float, 5.0),
+        soft_fail=revocation_reader.get("soft_fail", bool, True),
+    )
+    revocation_reader.finish()
 
     trust_reader = top.sub("trust")
     ca_file = trust_reader.opt("ca_file", str)
@@ -538,8 +608,13 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
         connectors=tuple(connectors),
         endpoints=tuple(endpoints),
         forwards=tuple(forwards),
-        thresholds=Thresholds(warning_days=warning_days, critical_days=critical_days),
+        thresholds=Thresholds(
+            warning_days=warning_days,
+            critical_days=critical_days,
+            max_validity_days=max_validity_days,
+        ),
         trust=Trust(ca_file=_path(base_dir, ca_file) if ca_file else None),
+        revocation=revocation,
         probe=_probe(top.sub("probe")),
         # DNS checks ask a resolver about the tenant's domains: they run when the config says
         # which resolver ([dns]) or what the MX must be (mx_expected), never by surprise
@@ -550,6 +625,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
         # unset: in the working folder (where the daemon or cron job runs), not the config's
         state=StateSettings(path=_path(base_dir, state_path)) if state_path else StateSettings(),
         alerts=_alerts(top.sub("alerts")),
+        checks=_checks(top.sub("checks")),
     )
     top.finish()
     return config

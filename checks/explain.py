@@ -99,6 +99,19 @@ class Explanation:
     certificate_connector: str | None = None
     forwarded: Explanation | None = None
     sessions: tuple[ConnectorSession, ...] = field(default=(), repr=False)
+    # the verdict rests on a certificate relaycheck did not observe (assumed to satisfy the
+    # connector): say "assuming the configured certificate", never a plain RELAYED
+    certificate_assumed: bool = False
+
+    @property
+    def assumption(self) -> str | None:
+        """Why the verdict is an assumption, in words (None: it is not)."""
+        if not self.certificate_assumed:
+            return None
+        why = self.certificate.error if self.certificate and self.certificate.error else None
+        return "assuming the configured certificate" + (
+            f" (not observed: {why})" if why else " (not observed)"
+        )
 
     @property
     def smtp_response_aliases(self) -> tuple[str, ...]:
@@ -119,6 +132,7 @@ class Explanation:
             "connector": self.connector,
             "smtp_response": self.smtp_response,
             "smtp_response_aliases": list(self.smtp_response_aliases),
+            "certificate_assumed": self.certificate_assumed,
             "reasons": list(self.reasons),
             "fix": list(self.fix),
             "warnings": list(self.warnings),
@@ -539,6 +553,7 @@ def _explain(
     sender_accepted = scenario is Scenario.ACCEPTED_SENDER
     connector: str | None
     response: str | None = None
+    assumed = False
 
     if not relay:
         accepted = True
@@ -568,6 +583,7 @@ def _explain(
             "MAIL FROM domain)."
         )
         if chosen.match is Match.ASSUMED:
+            assumed = True
             reasons.append(
                 "This verdict assumes the certificate, which relaycheck did not observe."
             )
@@ -653,6 +669,7 @@ def _explain(
         certificate_connector=shown_cert.connector.name if shown_cert else None,
         forwarded=forwarded,
         sessions=tuple(sessions),
+        certificate_assumed=assumed,
     )
 
 

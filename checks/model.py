@@ -8,6 +8,7 @@ script against them (`--only cert-expiry`, JSON `"scenario": "ndr"`), so values 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -63,6 +64,7 @@ class CheckId(StrEnum):
     CERT_EKU = "cert-eku"
     CERT_CHANGED = "cert-changed"
     CERT_SOURCE = "cert-source"
+    CERT_REVOKED = "cert-revoked"
     ENDPOINT_UNREACHABLE = "endpoint-unreachable"
     STARTTLS_MISSING = "starttls-missing"
     TLS_HANDSHAKE = "tls-handshake"
@@ -70,6 +72,7 @@ class CheckId(StrEnum):
     TENANT_SOURCE = "tenant-source"
     MX = "mx"
     DNS = "dns"
+    RELAY_SCENARIO = "relay-scenario"
     RELAYCHECK = "relaycheck"
 
 
@@ -89,6 +92,15 @@ class Scenario(StrEnum):
     @property
     def needs_certificate_connector(self) -> bool:
         return self in (Scenario.NDR, Scenario.UNREGISTERED_SENDER, Scenario.FORWARDING)
+
+
+# the relay scenarios a tenant can rely on (`[tenant] relay_scenarios`); to-tenant is no relay
+RELAY_SCENARIOS = (
+    Scenario.ACCEPTED_SENDER,
+    Scenario.NDR,
+    Scenario.FORWARDING,
+    Scenario.UNREGISTERED_SENDER,
+)
 
 
 _SCENARIO_TITLES = {
@@ -193,6 +205,9 @@ class Tenant:
     accepted_domains_file: Path | None = None
     connectors_file: Path | None = None
     sender_domains: tuple[str, ...] = ()
+    # the relay scenarios judged by `relay-scenario` on every scan (forwarding and
+    # unregistered-sender only where [[forwards]] / sender_domains give them something to judge)
+    relay_scenarios: tuple[Scenario, ...] = RELAY_SCENARIOS
     # "exchange-online" or host patterns such as "mx*.contoso.com"; empty: not checked
     mx_expected: tuple[str, ...] = ()
 
@@ -201,6 +216,18 @@ class Tenant:
 class Thresholds:
     warning_days: int = 30
     critical_days: int = 7
+    # a leaf valid longer than this is a cert-weak warning (public CAs: at most 398 days)
+    max_validity_days: int = 398
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevocationSettings:
+    """`[revocation]`: OCSP (stapled, then the AIA responder) or the CRL of every sent
+    certificate. `soft_fail`: an unreachable responder is info (true) or critical (false)."""
+
+    enabled: bool = True
+    timeout_seconds: float = 5.0
+    soft_fail: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -218,6 +245,9 @@ class ProbeSettings:
     max_reply_bytes: int = 65536
     # MX hosts found in DNS are probed on this port (25; labs and tests move it)
     mx_port: int = 25
+    # one more handshake per address offering only the other key type (RSA / ECDSA), so a
+    # server holding two certificates shows both
+    every_key_type: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -283,6 +313,15 @@ class AlertSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CheckPolicy:
+    """Per-check policy (`[checks]`): checks a team has decided not to run, and severities it
+    has decided to read differently (a `cert-eku` warning it accepted as `info`, say)."""
+
+    disabled: frozenset[CheckId] = frozenset()
+    severity: Mapping[CheckId, Severity] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """The whole validated configuration; `source` is the file it came from, if any."""
 
@@ -293,6 +332,7 @@ class Config:
     forwards: tuple[Forward, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
     trust: Trust = field(default_factory=Trust)
+    revocation: RevocationSettings = field(default_factory=RevocationSettings)
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     dns: DnsSettings = field(default_factory=DnsSettings)
     microsoft365: Microsoft365Settings = field(default_factory=Microsoft365Settings)
@@ -300,6 +340,7 @@ class Config:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     state: StateSettings = field(default_factory=StateSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    checks: CheckPolicy = field(default_factory=CheckPolicy)
 
     def endpoint(self, name: str) -> Endpoint | None:
         return next((e for e in self.endpoints if e.name == name), None)

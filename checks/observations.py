@@ -102,6 +102,11 @@ class TlsObservation:
     greeting: str = ""
     failure: ProbeFailure | None = None
     elapsed_seconds: float = 0.0
+    # None: the ordinary handshake; "RSA" / "EC": a later one that offered only that key type,
+    # made to find a second certificate (dual-certificate servers pick one per handshake)
+    key_offer: str | None = None
+    # the OCSP response the server stapled (DER), when the TLS layer could ask for one
+    stapled_ocsp: bytes | None = None
 
     @property
     def ok(self) -> bool:

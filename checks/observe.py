@@ -7,15 +7,16 @@ still come out, saying the certificate was not observed and why.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
 from checks.errors import CertificateFileError
 from checks.model import Config, Connector
+from checks.observations import TlsObservation
 from checks.probes.certfile import read_certificate_file
 from checks.probes.dns import address_resolver
-from checks.probes.smtp import HostLocks, probe_endpoint
+from checks.probes.smtp import AddressLocks, probe_endpoint
 from checks.probes.trust import load_trust_anchors
 from checks.rules.certificates import CertificateObservation
 from checks.rules.chain import TrustAnchors, verify_chain
@@ -64,7 +65,7 @@ async def observe_connector_certificates(
     if not wanted:
         return {}
     trust = anchors if anchors is not None else load_trust_anchors(config.trust.ca_file)
-    locks = HostLocks()
+    locks = AddressLocks()
     result: dict[str, CertificateObservation] = {}
     for connector in wanted:
         source = connector.certificate
@@ -84,19 +85,31 @@ async def observe_endpoint(
     anchors: TrustAnchors,
     *,
     now: datetime,
-    locks: HostLocks | None = None,
+    locks: AddressLocks | None = None,
 ) -> CertificateObservation:
-    """The certificate an endpoint serves today, probed with the scan's timeouts.
-
-    Of a pool behind one name, the first address that answered is used and the others are
-    named in `source` when they serve something else: the scan reports each one.
-    """
+    """The certificate an endpoint serves today, probed with the scan's timeouts."""
     endpoint = config.endpoint(name)
     if endpoint is None:
         return CertificateObservation(source=f"endpoint {name}", error="no such endpoint")
     # the scan's resolver: `[dns] nameservers` when configured, so both judge the same addresses
     resolver = address_resolver(config.dns) if config.dns.nameservers else None
     observations = await probe_endpoint(endpoint, config.probe, locks=locks, resolver=resolver)
+    return served_observation(name, observations, anchors, now=now)
+
+
+def served_observation(
+    name: str,
+    observations: Sequence[TlsObservation],
+    anchors: TrustAnchors,
+    *,
+    now: datetime,
+) -> CertificateObservation:
+    """What explain needs from an endpoint's probe results: the chain it serves, or why none.
+
+    Shared by `explain` (which probes) and the scan (which already probed), so both judge the
+    same certificate the same way. Of a pool behind one name, the first address that answered
+    is used and the others are named in `source` when they serve something else.
+    """
     served = [o for o in observations if o.ok]
     if not served:
         failure = next((o.failure for o in observations if o.failure is not None), None)

@@ -2,7 +2,8 @@
 
 The exit code follows the monitoring-plugin convention (Nagios, Icinga, Checkmk) so a scan can
 be dropped into an existing monitor unchanged: 0 all ok, 1 worst is a warning, 2 worst is
-critical, 3 the scan itself could not run (UNKNOWN).
+critical, 3 the scan itself could not run (UNKNOWN). `render_nagios` prints what such a monitor
+reads: one status line with perfdata (days left per certificate), then one line per problem.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from checks.model import Finding, Severity
+from checks.model import CheckId, Finding, Severity, Thresholds
 
 EXIT_OK = 0
 EXIT_WARNING = 1
@@ -71,15 +72,31 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _fix_steps(finding: Finding) -> list[str]:
+    fix = finding.details.get("fix")
+    if finding.check is not CheckId.RELAY_SCENARIO or not isinstance(fix, list):
+        return []
+    return [str(step) for step in fix]
+
+
 def render_table(
     findings: Sequence[Finding], summary: dict[str, Any], *, show_ok: bool = False
 ) -> str:
-    """A fixed-width table; OK rows are counted, not listed, unless `show_ok`."""
-    rows = [f for f in sorted_findings(findings) if show_ok or f.severity > Severity.INFO]
+    """A fixed-width table; OK and info rows are counted, not listed, unless `show_ok`.
+
+    A check asked for with `--only` that is not set up is always listed (it says what to
+    configure), and a refused relay scenario is followed by its fix, the steps explain prints."""
+    rows = [
+        f
+        for f in sorted_findings(findings)
+        if show_ok or f.severity > Severity.INFO or f.details.get("not_set_up")
+    ]
     lines: list[str] = []
     if rows:
-        subject_width = min(max(len(escape_invisible(f.subject)) for f in rows), 28)
-        check_width = max(len(f.check.value) for f in rows)
+        subject_width = max(
+            min(max(len(escape_invisible(f.subject)) for f in rows), 28), len("SUBJECT")
+        )
+        check_width = max(*(len(f.check.value) for f in rows), len("CHECK"))
         header = f"{'SEVERITY':<8}  {'CHECK':<{check_width}}  {'SUBJECT':<{subject_width}}  MESSAGE"
         lines.append(header)
         for finding in rows:
@@ -88,6 +105,11 @@ def render_table(
                 f"{_clip(escape_invisible(finding.subject), subject_width):<{subject_width}}  "
                 f"{escape_invisible(finding.message)}"
             )
+            if finding.severity > Severity.INFO:
+                indent = " " * (8 + 2 + check_width + 2 + subject_width + 2)
+                lines.extend(
+                    f"{indent}fix: {escape_invisible(step)}" for step in _fix_steps(finding)
+                )
     counts = summary.get("counts", {})
     parts = [f"{counts.get(s.value, 0)} {s.value}" for s in Severity if counts.get(s.value)]
     lines.append(
@@ -96,3 +118,92 @@ def render_table(
         + f"; worst: {summary.get('worst', 'ok')}"
     )
     return "\n".join(lines) + "\n"
+
+
+_STATUS = {
+    Severity.OK: "OK",
+    Severity.INFO: "OK",
+    Severity.WARNING: "WARNING",
+    Severity.CRITICAL: "CRITICAL",
+}
+
+
+def _days(finding: Finding) -> int | None:
+    value = finding.details.get("days_left")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _short(finding: Finding) -> str:
+    """A problem in a few words for the status line (the full message follows below it)."""
+    days = _days(finding)
+    if finding.check is CheckId.CERT_EXPIRY and days is not None:
+        if days < 0:
+            return f"{finding.subject} expired {-days} days ago"
+        if days == 0:
+            return f"{finding.subject} expires today"
+        return f"{finding.subject} expires in {days} day{'s' if days != 1 else ''}"
+    return f"{finding.subject} {finding.check.value}: {_clip(finding.message, 60)}"
+
+
+def _perf_label(text: str) -> str:
+    """A perfdata label: quoted, with quotes doubled and no '=' (the plugin API's rules)."""
+    return "'" + text.replace("'", "''").replace("=", "_") + "'"
+
+
+def perfdata(findings: Sequence[Finding], thresholds: Thresholds) -> list[str]:
+    """`'NAME days'=DAYS;WARN;CRIT;;` for every certificate judged (its cert-expiry finding).
+
+    A subject with several certificates (a pool, a dual ECDSA+RSA server) names each by key
+    type, then by fingerprint, so every label is unique."""
+    expiry = [f for f in findings if f.check is CheckId.CERT_EXPIRY and _days(f) is not None]
+    per_subject: dict[str, int] = {}
+    for finding in expiry:
+        per_subject[finding.subject] = per_subject.get(finding.subject, 0) + 1
+    labels: list[tuple[str, int]] = []
+    used: set[str] = set()
+    for finding in sorted(expiry, key=lambda f: (f.subject, f.cause)):
+        name = f"{finding.subject} days"
+        if per_subject[finding.subject] > 1:
+            key_type = finding.details.get("key_type")
+            name = f"{finding.subject} {key_type} days" if key_type else name
+            if name in used:
+                fingerprint = str(finding.details.get("fingerprint_sha256", finding.cause))
+                name = f"{finding.subject} {key_type or ''} {fingerprint[:8]} days".replace(
+                    "  ", " "
+                )
+        used.add(name)
+        days = _days(finding)
+        assert days is not None
+        labels.append((name, days))
+    return [
+        f"{_perf_label(name)}={days};{thresholds.warning_days};{thresholds.critical_days};;"
+        for name, days in labels
+    ]
+
+
+def render_nagios(
+    findings: Sequence[Finding], summary: dict[str, Any], *, thresholds: Thresholds
+) -> str:
+    """Monitoring-plugin output: `RELAYCHECK STATUS - counts: problems | perfdata`, then the
+    full message of each problem on its own line (the plugin API's long text)."""
+    worst = max((f.severity for f in findings), default=Severity.OK)
+    problems = [f for f in sorted_findings(findings) if f.severity > Severity.INFO]
+    counts = summary.get("counts", {})
+    if problems:
+        parts = [
+            f"{counts.get(s.value, 0)} {s.value}"
+            for s in (Severity.CRITICAL, Severity.WARNING)
+            if counts.get(s.value)
+        ]
+        text = f"{', '.join(parts)}: " + "; ".join(_short(f) for f in problems)
+    else:
+        text = f"{len(findings)} findings, no problems"
+    line = f"RELAYCHECK {_STATUS[worst]} - {text.replace('|', '/')}"
+    perf = perfdata(findings, thresholds)
+    if perf:
+        line += " | " + " ".join(perf)
+    details = [
+        f"{f.severity.value.upper()} {f.check.value} {f.subject}: {f.message}".replace("|", "/")
+        for f in problems
+    ]
+    return "\n".join([line, *details]) + "\n"

@@ -33,20 +33,28 @@ from checks.model import (
     worst,
 )
 from checks.observations import TlsObservation
+from checks.observe import served_observation, shown_path
+from checks.preflight import Target, preflight, waiting_note
 from checks.probes.certfile import read_certificate_file
 from checks.probes.dns import address_resolver
-from checks.probes.smtp import HostLocks, probe_endpoint
+from checks.probes.revocation import RevocationFetcher
+from checks.probes.smtp import AddressLocks, ClientContexts, probe_endpoint
 from checks.probes.trust import load_trust_anchors
+from checks.readiness import relay_findings
 from checks.rules.certcheck import (
     ServedChain,
+    certificate_details,
     check_not_deployed,
     connector_domain_finding,
     evaluate_connector_certificate,
     evaluate_endpoint,
     group_chains,
+    label,
 )
-from checks.rules.certificates import CertificateFacts
-from checks.rules.chain import TrustAnchors
+from checks.rules.certificates import CertificateFacts, CertificateObservation
+from checks.rules.chain import TrustAnchors, verify_chain
+from checks.rules.policy import apply_check_policy, not_set_up_findings
+from checks.rules.revocation import RevocationEvidence, check_revocation
 from checks.rules.tenant import TenantFacts, merge_tenant
 from checks.sources import collect_tenant
 from checks.stages import AfterProbe, ScanContext, Stage
@@ -57,7 +65,13 @@ Progress = Callable[[int, int], None]
 
 # Judged against (or over) the accepted domains: not settled while a tenant source is failing.
 DEGRADED_UNJUDGED = frozenset(
-    {CheckId.ACCEPTED_DOMAIN, CheckId.SAN_COVERAGE, CheckId.MX, CheckId.DNS}
+    {
+        CheckId.ACCEPTED_DOMAIN,
+        CheckId.SAN_COVERAGE,
+        CheckId.MX,
+        CheckId.DNS,
+        CheckId.RELAY_SCENARIO,
+    }
 )
 
 # Stages that judge domains (DNS, MX, accepted domains) and run before the certificate stage.
@@ -72,6 +86,9 @@ class ObservedCertificate:
     source: str  # "endpoint" or "file"
     address: str | None
     chain: tuple[CertificateFacts, ...]
+    # "RSA" / "EC": the second certificate of a dual-certificate address, found by offering
+    # only that key type (None: what the ordinary handshake got)
+    key_offer: str | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -79,7 +96,12 @@ class ObservedCertificate:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.subject, self.source, self.address or "")
+        where = self.address or ""
+        return (
+            self.subject,
+            self.source,
+            f"{where} ({self.key_offer})" if self.key_offer else where,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,13 +192,30 @@ async def run_scan(
         if result.after_probe is not None:
             after_probe.append(result.after_probe)
     certificates: tuple[ObservedCertificate, ...] = ()
+    connector_certificates: dict[str, CertificateObservation] = {}
     # TLSA needs the MX certificates even when only `dns` was asked for
     needs_probe = bool(after_probe and ctx.extra_endpoints)
-    if ctx.wants(*CERTIFICATE_CHECKS) or needs_probe:
+    if ctx.wants(*CERTIFICATE_CHECKS, CheckId.RELAY_SCENARIO) or needs_probe:
         cert_findings, certificates = await certificate_stage(
-            ctx, progress=progress, also_probe=ctx.extra_endpoints if needs_probe else ()
+            ctx,
+            progress=progress,
+            also_probe=ctx.extra_endpoints if needs_probe else (),
+            connector_certificates=connector_certificates,
         )
         findings.extend(cert_findings)
+    if any(_staged_renewal(f) for f in findings):
+        try:
+            findings = with_renewal_preflight(findings, ctx, certificates, connector_certificates)
+        except Exception as err:  # our bug becomes a finding; the findings themselves stand
+            findings.append(bug_finding("preflight", config.tenant.name, err))
+    if ctx.wants(CheckId.RELAY_SCENARIO) and not ctx.nothing_to_judge_against:
+        findings.extend(
+            _guarded(
+                "relay-scenario",
+                config.tenant.name,
+                partial(relay_findings, config, ctx.tenant, connector_certificates, now=now),
+            )
+        )
     chains = chains_by_host(scan_endpoints(ctx), certificates)
     for judge in after_probe:
         try:
@@ -185,6 +224,8 @@ async def run_scan(
             findings.append(bug_finding("after-probe", config.tenant.name, err))
     if wanted is not None:
         findings = [f for f in findings if f.check in wanted or _always_shown(f)]
+        findings.extend(not_set_up_findings(sorted(wanted), config))
+    findings = apply_check_policy(findings, config.checks)
     elapsed = time.monotonic() - started
     return ScanReport(
         findings=tuple(findings),
@@ -198,6 +239,89 @@ async def run_scan(
         else frozenset(ctx.tenant.accepted_names()),
         unjudged=DEGRADED_UNJUDGED if ctx.tenant_degraded else frozenset(),
     )
+
+
+def _staged_renewal(finding: Finding) -> bool:
+    """A `cert-not-deployed` saying a renewed file waits while the listener serves the old one."""
+    return finding.check is CheckId.CERT_NOT_DEPLOYED and finding.severity >= Severity.WARNING
+
+
+def with_renewal_preflight(
+    findings: list[Finding],
+    ctx: ScanContext,
+    certificates: Sequence[ObservedCertificate],
+    connector_certificates: Mapping[str, CertificateObservation],
+) -> list[Finding]:
+    """Each staged renewal's finding carries the preflight verdict for the waiting file, so the
+    team hears "the renewed certificate waiting on mail1 would break relay of NDRs" before it is
+    bound. Judged from this scan's own observations: the served chain is "before", the file is
+    "after" (`checks.preflight`, the same judgement as `relaycheck preflight`)."""
+    anchors = load_trust_anchors(ctx.config.trust.ca_file)
+    connectors = {c.name: c for c in relevant_connectors(ctx.tenant)}
+    result: list[Finding] = []
+    for finding in findings:
+        connector = connectors.get(finding.subject)
+        source = connector.certificate if connector is not None else None
+        if not _staged_renewal(finding) or source is None or source.endpoint is None:
+            result.append(finding)
+            continue
+        served_fp = finding.details.get("served", {}).get("fingerprint_sha256")
+        served = next(
+            (
+                c.chain
+                for c in certificates
+                if c.source == "endpoint"
+                and c.subject == source.endpoint
+                and c.fingerprint == served_fp
+            ),
+            None,
+        )
+        staged = next(
+            (c.chain for c in certificates if c.source == "file" and c.subject == finding.subject),
+            None,
+        )
+        if served is None or staged is None or connector is None:
+            result.append(finding)
+            continue
+        today_view = CertificateObservation(
+            source=f"endpoint {source.endpoint}",
+            chain=served,
+            verdict=verify_chain(served, anchors, now=ctx.now),
+        )
+        target = Target(
+            name=connector.name,
+            kind="connector",
+            connectors=(connector,),
+            endpoint=ctx.config.endpoint(source.endpoint),
+        )
+        judged = preflight(
+            ctx.config,
+            ctx.tenant,
+            {**connector_certificates, connector.name: today_view},
+            staged,
+            target,
+            current=today_view,
+            anchors=anchors,
+            now=ctx.now,
+            source=f"file {source.file.name if source.file else ''}",
+        )
+        note = waiting_note(judged, source.endpoint)
+        result.append(
+            replace(
+                finding,
+                message=f"{note}; {finding.message}",
+                details={
+                    **finding.details,
+                    "preflight": {
+                        "verdict": judged.verdict_line,
+                        "result": judged.verdict.value,
+                        "note": note,
+                        "steps": list(judged.steps),
+                    },
+                },
+            )
+        )
+    return result
 
 
 def _always_shown(finding: Finding) -> bool:
@@ -230,6 +354,7 @@ ENDPOINT_CHECKS = (
     CheckId.CERT_CHAIN,
     CheckId.CERT_HOSTNAME,
     CheckId.CERT_WEAK,
+    CheckId.CERT_REVOKED,
 )
 CONNECTOR_CHECKS = (
     CheckId.SAN_COVERAGE,
@@ -263,9 +388,11 @@ async def probe_all(
     *,
     progress: Progress | None = None,
 ) -> tuple[dict[str, tuple[TlsObservation, ...]], list[Finding]]:
-    """Probe endpoints concurrently: at most `[probe] concurrency`, one connection per host."""
-    semaphore = asyncio.Semaphore(config.probe.concurrency)
-    locks = HostLocks()
+    """Probe endpoints concurrently: at most `[probe] concurrency` connections at once, one
+    per listener address, with client contexts built once for the whole scan."""
+    slots = asyncio.Semaphore(config.probe.concurrency)
+    locks = AddressLocks()
+    contexts = ClientContexts.create(every_key_type=config.probe.every_key_type)
     resolver = address_resolver(config.dns) if config.dns.nameservers else None
     results: dict[str, tuple[TlsObservation, ...]] = {}
     bugs: list[Finding] = []
@@ -276,13 +403,17 @@ async def probe_all(
 
     async def one(endpoint: Endpoint) -> None:
         nonlocal done
-        async with semaphore:
-            try:
-                results[endpoint.name] = await probe_endpoint(
-                    endpoint, config.probe, locks=locks, resolver=resolver
-                )
-            except Exception as err:  # our bug becomes a finding; the scan goes on
-                bugs.append(bug_finding("probe", endpoint.name, err))
+        try:
+            results[endpoint.name] = await probe_endpoint(
+                endpoint,
+                config.probe,
+                locks=locks,
+                resolver=resolver,
+                contexts=contexts,
+                slots=slots,
+            )
+        except Exception as err:  # our bug becomes a finding; the scan goes on
+            bugs.append(bug_finding("probe", endpoint.name, err))
         done += 1
         if progress is not None:
             progress(done, total)
@@ -309,8 +440,13 @@ async def certificate_stage(
     *,
     progress: Progress | None = None,
     also_probe: tuple[Endpoint, ...] = (),
+    connector_certificates: dict[str, CertificateObservation] | None = None,
 ) -> tuple[list[Finding], tuple[ObservedCertificate, ...]]:
-    """Probe endpoints, read certificate files, and judge every chain observed."""
+    """Probe endpoints, read certificate files, and judge every chain observed.
+
+    Fills `connector_certificates` with each connector's certificate as explain sees it (keyed
+    by connector name), so the relay scenarios are judged from this scan's observations, never
+    from a second probe."""
     config = ctx.config
     anchors = load_trust_anchors(config.trust.ca_file)
     connectors = relevant_connectors(ctx.tenant)
@@ -320,12 +456,27 @@ async def certificate_stage(
         referenced.update(e.name for e in also_probe)
         endpoints = tuple(e for e in endpoints if e.name in referenced)
     observations, findings = await probe_all(endpoints, config, progress=progress)
+    files = _read_files(ctx, connectors)
+    revocation = (
+        await fetch_revocation(
+            config,
+            anchors,
+            observations,
+            [c for c in files.values() if isinstance(c, tuple) and c],
+        )
+        if config.revocation.enabled and ctx.wants(CheckId.CERT_REVOKED)
+        else None
+    )
     certificates: list[ObservedCertificate] = []
     for endpoint in endpoints:
         seen = observations.get(endpoint.name, ())
         certificates.extend(
             ObservedCertificate(
-                subject=endpoint.name, source="endpoint", address=o.address, chain=o.chain
+                subject=endpoint.name,
+                source="endpoint",
+                address=o.address,
+                chain=o.chain,
+                key_offer=o.key_offer,
             )
             for o in seen
             if o.ok
@@ -341,18 +492,90 @@ async def certificate_stage(
                     now=ctx.now,
                     thresholds=config.thresholds,
                     anchors=anchors,
+                    revocation=revocation,
+                    revocation_settings=config.revocation,
                 ),
             )
         )
+    seen_by_connector = connector_certificates if connector_certificates is not None else {}
     for connector in connectors:
         findings.extend(
             _guarded(
                 "connector",
                 connector.name,
-                partial(_connector_findings, ctx, connector, anchors, observations, certificates),
+                partial(
+                    _connector_findings,
+                    ctx,
+                    connector,
+                    anchors,
+                    observations,
+                    certificates,
+                    seen_by_connector,
+                    files=files,
+                    revocation=revocation,
+                ),
             )
         )
     return findings, tuple(certificates)
+
+
+async def fetch_revocation(
+    config: Config,
+    anchors: TrustAnchors,
+    observations: Mapping[str, tuple[TlsObservation, ...]],
+    files: Sequence[tuple[CertificateFacts, ...]] = (),
+) -> dict[str, tuple[RevocationEvidence, ...]]:
+    """OCSP/CRL evidence for every distinct chain served, keyed by the chain's `cause`
+    (`group_chains`), and for every certificate file's chain (keyed `sha256:` + the leaf's
+    fingerprint, as its findings are): fetched concurrently, each URL once, after all probes."""
+    jobs: dict[str, tuple[tuple[CertificateFacts, ...], bytes | None]] = {}
+    for seen in observations.values():
+        for group in group_chains(seen):
+            stapled = next(
+                (
+                    o.stapled_ocsp
+                    for o in seen
+                    if o.ok and o.chain == group.chain and o.stapled_ocsp is not None
+                ),
+                None,
+            )
+            jobs.setdefault(group.cause, (group.chain, stapled))
+    for chain in files:
+        jobs.setdefault(file_cause(chain), (chain, None))
+    if not jobs:
+        return {}
+    async with RevocationFetcher(
+        config.revocation, anchors=anchors.certificates, concurrency=config.probe.concurrency
+    ) as fetcher:
+        causes = list(jobs)
+        results = await asyncio.gather(
+            *(fetcher.evidence(jobs[c][0], stapled=jobs[c][1]) for c in causes)
+        )
+    return dict(zip(causes, results, strict=True))
+
+
+def file_cause(chain: Sequence[CertificateFacts]) -> str:
+    """The `cause` of findings about a certificate file's chain."""
+    return f"sha256:{chain[0].fingerprint_sha256[:16]}"
+
+
+def _read_files(
+    ctx: ScanContext, connectors: Sequence[Connector]
+) -> dict[str, tuple[CertificateFacts, ...] | Exception]:
+    """Each connector's certificate file, read once (before revocation is fetched for it); an
+    unreadable file is kept as its error, for `_connector_findings` to report."""
+    read: dict[str, tuple[CertificateFacts, ...] | Exception] = {}
+    for connector in connectors:
+        source = connector.certificate
+        if source is None or source.file is None:
+            continue
+        try:
+            read[connector.name] = read_certificate_file(
+                source.file, password_env=source.password_env, environ=ctx.environ
+            )
+        except Exception as err:  # kept: reported (or, if our bug, raised) per connector
+            read[connector.name] = err
+    return read
 
 
 def _guarded(where: str, subject: str, run: Callable[[], list[Finding]]) -> list[Finding]:
@@ -368,6 +591,10 @@ def _connector_findings(
     anchors: TrustAnchors,
     observations: Mapping[str, tuple[TlsObservation, ...]],
     certificates: list[ObservedCertificate],
+    seen_by_connector: dict[str, CertificateObservation],
+    *,
+    files: Mapping[str, tuple[CertificateFacts, ...] | Exception] | None = None,
+    revocation: Mapping[str, Sequence[RevocationEvidence]] | None = None,
 ) -> list[Finding]:
     config = ctx.config
     findings: list[Finding] = []
@@ -394,7 +621,11 @@ def _connector_findings(
         return findings
     served: tuple[ServedChain, ...] = ()
     if source.endpoint is not None:
-        served = group_chains(observations.get(source.endpoint, ()))
+        probed = observations.get(source.endpoint, ())
+        served = group_chains(probed)
+        seen_by_connector[connector.name] = served_observation(
+            source.endpoint, probed, anchors, now=ctx.now
+        )
         if not served:
             findings.append(
                 Finding(
@@ -410,10 +641,20 @@ def _connector_findings(
     file_chain: tuple[CertificateFacts, ...] = ()
     if source.file is not None:
         try:
-            file_chain = read_certificate_file(
-                source.file, password_env=source.password_env, environ=ctx.environ
+            read = (files or {}).get(connector.name)
+            if isinstance(read, Exception):
+                raise read
+            file_chain = (
+                read
+                if read is not None
+                else read_certificate_file(
+                    source.file, password_env=source.password_env, environ=ctx.environ
+                )
             )
         except CertificateFileError as err:
+            seen_by_connector[connector.name] = CertificateObservation(
+                source=shown_path(source.file), error=err.problem
+            )
             findings.append(
                 Finding(
                     check=CheckId.CERT_SOURCE,
@@ -424,7 +665,13 @@ def _connector_findings(
                     cause=f"file:{source.file.name}",
                 )
             )
-    if file_chain:
+    if file_chain and source.file is not None:
+        # explain prefers the file too: it is what the MTA presents as a client
+        seen_by_connector[connector.name] = CertificateObservation(
+            source=shown_path(source.file),
+            chain=file_chain,
+            verdict=verify_chain(file_chain, anchors, now=ctx.now),
+        )
         certificates.append(
             ObservedCertificate(
                 subject=connector.name, source="file", address=None, chain=file_chain
@@ -437,11 +684,26 @@ def _connector_findings(
                 now=ctx.now,
                 thresholds=config.thresholds,
                 anchors=anchors,
-                cause=f"sha256:{file_chain[0].fingerprint_sha256[:16]}",
+                cause=file_cause(file_chain),
                 source=f"file {source.file.name if source.file else ''}",
                 full=True,
             )
         )
+        if revocation is not None and file_cause(file_chain) in revocation:
+            findings.append(
+                check_revocation(
+                    connector.name,
+                    revocation[file_cause(file_chain)],
+                    now=ctx.now,
+                    settings=config.revocation,
+                    cause=file_cause(file_chain),
+                    details={
+                        **certificate_details(file_chain[0], ctx.now),
+                        "source": f"file {source.file.name if source.file else ''}",
+                    },
+                    leaf_label=label(file_chain[0]),
+                )
+            )
         if served:
             findings.extend(
                 check_not_deployed(

@@ -33,8 +33,10 @@ class ScanContext:
         return self.tenant_degraded and not self.tenant.accepted_domains
 
     def wants(self, *checks: CheckId) -> bool:
-        """Whether any of `checks` is requested (`--only` narrows the scan)."""
-        return self.only is None or not self.only.isdisjoint(checks)
+        """Whether any of `checks` is requested (`--only` narrows the scan; `[checks] disabled`
+        leaves a check out of every scan)."""
+        asked = frozenset(checks) - self.config.checks.disabled
+        return bool(asked) and (self.only is None or not self.only.isdisjoint(asked))
 
 
 # Judges what needed the certificates a stage's endpoints served (TLSA): host -> chain.

@@ -28,7 +28,7 @@ from slack_sdk.models.blocks import (
 
 from bot.mrkdwn import escape_mrkdwn, neutralise
 from bot.records import OutboxDraft
-from checks.model import AlertSettings, Finding, Severity
+from checks.model import AlertSettings, CheckId, Finding, Severity
 from checks.rules.lifecycle import (
     CertificateSnapshot,
     Event,
@@ -126,13 +126,45 @@ def _dicts(blocks: Iterable[Block]) -> tuple[dict[str, Any], ...]:
     return tuple(b.to_dict() for b in blocks)
 
 
+def _fix_block(findings: Sequence[Finding]) -> SectionBlock | None:
+    """The steps that make a refused relay scenario relay again (explain's own fix)."""
+    refused = [
+        f
+        for f in findings
+        if f.check is CheckId.RELAY_SCENARIO and f.details.get("accepted") is False
+    ]
+    steps = list(dict.fromkeys(str(s) for f in refused for s in f.details.get("fix") or ()))
+    if not steps:
+        return None
+    lines = [f"{n}. {_esc(_clip(step, 600))}" for n, step in enumerate(steps[:MAX_LISTED], 1)]
+    return SectionBlock(
+        text=MarkdownTextObject(text=_clip("*Fix:*\n" + "\n".join(lines), SECTION_LIMIT))
+    )
+
+
+def refused_scenarios_first(items: Sequence[Any]) -> list[Any]:
+    """Open findings with refused relay scenarios first: the mail that bounces right now."""
+
+    def refused(item: Any) -> bool:
+        f: Finding = item.finding
+        return f.check is CheckId.RELAY_SCENARIO and f.details.get("accepted") is False
+
+    return sorted(items, key=lambda item: not refused(item))
+
+
 def render_alert(event: Event, settings: AlertSettings) -> OutboxDraft:
-    """The channel message for an opened/escalated/reopened/flapping event."""
+    """The channel message for an opened/escalated/reopened/flapping event.
+
+    A refused relay scenario opens with the mail that bounces and the reply Exchange Online
+    gives ("NDRs from on-prem to internet senders are refused: 550 5.7.64 ..."), then the fix."""
     severity = event.severity
     blocks: list[Block] = [
         HeaderBlock(text=_title(event)),
         SectionBlock(text=MarkdownTextObject(text=_finding_lines(event.findings))),
     ]
+    fix = _fix_block(event.findings)
+    if fix is not None:
+        blocks.append(fix)
     context = [f"{_ICON[severity]} *{severity.value}*"]
     if event.reason:
         context.append(_esc(_clip(event.reason, 500)))
@@ -181,6 +213,7 @@ def render_resolution(event: Event) -> tuple[OutboxDraft, ...]:
             reply_text += f": {_esc(_names(remaining))}"
     elif event.resolved_before:
         reply_text += f"; all {len(event.findings) + len(event.resolved_before)} resolved"
+    replaced = bool(event.details.get("replaced_by"))
     reply = OutboxDraft(
         id=f"{event.id}#reply",
         event_id=event.id,
@@ -219,7 +252,8 @@ def render_resolution(event: Event) -> tuple[OutboxDraft, ...]:
         reply_to=event.reply_to,
         keys=event.keys,
     )
-    return update, reply
+    # replaced by a new certificate: the cert-changed message tells it; no reply of its own
+    return (update,) if replaced else (update, reply)
 
 
 def render_note(event: Event) -> OutboxDraft:
@@ -270,6 +304,22 @@ def render_cert_change(event: Event) -> OutboxDraft:
     lines.append(
         f"*Fingerprint:* `{_esc(old['fingerprint'][:16])}…` → `{_esc(new['fingerprint'][:16])}…`"
     )
+    fixed = d.get("fixed") or []
+    worse = d.get("new_problems") or []
+    if fixed:
+        lines.append(
+            ":white_check_mark: *Better:* "
+            + "; ".join(
+                f"{_esc(f['check'])} ({_esc(_clip(f['message'], 120))})" for f in fixed[:MAX_LISTED]
+            )
+        )
+    if worse:
+        lines.append(
+            ":red_circle: *Worse:* "
+            + "; ".join(
+                f"{_esc(f['check'])} ({_esc(_clip(f['message'], 120))})" for f in worse[:MAX_LISTED]
+            )
+        )
     blocks: list[Block] = [
         HeaderBlock(text=_clip(neutralise(f"Certificate changed: {sources[0]}"), HEADER_LIMIT)),
         SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(lines), SECTION_LIMIT))),
@@ -326,6 +376,7 @@ def render_digest(
     the store's sqlite import).
     """
     blocks: list[Block] = [HeaderBlock(text=f"relaycheck weekly digest {now:%Y-%m-%d}")]
+    open_findings = refused_scenarios_first(open_findings)
     if open_findings:
         lines = []
         for item in open_findings[:MAX_LISTED]:

@@ -26,6 +26,7 @@ from checks.rules.lifecycle import (
     advance,
     certificate_changes,
     confine_to_job,
+    fold_replacements,
     job_cause,
     vouched_checks,
 )
@@ -81,6 +82,8 @@ def snapshots(observed: Iterable[ObservedCertificate]) -> dict[str, CertificateS
             continue
         leaf = chain[0]
         source = f"{item.subject}/{item.address}" if item.address else item.subject
+        if item.key_offer:  # a dual-certificate server's other certificate is its own source
+            source += f" ({item.key_offer})"
         out[source] = CertificateSnapshot(
             source=source,
             fingerprint=leaf.fingerprint_sha256,
@@ -143,6 +146,7 @@ async def run_cycle(
     events = transition.events
     current = snapshots(observed)
     changes = certificate_changes(store.latest_certificates(), current, now=now)
+    events, changes = fold_replacements(events, changes)
     all_events = (*events, *changes)
     drafts: list[OutboxDraft] = []
     for event in all_events:
@@ -155,7 +159,22 @@ async def run_cycle(
             started_at=now,
             finished_at=max(finished, now),
             ok=ok,
-            summary={"findings": len(findings), "events": len(all_events)},
+            summary={
+                "findings": len(findings),
+                "events": len(all_events),
+                # App Home's readiness rows: the verdict of every scenario, OK ones included
+                "relay_scenarios": [
+                    {
+                        "scenario": f.subject,
+                        "cause": f.cause,
+                        "severity": f.severity.value,
+                        "accepted": f.details.get("accepted"),
+                        "smtp_response": f.details.get("smtp_response"),
+                    }
+                    for f in findings
+                    if f.check is CheckId.RELAY_SCENARIO
+                ],
+            },
         ),
         states=states,
         drafts=drafts,

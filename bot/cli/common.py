@@ -15,6 +15,7 @@ from pathlib import Path
 from checks.config import load_config
 from checks.errors import ConfigError, RelaycheckError
 from checks.model import Config
+from checks.report import EXIT_UNKNOWN
 
 CONFIG_ENV = "RELAYCHECK_CONFIG"
 DEFAULT_NAME = "relaycheck.toml"
@@ -72,3 +73,11 @@ def now_from(args: argparse.Namespace) -> datetime:
             f"--at: {text!r} is not an ISO 8601 time (e.g. 2027-03-01T00:00Z)"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def monitoring_command(parser: argparse.ArgumentParser) -> None:
+    """Mark a subcommand that speaks the monitoring-plugin convention (`scan`, `run-once`):
+    there 2 means critical, so bad input (usage, config, a missing file) exits 3, UNKNOWN."""
+    # read by the CLI's parser class for usage errors, and by main() for RelaycheckError
+    parser.bad_input_exit = EXIT_UNKNOWN  # type: ignore[attr-defined]
+    parser.set_defaults(bad_input_exit=EXIT_UNKNOWN)

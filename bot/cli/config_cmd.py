@@ -78,6 +78,13 @@ def run_check(args: argparse.Namespace) -> int:
         _say(f"DNS checks (mx, dns): on, asking {via}")
     else:
         _say("DNS checks (mx, dns): off (add a [dns] section or [tenant] mx_expected)")
+    scenarios = ", ".join(s.value for s in config.tenant.relay_scenarios) or "none"
+    _say(f"Relay readiness (relay-scenario): {scenarios}")
+    policy = config.checks
+    if policy.disabled:
+        _say("Checks disabled: " + ", ".join(sorted(c.value for c in policy.disabled)))
+    for check, severity in sorted(policy.severity.items()):
+        _say(f"Check {check.value} reported as {severity.value}")
     for note in facts.notes:
         _say(f"Note: {note}")
     return 0

@@ -12,9 +12,10 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from types import ModuleType
 
-from bot.cli import config_cmd, demo, explain, findings, run_once, triage
+from bot.cli import config_cmd, demo, explain, findings, preflight, run_once, triage
 from bot.cli import scan as scan_cmd
 from bot.cli import serve as serve_cmd
 from checks.errors import RelaycheckError
@@ -27,6 +28,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     explain,
     config_cmd,
     scan_cmd,
+    preflight,
     serve_cmd,
     findings,
     run_once,
@@ -36,10 +38,23 @@ COMMANDS: tuple[ModuleType, ...] = (
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that exits 2 with a single line, like every other input error."""
+    """argparse that exits with a single line, like every other input error.
+
+    The exit code is 2, except for the monitoring commands (`scan`, `run-once`), whose 2 means
+    "critical": they set `bad_input_exit` to 3 (UNKNOWN), as monitoring plugins do.
+    """
+
+    bad_input_exit = EXIT_USAGE
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(self.bad_input_exit, f"{self.prog}: error: {message}\n")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("relaycheck")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
             "certificates, accepted domains; explains why a message would bounce."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"relaycheck {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     for module in COMMANDS:
@@ -59,13 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # what parse_args would say, with the chosen subcommand's exit code (3 for scan/run-once)
+        print(f"{parser.prog}: error: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
+        return int(getattr(args, "bad_input_exit", EXIT_USAGE))
     try:
         code: int = args.handler(args)
     except RelaycheckError as err:
         # one line, whatever the input held (a newline or an escape sequence in a file name)
         print(f"relaycheck: error: {escape_invisible(str(err))}", file=sys.stderr)
-        return EXIT_USAGE
+        return int(getattr(args, "bad_input_exit", EXIT_USAGE))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.alerting.cycle import run_cycle, run_digest
 from bot.alerting.delivery import DeliveryWorker
 from bot.alerting.store import Store
-from bot.cli.common import add_config_argument, resolve_config
+from bot.cli.common import add_config_argument, monitoring_command, resolve_config
 from bot.runtime.scheduler import missed_run
 from bot.slack.settings import load_bot_token
 from checks.model import Config
@@ -36,12 +36,13 @@ def register(subparsers: Any) -> None:
         description=(
             "Run one scheduled cycle now (scan, lifecycle, alerts) and deliver its alerts: to "
             "Slack when SLACK_BOT_TOKEN and [slack] alerts_channel are set, else to the console. "
-            "For cron users who do not run the daemon. Exit code: 0 ok, 1 warning, 2 critical, "
-            "3 the scan could not run."
+            "For cron users who do not run the daemon. Exit code (as monitoring plugins): 0 ok, "
+            "1 warning, 2 critical, 3 unknown: bad input or the scan could not run."
         ),
     )
     add_config_argument(parser)
     parser.set_defaults(handler=run)
+    monitoring_command(parser)
 
 
 async def cycle_and_deliver(config: Config, environ: dict[str, str]) -> int:

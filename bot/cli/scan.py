@@ -8,10 +8,16 @@ import json
 import sys
 from typing import Any, TextIO
 
-from bot.cli.common import add_config_argument, add_time_argument, now_from, resolve_config
+from bot.cli.common import (
+    add_config_argument,
+    add_time_argument,
+    monitoring_command,
+    now_from,
+    resolve_config,
+)
 from checks.errors import RelaycheckError
 from checks.model import CheckId
-from checks.report import EXIT_UNKNOWN, exit_code, render_table, to_json
+from checks.report import EXIT_UNKNOWN, exit_code, render_nagios, render_table, to_json
 from checks.scan import run_scan
 
 
@@ -21,8 +27,9 @@ def register(subparsers: Any) -> None:
         help="check certificates, endpoints and domains now",
         description=(
             "Probe every configured endpoint (SMTP STARTTLS or implicit TLS), read certificate "
-            "files, and judge certificates, connectors and domains. Exit code: 0 ok, 1 warning, "
-            "2 critical, 3 the scan could not run."
+            "files, and judge certificates, connectors, domains and the relay scenarios the "
+            "tenant relies on. Exit code (as monitoring plugins): 0 ok, 1 warning, 2 critical, "
+            "3 unknown: bad input (config, --only, a missing file) or the scan could not run."
         ),
     )
     add_config_argument(parser)
@@ -31,12 +38,20 @@ def register(subparsers: Any) -> None:
         "--json", action="store_true", help='print {"findings": [...], "summary": {...}}'
     )
     parser.add_argument(
+        "--format",
+        choices=("table", "json", "nagios"),
+        default=None,
+        help="table (default), json (the same as --json), or nagios: one monitoring-plugin "
+        "status line with perfdata (days left per certificate), then one line per problem",
+    )
+    parser.add_argument(
         "--only",
         metavar="CHECK",
         help="run one check only: " + ", ".join(c.value for c in CheckId),
     )
     parser.add_argument("--all", action="store_true", help="list OK findings in the table too")
     parser.set_defaults(handler=run)
+    monitoring_command(parser)
 
 
 def parse_check(value: str | None) -> CheckId | None:
@@ -83,11 +98,18 @@ def run(args: argparse.Namespace) -> int:
         raise
     except Exception as err:  # the scan itself could not run: UNKNOWN, one line, no traceback
         print(f"relaycheck: scan could not run: {type(err).__name__}: {err}", file=sys.stderr)
+        if args.format == "nagios" and not args.json:  # a monitor reads stdout only
+            print(f"RELAYCHECK UNKNOWN - scan could not run: {type(err).__name__}")
         return EXIT_UNKNOWN
     finally:
         if bar is not None:
             bar.finish()
-    if args.json:
+    output = "json" if args.json else (args.format or "table")
+    if output == "nagios":
+        sys.stdout.write(
+            render_nagios(report.findings, report.summary, thresholds=config.thresholds)
+        )
+    elif output == "json":
         json.dump(
             to_json(report.findings, report.summary), sys.stdout, indent=2, ensure_ascii=False
         )

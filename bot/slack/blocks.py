@@ -185,6 +185,10 @@ def _leaf_lines(
 def _verdict_text(explanation: Explanation) -> str:
     if not explanation.relay:
         return ":inbox_tray: *Delivered into the tenant* (not a relay)"
+    if explanation.accepted and explanation.assumption:
+        return (
+            f":grey_question: *Relayed* by Exchange Online, {escape_mrkdwn(explanation.assumption)}"
+        )
     if explanation.accepted:
         return ":white_check_mark: *Relayed* by Exchange Online"
     return ":no_entry: *Refused* by Exchange Online"
@@ -558,6 +562,30 @@ def _home_certificate_line(
     )
 
 
+def readiness_lines(config: Config, last_run: RunRecord | None) -> list[str]:
+    """One row per relay scenario the tenant relies on: relays, refused, or unknown."""
+    summary = last_run.summary if last_run is not None and last_run.summary else {}
+    judged: dict[str, list[dict[str, Any]]] = {}
+    for entry in summary.get("relay_scenarios") or ():
+        judged.setdefault(str(entry.get("scenario")), []).append(entry)
+    lines = []
+    for scenario in config.tenant.relay_scenarios:
+        entries = judged.get(scenario.value)
+        if not entries:
+            lines.append(f":grey_question: `{scenario.value}`: unknown (not judged yet)")
+            continue
+        for entry in entries:
+            cause = f" ({escape_mrkdwn(str(entry['cause']))})" if entry.get("cause") else ""
+            if entry.get("accepted") is False:
+                reply = escape_mrkdwn(str(entry.get("smtp_response") or ""))
+                lines.append(f":no_entry: `{scenario.value}`{cause}: refused: {reply}")
+            elif entry.get("severity") == Severity.WARNING.value:
+                lines.append(f":warning: `{scenario.value}`{cause}: relays, with a caveat")
+            else:
+                lines.append(f":white_check_mark: `{scenario.value}`{cause}: relays")
+    return lines or ["no relay scenario configured ([tenant] relay_scenarios)"]
+
+
 def home_view(
     config: Config,
     *,
@@ -566,8 +594,10 @@ def home_view(
     findings: Sequence[OpenFinding],
     last_run: RunRecord | None,
     now: datetime,
+    readiness: RunRecord | None = None,
 ) -> View:
-    """The App Home tab: connectors, certificates with days left, domains, last scan."""
+    """The App Home tab: relay readiness, connectors, certificates with days left, domains,
+    last scan. `readiness` is the last run that judged the relay scenarios (default: last_run)."""
     connectors = facts.connectors if facts is not None else config.connectors
     domains = (
         facts.accepted_names()
@@ -579,6 +609,12 @@ def home_view(
         HeaderBlock(text=PlainTextObject(text=_plain(f"relaycheck: {config.tenant.name}"))),
         _context(_last_scan(last_run, now), f"{len(ordered)} open findings"),
         DividerBlock(),
+        _section(
+            fit_lines(
+                readiness_lines(config, readiness if readiness is not None else last_run),
+                head="*Relay readiness (KB 3169958)*",
+            )
+        ),
         _section(
             fit_lines(
                 [_connector_line(c) for c in connectors] or ["none configured"],

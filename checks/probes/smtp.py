@@ -6,12 +6,23 @@ can say *what* is wrong instead of "handshake failed". Each stage has its own ti
 greeting a longer one, because tarpits delay it on purpose), the whole endpoint has a deadline,
 and every reply is read with a byte limit, so an endless EHLO or a one-byte-a-second drip
 costs at most `max_reply_bytes` and `deadline_seconds`. A remote failure is returned as a
-`ProbeFailure`, never raised. Politeness: one connection per host at a time (`HostLocks`).
+`ProbeFailure`, never raised.
+
+Politeness: one connection at a time per listener address (`AddressLocks`, keyed by IP and
+port), so one tarpit in a pool behind a host name delays only itself, never its siblings.
+
+Every certificate a server holds: a server with an ECDSA and an RSA certificate picks one per
+handshake by what the client offers, so after the ordinary handshake each address gets one more,
+offering only the other key type (TLS 1.2 cipher suites with that authentication; Python's `ssl`
+has no signature-algorithm setter, and TLS 1.3 suites do not name a key type). A server with one
+key type refuses that offer: one handshake more, and the refusal is no finding. The client
+contexts are built once per scan (`ClientContexts`) and shared by every probe.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import ssl
@@ -51,13 +62,19 @@ class Reply:
 
 
 @dataclass(slots=True)
-class HostLocks:
-    """At most one connection per host name at a time, across the whole scan."""
+class AddressLocks:
+    """At most one connection per listener (IP address and port) at a time, across a scan.
 
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    Per address rather than per host name: nine addresses behind one name are nine servers, and
+    a lock per name made one tarpit among them hold up the other eight."""
 
-    def for_host(self, host: str) -> asyncio.Lock:
-        return self.locks.setdefault(host.lower().rstrip("."), asyncio.Lock())
+    locks: dict[tuple[str, int], asyncio.Lock] = field(default_factory=dict)
+
+    def for_address(self, address: str, port: int) -> asyncio.Lock:
+        return self.locks.setdefault((address.lower(), port), asyncio.Lock())
+
+
+HostLocks = AddressLocks  # the former name, kept for callers written against it
 
 
 def parse_reply(data: bytes) -> tuple[Reply | None, int]:
@@ -192,17 +209,54 @@ class _Session:
             pass
 
 
-def observe_context() -> ssl.SSLContext:
-    """A client context that verifies nothing and accepts everything down to TLS 1.0."""
+def observe_context(ciphers: str = "ALL") -> ssl.SSLContext:
+    """A client context that verifies nothing and accepts everything down to TLS 1.0.
+
+    `ciphers` other than ALL restricts TLS 1.2 and older to those suites and turns TLS 1.3 off
+    (its suites cannot be restricted by key type)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    if ciphers != "ALL":
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
     try:
-        context.set_ciphers("ALL:@SECLEVEL=0")
+        context.set_ciphers(f"{ciphers}:@SECLEVEL=0")
     except ssl.SSLError:
-        context.set_ciphers("ALL")
+        context.set_ciphers(ciphers)
     return context
+
+
+# key type as `CertificateFacts.key_type` names it -> the TLS 1.2 suites authenticated by it
+KEY_TYPE_CIPHERS = {"EC": "aECDSA", "RSA": "aRSA"}
+
+
+@dataclass(frozen=True, slots=True)
+class ClientContexts:
+    """The client contexts of one scan: built once, shared by every probe.
+
+    `by_key_type` holds one context per key type that offers only that type; empty means one
+    handshake per address (the ordinary offer only)."""
+
+    default: ssl.SSLContext
+    by_key_type: tuple[tuple[str, ssl.SSLContext], ...] = ()
+
+    @classmethod
+    def create(cls, *, every_key_type: bool = True) -> ClientContexts:
+        extra = (
+            tuple((key, observe_context(ciphers)) for key, ciphers in KEY_TYPE_CIPHERS.items())
+            if every_key_type
+            else ()
+        )
+        return cls(default=observe_context(), by_key_type=extra)
+
+    def others(self, key_type: str) -> tuple[tuple[str, ssl.SSLContext], ...]:
+        """The offers still to make after a handshake that got a `key_type` certificate: the
+        other known type only, so a server costs at most one handshake more (an Ed25519 or
+        DSA certificate gets none)."""
+        if key_type not in KEY_TYPE_CIPHERS:
+            return ()
+        return tuple((key, context) for key, context in self.by_key_type if key != key_type)
 
 
 def _rejected(stage: ProbeStage, reply: Reply, what: str) -> _Failed:
@@ -229,7 +283,12 @@ def _facts(chain_der: Sequence[bytes]) -> tuple[CertificateFacts, ...]:
 
 
 async def _converse(
-    endpoint: Endpoint, address: str, settings: ProbeSettings, state: dict[str, object]
+    endpoint: Endpoint,
+    address: str,
+    settings: ProbeSettings,
+    state: dict[str, object],
+    context: ssl.SSLContext,
+    key_offer: str | None,
 ) -> TlsObservation:
     """Connect, greet, EHLO, STARTTLS, handshake, QUIT; raises `_Failed` at the failing stage."""
     state["stage"] = ProbeStage.CONNECT
@@ -282,7 +341,7 @@ async def _converse(
     try:
         async with asyncio.timeout(settings.timeout_seconds):
             await writer.start_tls(
-                observe_context(),
+                context,
                 server_hostname=endpoint.host,
                 ssl_handshake_timeout=settings.timeout_seconds,
             )
@@ -322,13 +381,24 @@ async def _converse(
         tls_version=version,
         cipher=cipher[0] if cipher else None,
         greeting=greeting,
+        key_offer=key_offer,
     )
 
 
 async def probe_address(
-    endpoint: Endpoint, address: str, settings: ProbeSettings, *, deadline: float | None = None
+    endpoint: Endpoint,
+    address: str,
+    settings: ProbeSettings,
+    *,
+    deadline: float | None = None,
+    context: ssl.SSLContext | None = None,
+    key_offer: str | None = None,
 ) -> TlsObservation:
-    """Probe one address of an endpoint; failures come back inside the observation."""
+    """Probe one address of an endpoint once; failures come back inside the observation.
+
+    `context` is the client context to offer (the scan shares one; default: a fresh ordinary
+    one); `key_offer` records which key type it offers only (None: the ordinary offer)."""
+    context = context or observe_context()
     started = time.monotonic()
     state: dict[str, object] = {"stage": ProbeStage.CONNECT, "graceful": False}
     budget = settings.deadline_seconds if deadline is None else deadline
@@ -336,7 +406,9 @@ async def probe_address(
     try:
         async with asyncio.timeout(budget) as scope:
             try:
-                observation = await _converse(endpoint, address, settings, state)
+                observation = await _converse(
+                    endpoint, address, settings, state, context, key_offer
+                )
             except _Failed as failed:
                 observation = _failed(endpoint, address, failed.failure)
             session = state.get("session")
@@ -355,7 +427,7 @@ async def probe_address(
                 ProbeFailure(
                     stage=stage,
                     kind=FailureKind.DEADLINE,
-                    reason=f"the endpoint deadline of {budget:g} s ran out during {stage.value}",
+                    reason=f"the endpoint deadline of {round(budget, 1):g} s ran out during {stage.value}",
                 ),
             )
         # else: what was observed stands; only the polite QUIT ran out of time
@@ -400,15 +472,22 @@ async def probe_endpoint(
     endpoint: Endpoint,
     settings: ProbeSettings,
     *,
-    locks: HostLocks | None = None,
+    locks: AddressLocks | None = None,
     resolver: Callable[[str, int, float], Awaitable[tuple[str, ...]]] | None = None,
+    contexts: ClientContexts | None = None,
+    slots: asyncio.Semaphore | None = None,
 ) -> tuple[TlsObservation, ...]:
     """Probe every address of an endpoint (its `address`, or each A/AAAA of its host).
 
+    The addresses are probed side by side, each under its own lock and its own deadline, so a
+    slow one never eats the others' time. With `contexts` offering key types
+    (`ClientContexts.create()`), an address that served a certificate is asked once more per
+    other key type, inside the same lock and deadline; a certificate found that way is one more
+    observation (its `key_offer` set), a refused offer is none. Without `contexts` each address
+    gets the ordinary handshake only. `slots` bounds connections across the scan.
     `resolver` replaces the system resolver (see `checks.probes.dns.address_resolver`)."""
-    locks = locks or HostLocks()
-    loop = asyncio.get_running_loop()
-    ends_at: float | None = None  # the deadline starts with the first connection, not the queue
+    locks = locks or AddressLocks()
+    contexts = contexts or ClientContexts.create(every_key_type=False)
     if endpoint.address is not None:
         addresses: tuple[str, ...] = (endpoint.address,)
     else:
@@ -426,25 +505,47 @@ async def probe_endpoint(
                 reason=f"cannot resolve {endpoint.host} ({sanitize(reason, 120)})",
             )
             return (_failed(endpoint, None, failure),)
-    results = []
-    for address in addresses:
-        async with locks.for_host(endpoint.host):
-            if ends_at is None:
-                ends_at = loop.time() + settings.deadline_seconds
+    per_address = await asyncio.gather(
+        *(
+            _probe_one_address(endpoint, address, settings, locks, contexts, slots)
+            for address in addresses
+        )
+    )
+    return tuple(obs for observations in per_address for obs in observations)
+
+
+async def _probe_one_address(
+    endpoint: Endpoint,
+    address: str,
+    settings: ProbeSettings,
+    locks: AddressLocks,
+    contexts: ClientContexts,
+    slots: asyncio.Semaphore | None,
+) -> list[TlsObservation]:
+    """The ordinary handshake, then one per other key type, one connection at a time."""
+    loop = asyncio.get_running_loop()
+    async with locks.for_address(address, endpoint.port), slots or contextlib.nullcontext():
+        # the deadline starts with the first connection, not while queued behind another probe
+        ends_at = loop.time() + settings.deadline_seconds
+        first = await probe_address(
+            endpoint,
+            address,
+            settings,
+            deadline=settings.deadline_seconds,
+            context=contexts.default,
+        )
+        results = [first]
+        if not first.ok or first.leaf is None:
+            return results
+        seen = {first.leaf.fingerprint_sha256}
+        for key_type, context in contexts.others(first.leaf.key_type):
             remaining = ends_at - loop.time()
             if remaining <= 0:
-                results.append(
-                    _failed(
-                        endpoint,
-                        address,
-                        ProbeFailure(
-                            stage=ProbeStage.CONNECT,
-                            kind=FailureKind.DEADLINE,
-                            reason=f"the endpoint deadline of {settings.deadline_seconds:g} s "
-                            "ran out before this address was probed",
-                        ),
-                    )
-                )
-                continue
-            results.append(await probe_address(endpoint, address, settings, deadline=remaining))
-    return tuple(results)
+                break  # what the ordinary handshake saw stands; no time left to ask for more
+            extra = await probe_address(
+                endpoint, address, settings, deadline=remaining, context=context, key_offer=key_type
+            )
+            if extra.ok and extra.leaf is not None and extra.leaf.fingerprint_sha256 not in seen:
+                seen.add(extra.leaf.fingerprint_sha256)
+                results.append(extra)
+        return results

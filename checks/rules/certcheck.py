@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,11 +22,12 @@ from checks.model import (
     Endpoint,
     EndpointRole,
     Finding,
+    RevocationSettings,
     Severity,
     Thresholds,
 )
 from checks.observations import FailureKind, ProbeStage, TlsObservation
-from checks.rules.certificates import CertificateFacts, ChainStatus
+from checks.rules.certificates import CertificateFacts, ChainStatus, validity_problem
 from checks.rules.chain import TrustAnchors, verify_chain
 from checks.rules.names import (
     DomainStanding,
@@ -36,17 +37,17 @@ from checks.rules.names import (
     match_connector,
     parse_connector_name,
 )
+from checks.rules.revocation import RevocationEvidence, check_revocation
 
 WEAK_HASHES = frozenset({"sha1", "md5"})
 MIN_RSA_BITS = 2048
 OLD_TLS = frozenset({"SSLv3", "TLSv1", "TLSv1.1"})
 
 EKU_EXPLANATION = (
-    "the certificate has no 'TLS Web Client Authentication' (clientAuth) extended key usage. "
-    "This server presents it as a TLS client to Exchange Online; public CAs stopped including "
-    "clientAuth during 2025-2026 (for all certificates issued after 2026-05-01), so a renewal "
-    "can silently drop it, and peers that enforce it reject the certificate as a client "
-    "certificate. Whether Exchange Online enforces it is not documented."
+    "the certificate has no clientAuth extended key usage, which public CAs leave out of "
+    "certificates issued after 2026-05-01; the MTA presents it as a TLS client to Exchange "
+    "Online, and whether Exchange Online enforces clientAuth is not documented (runbook: "
+    "docs/runbook.md#cert-eku)"
 )
 
 
@@ -101,6 +102,8 @@ def certificate_details(facts: CertificateFacts, now: datetime) -> dict[str, Any
         "not_before": iso(facts.not_before),
         "not_after": iso(facts.not_after),
         "days_left": days_left(facts, now),
+        "key_type": facts.key_type,
+        "key_bits": facts.key_bits,
     }
 
 
@@ -145,6 +148,16 @@ def _finding(
     )
 
 
+def label(facts: CertificateFacts) -> str:
+    """A certificate as people name it: its CN (else subject) and key type, so the RSA and the
+    ECDSA certificate of one dual-certificate server are never confused."""
+    return f"{facts.common_name or facts.subject} ({facts.key_type})"
+
+
+def _element_kind(facts: CertificateFacts) -> str:
+    return "root" if facts.self_issued and facts.is_ca else "intermediate"
+
+
 def check_expiry(
     subject: str,
     leaf: CertificateFacts,
@@ -153,39 +166,142 @@ def check_expiry(
     thresholds: Thresholds,
     cause: str,
     details: dict[str, Any],
+    chain: Sequence[CertificateFacts] = (),
 ) -> Finding:
+    """The leaf's expiry, and (given the `chain` it was sent with) every issuing certificate
+    sent, each one within `[thresholds]` named by subject and date: an expired intermediate
+    breaks the chain as surely as an expired leaf. One finding per chain, as bad as its worst
+    element; `days_left` is when the chain breaks (the earliest end), so expiry steps escalate
+    on that day, and `leaf_days_left` is the leaf's own."""
     left = days_left(leaf, now)
     date = f"{leaf.not_after:%Y-%m-%d %H:%M} UTC"
     severity = expiry_severity(leaf.not_after, now, thresholds)
     if now >= leaf.not_after:
         ago = -left if left < 0 else 0
-        message = (
-            f"certificate {leaf.common_name or leaf.subject} expired on {date} ({ago} days ago)"
-        )
+        when = f"expired on {date} ({ago} days ago)"
     else:
-        message = (
-            f"certificate {leaf.common_name or leaf.subject} expires on {date} ({left} days left)"
-        )
+        when = f"expires on {date} ({left} days left)"
+    message = f"certificate {label(leaf)} {when}"
+    elements = _elements_at_issue(chain, now, thresholds)
+    if elements:
+        parts = [text for _, text, _ in elements]
+        if severity is Severity.OK:
+            message = "; ".join(parts) + f" (the certificate {label(leaf)} itself {when})"
+        else:
+            message = "; ".join([message, *parts])
+        severity = max(severity, *(s for s, _, _ in elements))
+        earliest = min((e for _, _, e in elements), key=lambda e: e.not_after)
+        details = {
+            **details,
+            "leaf_days_left": left,
+            "days_left": min(left, days_until(earliest.not_after, now)),
+            "chain_expiry": [
+                {
+                    "element": chain.index(e) + 1,  # 1 = the leaf, as monitoring plugins count
+                    "kind": _element_kind(e),
+                    "subject": e.subject,
+                    "not_after": iso(e.not_after),
+                    "days_left": days_left(e, now),
+                    "fingerprint_sha256": e.fingerprint_sha256,
+                }
+                for _, _, e in elements
+            ],
+        }
     return _finding(CheckId.CERT_EXPIRY, severity, subject, message, details, cause)
 
 
+def _elements_at_issue(
+    chain: Sequence[CertificateFacts], now: datetime, thresholds: Thresholds
+) -> list[tuple[Severity, str, CertificateFacts]]:
+    """Issuing certificates sent after the leaf whose expiry is within the thresholds."""
+    result: list[tuple[Severity, str, CertificateFacts]] = []
+    seen: set[str] = set()
+    for element in chain[1:]:
+        if element.fingerprint_sha256 in seen:
+            continue  # sent twice is cert-chain's business; one expiry is named once
+        seen.add(element.fingerprint_sha256)
+        severity = expiry_severity(element.not_after, now, thresholds)
+        if severity is Severity.OK:
+            continue
+        left = days_left(element, now)
+        date = f"{element.not_after:%Y-%m-%d %H:%M} UTC"
+        kind = _element_kind(element)
+        if now >= element.not_after:
+            text = (
+                f"{kind} {element.subject} (sent in the chain) expired on {date} "
+                f"({-left if left < 0 else 0} days ago): the chain no longer verifies"
+            )
+        else:
+            text = (
+                f"{kind} {element.subject} (sent in the chain) expires on {date} ({left} days left)"
+            )
+            if element.not_after < chain[0].not_after:
+                text += ", before the certificate itself: the chain breaks first"
+        result.append((severity, text, element))
+    return result
+
+
 def check_not_yet_valid(
-    subject: str, leaf: CertificateFacts, *, now: datetime, cause: str, details: dict[str, Any]
+    subject: str,
+    leaf: CertificateFacts,
+    *,
+    now: datetime,
+    cause: str,
+    details: dict[str, Any],
+    chain: Sequence[CertificateFacts] = (),
 ) -> Finding:
+    """The leaf, and every issuing certificate sent with it, before its validity starts."""
     date = f"{leaf.not_before:%Y-%m-%d %H:%M} UTC"
+    problems = []
     if now < leaf.not_before:
+        problems.append(
+            f"certificate {label(leaf)} is not valid before {date}: "
+            "peers reject it until then (check the clock of the issuing system)"
+        )
+    early = [e for e in dict.fromkeys(chain[1:]) if now < e.not_before]
+    for element in early:
+        problems.append(
+            f"{_element_kind(element)} {element.subject} (sent in the chain) is not valid before "
+            f"{element.not_before:%Y-%m-%d %H:%M} UTC: the chain does not verify until then"
+        )
+    if problems:
+        info = details
+        if early:
+            info = {
+                **details,
+                "not_yet_valid": [
+                    {"subject": e.subject, "not_before": iso(e.not_before)} for e in early
+                ],
+            }
         return _finding(
-            CheckId.CERT_NOT_YET_VALID,
-            Severity.CRITICAL,
-            subject,
-            f"certificate {leaf.common_name or leaf.subject} is not valid before {date}: "
-            "peers reject it until then (check the clock of the issuing system)",
-            details,
-            cause,
+            CheckId.CERT_NOT_YET_VALID, Severity.CRITICAL, subject, "; ".join(problems), info, cause
         )
     return _finding(
         CheckId.CERT_NOT_YET_VALID, Severity.OK, subject, f"valid since {date}", details, cause
     )
+
+
+def _verification_moment(chain: Sequence[CertificateFacts], now: datetime) -> datetime:
+    """A moment inside every sent certificate's validity, as close to `now` as possible.
+
+    Dates are `cert-expiry` / `cert-not-yet-valid` business, element by element; verifying
+    inside them keeps `cert-chain` about trust only, so one expired intermediate is one finding
+    naming it, not also a generic "not valid at validation time". When no such moment exists,
+    the leaf's own validity is used (the chain is then judged as it was on the leaf's terms)."""
+    leaf = chain[0]
+    start = max(c.not_before for c in chain)
+    end = min(c.not_after for c in chain)
+    if start > end:
+        start, end = leaf.not_before, leaf.not_after
+    return min(max(now, start), end)
+
+
+_CHAIN_LABEL = {
+    ChainStatus.SELF_SIGNED: "self-signed",
+    ChainStatus.MISSING_INTERMEDIATE: "missing intermediate",
+    ChainStatus.UNTRUSTED_ROOT: "untrusted",
+    ChainStatus.INVALID: "invalid chain",
+}
 
 
 def check_chain(
@@ -198,69 +314,71 @@ def check_chain(
     cause: str,
     details: dict[str, Any],
 ) -> Finding:
-    """Trust of the presented chain, judged apart from the leaf's own dates.
+    """Trust of the presented chain, judged apart from the certificates' own dates and hashes.
 
-    An expired leaf is `cert-expiry`'s business; verifying at a moment inside the leaf's
-    validity keeps this finding about the chain only, so one expired certificate is not
-    reported twice as critical.
+    Expired or not-yet-valid elements are `cert-expiry`'s and `cert-not-yet-valid`'s business,
+    SHA-1 and MD5 `cert-weak`'s: one problem is one finding. What stays here is trust (the
+    path to a root), and an intermediate that will expire before the leaf while its own expiry
+    is still far off (when it is near, `cert-expiry` names it).
     """
     leaf = chain[0]
-    moment = min(max(now, leaf.not_before), leaf.not_after)
-    verdict = verify_chain(chain, anchors, now=moment)
+    verdict = verify_chain(chain, anchors, now=_verification_moment(chain, now))
     info = {
         **details,
         "chain_status": verdict.status.value,
         "presented": [c.subject for c in chain],
     }
+    if verdict.status is ChainStatus.WEAK_SIGNATURE:
+        return _finding(
+            CheckId.CERT_CHAIN,
+            Severity.INFO,
+            subject,
+            f"{verdict.detail}: " + " <- ".join(verdict.path),
+            {**info, "path": list(verdict.path)},
+            cause,
+        )
     if not verdict.trusted:
-        label = {
-            ChainStatus.SELF_SIGNED: "self-signed",
-            ChainStatus.MISSING_INTERMEDIATE: "missing intermediate",
-            ChainStatus.UNTRUSTED_ROOT: "untrusted",
-            ChainStatus.INVALID: "invalid chain",
-        }[verdict.status]
         return _finding(
             CheckId.CERT_CHAIN,
             Severity.CRITICAL,
             subject,
-            f"{label}: {verdict.detail}",
+            f"{_CHAIN_LABEL[verdict.status]}: {verdict.detail}",
             info,
             cause,
         )
-    # intermediates sent by the server: expired now, or expiring before the leaf
+    outside = [c for c in dict.fromkeys(chain[1:]) if validity_problem(c, now) is not None]
+    if outside:
+        named = "; ".join(f"{c.subject} {validity_problem(c, now)}" for c in outside)
+        return _finding(
+            CheckId.CERT_CHAIN,
+            Severity.INFO,
+            subject,
+            f"trusted apart from the validity dates of {named} (reported under cert-expiry / "
+            "cert-not-yet-valid): " + " <- ".join(verdict.path),
+            {**info, "path": list(verdict.path)},
+            cause,
+        )
     for inter in chain[1:]:
-        if inter.self_issued:
+        if inter.self_issued or now >= inter.not_after or inter.not_after >= leaf.not_after:
             continue
-        if now >= inter.not_after:
-            return _finding(
-                CheckId.CERT_CHAIN,
-                Severity.CRITICAL,
-                subject,
-                f"intermediate {inter.subject} expired on {inter.not_after:%Y-%m-%d}",
-                {
-                    **info,
-                    "intermediate": inter.subject,
-                    "intermediate_not_after": iso(inter.not_after),
-                },
-                cause,
-            )
-        if inter.not_after < leaf.not_after:
-            left = days_left(inter, now)
-            severity = Severity.CRITICAL if left <= thresholds.critical_days else Severity.WARNING
-            return _finding(
-                CheckId.CERT_CHAIN,
-                severity,
-                subject,
-                f"intermediate {inter.subject} expires on {inter.not_after:%Y-%m-%d} "
-                f"({left} days left), before the certificate itself "
-                f"({leaf.not_after:%Y-%m-%d}): the chain breaks first",
-                {
-                    **info,
-                    "intermediate": inter.subject,
-                    "intermediate_not_after": iso(inter.not_after),
-                },
-                cause,
-            )
+        # expiring before the leaf: the chain breaks first. Near expiry is cert-expiry's.
+        if expiry_severity(inter.not_after, now, thresholds) is not Severity.OK:
+            continue
+        return _finding(
+            CheckId.CERT_CHAIN,
+            Severity.WARNING,
+            subject,
+            f"intermediate {inter.subject} expires on {inter.not_after:%Y-%m-%d} "
+            f"({days_left(inter, now)} days left), before the certificate itself "
+            f"({leaf.not_after:%Y-%m-%d}): the chain breaks first; install the CA's current "
+            "intermediate",
+            {
+                **info,
+                "intermediate": inter.subject,
+                "intermediate_not_after": iso(inter.not_after),
+            },
+            cause,
+        )
     return _finding(
         CheckId.CERT_CHAIN,
         Severity.OK,
@@ -271,12 +389,86 @@ def check_chain(
     )
 
 
+def check_chain_hygiene(
+    subject: str,
+    chain: Sequence[CertificateFacts],
+    *,
+    cause: str,
+    details: dict[str, Any],
+) -> list[Finding]:
+    """How the chain was sent: a root inside it (harmless, wasted bytes), a certificate sent
+    twice, or issuers not following the certificates they signed (strict clients fail)."""
+    findings = []
+    info = {**details, "presented": [c.subject for c in chain]}
+    roots = [c for c in chain[1:] if c.self_issued and c.is_ca]
+    if roots:
+        findings.append(
+            _finding(
+                CheckId.CERT_CHAIN,
+                Severity.INFO,
+                subject,
+                f"the server sends the root {roots[0].subject} in its chain: unnecessary (peers "
+                "use their own copy of a root), remove it from the chain file",
+                {**info, "root_sent": roots[0].subject},
+                f"{cause}/root-sent",
+            )
+        )
+    fingerprints = [c.fingerprint_sha256 for c in chain]
+    duplicates = [c for i, c in enumerate(chain) if c.fingerprint_sha256 in fingerprints[:i]]
+    if duplicates:
+        findings.append(
+            _finding(
+                CheckId.CERT_CHAIN,
+                Severity.INFO,
+                subject,
+                f"the server sends {duplicates[0].subject} more than once in its chain: "
+                "remove the duplicate from the chain file",
+                {**info, "duplicate": duplicates[0].subject},
+                f"{cause}/duplicate",
+            )
+        )
+    unique = [c for i, c in enumerate(chain) if c.fingerprint_sha256 not in fingerprints[:i]]
+    subjects = [c.subject for c in unique]
+    for index, cert in enumerate(unique[:-1]):
+        if cert.self_issued:
+            continue
+        issuer_later = cert.issuer in subjects[index + 2 :]
+        if unique[index + 1].subject != cert.issuer and issuer_later:
+            findings.append(
+                _finding(
+                    CheckId.CERT_CHAIN,
+                    Severity.WARNING,
+                    subject,
+                    f"the chain is sent out of order: {cert.subject} is not followed by its "
+                    f"issuer {cert.issuer}; strict TLS clients fail on this. Send the leaf, "
+                    "then each issuer in turn",
+                    {**info, "out_of_order_at": index + 1},
+                    f"{cause}/order",
+                )
+            )
+            break
+    return findings
+
+
+def validity_days(facts: CertificateFacts) -> int:
+    """The whole validity period of a certificate, in (rounded) days."""
+    return days_until(facts.not_after, facts.not_before)
+
+
 def check_weak_certificate(
-    subject: str, chain: Sequence[CertificateFacts], *, cause: str, details: dict[str, Any]
+    subject: str,
+    chain: Sequence[CertificateFacts],
+    *,
+    cause: str,
+    details: dict[str, Any],
+    max_validity_days: int | None = None,
 ) -> Finding:
+    """Weak keys and hashes (critical), and a leaf valid longer than `max_validity_days`
+    (a warning: public CAs issue at most 398 days; longer is a private CA or a stale policy)."""
     problems: list[str] = []
+    severity = Severity.OK
     for index, cert in enumerate(chain):
-        what = "certificate" if index == 0 else f"intermediate {cert.subject}"
+        what = f"certificate {label(cert)}" if index == 0 else f"intermediate {cert.subject}"
         if cert.self_issued and index > 0:
             continue  # a root's self-signature is never checked by anyone
         if (
@@ -285,24 +477,40 @@ def check_weak_certificate(
             and cert.key_bits < MIN_RSA_BITS
         ):
             problems.append(f"{what} has a {cert.key_bits}-bit {cert.key_type} key (minimum 2048)")
+            severity = Severity.CRITICAL
         if cert.signature_hash in WEAK_HASHES:
-            problems.append(f"{what} is signed with {cert.signature_hash.upper()}")
+            problems.append(
+                f"{what} is signed with {cert.signature_hash.upper()}, which current clients "
+                "no longer trust"
+            )
+            severity = Severity.CRITICAL
+    leaf = chain[0]
+    extra: dict[str, Any] = {"key_type": leaf.key_type, "key_bits": leaf.key_bits}
+    if max_validity_days is not None:
+        period = validity_days(leaf)
+        extra["validity_days"] = period
+        if period > max_validity_days:
+            problems.append(
+                f"certificate {label(leaf)} is valid for {period} days "
+                f"({leaf.not_before:%Y-%m-%d} to {leaf.not_after:%Y-%m-%d}), longer than "
+                f"[thresholds] max_validity_days = {max_validity_days} (public CAs issue at most 398)"
+            )
+            severity = max(severity, Severity.WARNING)
     if problems:
         return _finding(
             CheckId.CERT_WEAK,
-            Severity.CRITICAL,
+            severity,
             subject,
             "; ".join(problems),
-            {**details, "problems": problems},
+            {**details, **extra, "problems": problems},
             cause,
         )
-    leaf = chain[0]
     return _finding(
         CheckId.CERT_WEAK,
         Severity.OK,
         subject,
         f"{leaf.key_type} {leaf.key_bits or '?'} bits, {leaf.signature_hash or 'unknown'} signature",
-        details,
+        {**details, **extra},
         cause,
     )
 
@@ -391,12 +599,22 @@ def chain_findings(
     cause: str,
     extra: dict[str, Any] | None = None,
 ) -> list[Finding]:
-    """The checks every observed chain gets: expiry, not-yet-valid, chain, weak."""
+    """The checks every observed chain gets: expiry and not-yet-valid (of the leaf and every
+    issuing certificate sent), chain (trust, then how it was sent), weak. `[0]` is the
+    expiry finding (callers take its details)."""
     leaf = chain[0]
     details = {**certificate_details(leaf, now), **(extra or {})}
     return [
-        check_expiry(subject, leaf, now=now, thresholds=thresholds, cause=cause, details=details),
-        check_not_yet_valid(subject, leaf, now=now, cause=cause, details=details),
+        check_expiry(
+            subject,
+            leaf,
+            now=now,
+            thresholds=thresholds,
+            cause=cause,
+            details=details,
+            chain=chain,
+        ),
+        check_not_yet_valid(subject, leaf, now=now, cause=cause, details=details, chain=chain),
         check_chain(
             subject,
             chain,
@@ -406,7 +624,14 @@ def chain_findings(
             cause=cause,
             details=details,
         ),
-        check_weak_certificate(subject, chain, cause=cause, details=details),
+        check_weak_certificate(
+            subject,
+            chain,
+            cause=cause,
+            details=details,
+            max_validity_days=thresholds.max_validity_days,
+        ),
+        *check_chain_hygiene(subject, chain, cause=cause, details=details),
     ]
 
 
@@ -462,10 +687,17 @@ def evaluate_endpoint(
     now: datetime,
     thresholds: Thresholds,
     anchors: TrustAnchors,
+    revocation: Mapping[str, Sequence[RevocationEvidence]] | None = None,
+    revocation_settings: RevocationSettings | None = None,
 ) -> list[Finding]:
-    """Findings for one endpoint from the probes of each of its addresses."""
+    """Findings for one endpoint from the probes of each of its addresses.
+
+    `revocation` maps a served chain's `cause` (see `group_chains`) to the OCSP/CRL evidence
+    fetched for it; a chain with an entry gets a `cert-revoked` finding."""
     findings: list[Finding] = []
     for obs in observations:
+        if obs.key_offer is not None:
+            continue  # a second certificate of that address: judged with the chains below
         if obs.failure is not None:
             findings.append(failure_finding(endpoint, obs))
             continue
@@ -500,6 +732,9 @@ def evaluate_endpoint(
             "port": endpoint.port,
             "addresses": list(group.addresses),
         }
+        key_types = sorted({g.leaf.key_type for g in groups})
+        if len(key_types) > 1:
+            extra["server_key_types"] = key_types
         if len(groups) > 1:
             extra["pool_certificates"] = len(groups)
         found = chain_findings(
@@ -514,10 +749,22 @@ def evaluate_endpoint(
         found.append(
             check_hostname(endpoint, group.leaf, cause=group.cause, details=found[0].details)
         )
+        if revocation is not None and group.cause in revocation:
+            found.append(
+                check_revocation(
+                    endpoint.name,
+                    revocation[group.cause],
+                    now=now,
+                    settings=revocation_settings or RevocationSettings(),
+                    cause=group.cause,
+                    details={**certificate_details(group.leaf, now), **extra},
+                    leaf_label=label(group.leaf),
+                )
+            )
         if len(groups) > 1:
             note = (
-                f" [served by {', '.join(group.addresses)}; {len(groups)} different certificates "
-                f"behind {endpoint.host}]"
+                f" [{group.leaf.key_type} certificate served by {', '.join(group.addresses)}; "
+                f"{len(groups)} different certificates behind {endpoint.host}]"
             )
             found = [_with_note(f, note) if f.severity is not Severity.OK else f for f in found]
         findings.extend(found)
@@ -581,8 +828,9 @@ def connector_domain_finding(
         CheckId.SAN_COVERAGE,
         Severity.CRITICAL,
         connector.name,
-        f"connector domain {standing.domain} is not an accepted domain: Exchange Online will not "
-        "attribute relayed mail to the tenant by this certificate (5.7.64)",
+        f"connector domain {standing.domain} is not an accepted domain: Exchange Online cannot "
+        "attribute mail to the tenant by this certificate (relay-scenario says which mail that "
+        "refuses)",
         details,
         "domain",
     )
@@ -638,7 +886,8 @@ def check_san_coverage(
         Severity.CRITICAL,
         connector.name,
         f"connector name {name} covers none of the certificate's names ({shown}): Exchange Online "
-        "will not match this connector (550 5.7.64 TenantAttribution)",
+        "will not match this connector by its certificate (relay-scenario says which mail that "
+        "refuses)",
         info,
         cause,
     )

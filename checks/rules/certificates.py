@@ -114,6 +114,8 @@ class ChainStatus(StrEnum):
     SELF_SIGNED = "self-signed"
     MISSING_INTERMEDIATE = "missing-intermediate"
     UNTRUSTED_ROOT = "untrusted-root"
+    # every signature verifies up to a trusted root, but one uses SHA-1/MD5 (cert-weak says so)
+    WEAK_SIGNATURE = "weak-signature"
     INVALID = "invalid"
 
 

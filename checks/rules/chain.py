@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.verification import (
     Criticality,
     ExtensionPolicy,
@@ -106,10 +108,90 @@ def verify_chain(
     )
 
 
+WEAK_SIGNATURE_HASHES = frozenset({"sha1", "md5"})
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Does `issuer`'s key verify `cert`'s signature, whatever the hash (SHA-1 included)?
+
+    `Certificate.verify_directly_issued_by` refuses SHA-1 outright; to say "trusted apart from
+    the SHA-1 signature" the signature itself must still be checked, with the key's own
+    primitive."""
+    if cert.issuer != issuer.subject or cert.signature_hash_algorithm is None:
+        return False
+    key = issuer.public_key()
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(
+                cert.signature,
+                cert.tbs_certificate_bytes,
+                padding.PKCS1v15(),
+                cert.signature_hash_algorithm,
+            )
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(
+                cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm)
+            )
+        else:
+            return False
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
+        return False
+    return True
+
+
+def _trusted_apart_from_weak_hash(
+    chain: Sequence[CertificateFacts], anchors: TrustAnchors
+) -> tuple[str, ...] | None:
+    """The path leaf -> anchor when every signature on it verifies and the only fault is a
+    weak (SHA-1/MD5) hash, which `cert-weak` reports; None otherwise."""
+    if not any(
+        c.signature_hash in WEAK_SIGNATURE_HASHES for c in chain if not (c.self_issued and c.is_ca)
+    ):
+        return None
+    certs = [x509.load_der_x509_certificate(c.der) for c in chain]
+    pool = [c for c in certs[1:] if c.subject != c.issuer]
+    path = [certs[0]]
+    while len(path) <= len(certs) + 1:
+        current = path[-1]
+        anchor = next((a for a in anchors.certificates if _signed_by(current, a)), None)
+        if anchor is not None:
+            path.append(anchor)
+            return tuple(c.subject.rfc4514_string() for c in path)
+        parent = next((c for c in pool if c not in path and _signed_by(current, c)), None)
+        if parent is None:
+            return None
+        path.append(parent)
+    return None
+
+
+# what the verifier's messages mean, in the words an admin fixes them by; anything else is
+# summarised, because its text is a library's debug output (Rust structures, type names)
+_PLAIN_REASONS = (
+    ("not valid at validation time", "a certificate in the chain is outside its validity period"),
+    ("signature", "a signature in the chain does not verify or uses an unsupported algorithm"),
+    ("basicConstraints", "an issuing certificate is not marked as a CA (basicConstraints)"),
+    ("2.5.29.19", "an issuing certificate is not marked as a CA (basicConstraints)"),
+    ("2.5.29.15", "a certificate's key usage does not allow this use (keyUsage)"),
+    ("key usage", "a certificate's key usage does not allow this use (keyUsage)"),
+    ("name constraint", "a name in the certificate violates its CA's name constraints"),
+    ("path length", "the chain is longer than a CA's path length constraint allows"),
+    ("public key", "a key in the chain is not accepted (type or size)"),
+)
+
+
+def plain_reason(reason: str) -> str:
+    """The verifier's failure in plain words, never its debug text."""
+    lowered = reason.lower()
+    for marker, words in _PLAIN_REASONS:
+        if marker.lower() in lowered:
+            return words
+    return "the chain does not verify up to a trusted root"
+
+
 def _classify_failure(
     chain: Sequence[CertificateFacts], anchors: TrustAnchors, reason: str
 ) -> ChainVerdict:
-    """Name the failure the way an admin fixes it."""
+    """Name the failure the way an admin fixes it, in plain words."""
     leaf = chain[0]
     anchor_subjects = anchors.anchor_names()
     presented_subjects = {c.subject for c in chain}
@@ -118,13 +200,37 @@ def _classify_failure(
             status=ChainStatus.SELF_SIGNED,
             detail=f"self-signed certificate ({leaf.subject}); Exchange Online needs a CA-signed one",
         )
+    weak_path = _trusted_apart_from_weak_hash(chain, anchors)
+    if weak_path is not None:
+        weak = next(
+            c.signature_hash or "" for c in chain if c.signature_hash in WEAK_SIGNATURE_HASHES
+        )
+        return ChainVerdict(
+            status=ChainStatus.WEAK_SIGNATURE,
+            detail=f"trusted apart from the {weak.upper().replace('SHA1', 'SHA-1')} signature "
+            "(reported under cert-weak)",
+            path=weak_path,
+        )
     top = chain[-1]
     if top.self_issued and top.subject not in anchor_subjects:
         return ChainVerdict(
             status=ChainStatus.UNTRUSTED_ROOT,
-            detail=f"the chain ends at {top.subject}, which is not a trusted root ({reason})",
+            detail=f"the chain ends at {top.subject}, which is not a trusted root",
         )
     if top.issuer not in presented_subjects and top.issuer not in anchor_subjects:
+        if len(chain) > 1 and top.is_ca:
+            # leaf + intermediate(s) sent, the top intermediate's issuer is unknown: a private
+            # CA's root nobody told us to trust, or an intermediate the server left out
+            return ChainVerdict(
+                status=ChainStatus.UNTRUSTED_ROOT,
+                detail=(
+                    f"the chain ends at the intermediate {top.subject}, whose issuer "
+                    f"{top.issuer} was not sent and is not a trusted root. If {top.issuer} is "
+                    "your private CA's root, trust it with [trust] ca_file (a PEM file of the "
+                    "root; Exchange Online itself trusts only public CAs); otherwise the server "
+                    f"must also send the next intermediate ({top.issuer})"
+                ),
+            )
         return ChainVerdict(
             status=ChainStatus.MISSING_INTERMEDIATE,
             detail=(
@@ -132,4 +238,4 @@ def _classify_failure(
                 "intermediate certificate is missing (Exchange Online does not fetch it)"
             ),
         )
-    return ChainVerdict(status=ChainStatus.INVALID, detail=reason)
+    return ChainVerdict(status=ChainStatus.INVALID, detail=plain_reason(reason))

@@ -158,9 +158,9 @@ def _standing_finding(
         severity = Severity.WARNING
     else:
         message = (
-            f"connector {name!r}: certificate domain {text} is not an accepted domain: the "
-            "ndr, unregistered-sender and forwarding scenarios are refused "
-            "(550 5.7.64 Relay Access Denied ATTR36)"
+            f"connector {name!r}: certificate domain {text} is not an accepted domain, so "
+            "Exchange Online cannot attribute mail to the tenant by this connector's certificate "
+            "(relay-scenario says which mail that refuses)"
         )
         severity = Severity.CRITICAL
     return Finding(
@@ -208,40 +208,29 @@ def accepted_domain_findings(facts: TenantFacts, *, sender_domains: Sequence[str
                     check=CheckId.ACCEPTED_DOMAIN,
                     severity=Severity.OK,
                     subject=domain,
-                    message=f"sender domain {domain} is accepted: ordinary relay over any connector",
+                    message=f"sender domain {domain} is accepted: mail sent as it is the "
+                    "accepted-sender scenario",
                     details={"scenario": Scenario.ACCEPTED_SENDER.value},
                     cause="sender-domain",
                 )
             )
             continue
+        # whether such mail relays is the scenario engine's verdict (relay-scenario), not ours
         scenario = Scenario.UNREGISTERED_SENDER
         if lookup.acceptance is Acceptance.UNCERTAIN:
             via = lookup.via.name if lookup.via else "?"
             severity = Severity.WARNING
             message = (
                 f"sender domain {domain} is accepted only through MatchSubDomains of {via}; "
-                f"if Exchange Online does not count that, it is the {scenario.value} scenario"
-            )
-        elif usable:
-            severity = Severity.INFO
-            message = (
-                f"sender domain {domain} is not accepted: the {scenario.value} scenario, relayed "
-                f"through certificate connector {usable[0][0]!r} ({usable[0][1]} is accepted)"
-            )
-        elif undocumented:
-            severity = Severity.WARNING
-            message = (
-                f"sender domain {domain} is not accepted: the {scenario.value} scenario, relayed "
-                f"through certificate connector {undocumented[0][0]!r} only if Exchange Online "
-                f"counts its domain {undocumented[0][1]} as the tenant's (undocumented; see that "
-                "connector's finding)"
+                f"if Exchange Online does not count that, it is the {scenario.value} scenario "
+                "(relay-scenario says whether it relays)"
             )
         else:
-            severity = Severity.CRITICAL
+            severity = Severity.INFO
             message = (
-                f"sender domain {domain} is not accepted: the {scenario.value} scenario, which "
-                "needs a certificate connector whose domain is accepted; none is, so Exchange "
-                "Online refuses it (550 5.7.64 Relay Access Denied ATTR36)"
+                f"sender domain {domain} is not an accepted domain: mail sent as it is the "
+                f"{scenario.value} scenario, which needs a certificate connector whose domain is "
+                "accepted (relay-scenario says whether it relays)"
             )
         findings.append(
             Finding(

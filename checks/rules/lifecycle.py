@@ -223,6 +223,7 @@ CERTIFICATE_DERIVED = frozenset(
         CheckId.CERT_WEAK,
         CheckId.CERT_EKU,
         CheckId.CERT_NOT_DEPLOYED,
+        CheckId.CERT_REVOKED,
         CheckId.SAN_COVERAGE,
     }
 )
@@ -832,3 +833,67 @@ def _change_summary(
     if old.client_auth and not new.client_auth:
         parts.append("clientAuth EKU dropped")
     return "; ".join(parts) or "new certificate with the same names, issuer and expiry"
+
+
+def _of_certificate(finding: Finding, fingerprint: str) -> bool:
+    """Is this finding about the certificate with that (full, hex) fingerprint?"""
+    full = finding.details.get("fingerprint_sha256")
+    if isinstance(full, str) and full:
+        return full == fingerprint
+    return finding.cause.startswith(f"sha256:{fingerprint[:16]}")
+
+
+def _summary(finding: Finding) -> dict[str, str]:
+    return {
+        "check": finding.check.value,
+        "subject": finding.subject,
+        "severity": finding.severity.value,
+        "message": finding.message,
+    }
+
+
+def fold_replacements(
+    events: Sequence[Event], changes: Sequence[Event]
+) -> tuple[tuple[Event, ...], tuple[Event, ...]]:
+    """Make a certificate replacement one story: what the new certificate fixed and broke.
+
+    When an endpoint's certificate is replaced, every finding about the old certificate
+    resolves ("no longer seen") in the same run the new one's findings open. Announced apart,
+    that reads as good news beside the bad. Here the resolutions of the old certificate's
+    findings are folded into the `cert-changed` event (`details["fixed"]`; their messages are
+    still edited to say they were replaced, without a thread reply of their own), and the new
+    certificate's opened findings are listed there too (`details["new_problems"]`; they keep
+    their own alerts, which carry the buttons).
+    """
+    if not changes:
+        return tuple(events), tuple(changes)
+    folded_changes: list[Event] = []
+    kept = list(events)
+    for change in changes:
+        old_fp = str(change.details.get("old", {}).get("fingerprint", ""))
+        new_fp = str(change.details.get("new", {}).get("fingerprint", ""))
+        if not old_fp or not new_fp:
+            folded_changes.append(change)
+            continue
+        fixed: list[dict[str, str]] = []
+        worse: list[dict[str, str]] = []
+        for index, event in enumerate(kept):
+            if not event.findings:
+                continue
+            if event.kind is EventKind.RESOLVED and all(
+                _of_certificate(f, old_fp) for f in event.findings
+            ):
+                fixed.extend(_summary(f) for f in event.findings)
+                kept[index] = replace(
+                    event,
+                    reason=f"replaced by the new certificate {new_fp[:16]}…",
+                    details={**event.details, "replaced_by": new_fp},
+                )
+            elif event.kind in (EventKind.OPENED, EventKind.REOPENED) and all(
+                _of_certificate(f, new_fp) for f in event.findings
+            ):
+                worse.extend(_summary(f) for f in event.findings)
+        folded_changes.append(
+            replace(change, details={**change.details, "fixed": fixed, "new_problems": worse})
+        )
+    return tuple(kept), tuple(folded_changes)

@@ -9,20 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.cli import relaycheck
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "contoso" / "relaycheck.toml"
 IP_ONLY = REPO / "examples" / "contoso-ip-only" / "relaycheck.toml"
-
-
-def relaycheck(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize(

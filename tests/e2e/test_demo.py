@@ -23,6 +23,10 @@ def test_demo_catches_the_bad_renewal(tmp_path: Path) -> None:
     run1, run2 = out.split("== Scheduled run 1")[1].split("== Scheduled run 2")
     assert "worst: ok" in run1
     assert "[relaycheck ALERT]" not in run1
+    # the preflight judged the bad renewal before it was served
+    before_bound = run1.split("relaycheck preflight mail1-renewed.pem")[1]
+    assert before_bound.lstrip().startswith("BINDING BREAKS RELAY: NDRs and forwards")
+    assert "Set-SendConnector" in before_bound
     assert "CRITICAL  san-coverage" in run2
     assert "[relaycheck ALERT] critical: New san-coverage" in run2
     assert "Names removed:* mail1.contoso.com, mail2.contoso.com" in run2

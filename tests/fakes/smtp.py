@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -229,8 +229,13 @@ async def start_fake_smtp(
     with_intermediates: bool = True,
     drip_interval: float = 1.0,
     hold: float = 0.0,
+    also: Sequence[Issued] = (),
+    port: int = 0,
 ) -> FakeSmtpServer:
-    """Start one listener on `host` port 0 (the fixture and the benchmark both use this)."""
+    """Start one listener on `host` port 0 (the fixture and the benchmark both use this).
+
+    `also`: more certificates of other key types (a dual ECDSA+RSA server). `port`: a port
+    another fake already bound on a different loopback address (a pool under one name)."""
     if kind not in KINDS:
         raise ValueError(f"unknown fake SMTP kind {kind!r}; one of {', '.join(KINDS)}")
     context = None
@@ -239,13 +244,14 @@ async def start_fake_smtp(
             tmp_path,
             with_intermediates=with_intermediates,
             max_version=ssl.TLSVersion.TLSv1 if kind == "tls10" else None,
+            also=also,
         )
     fake = FakeSmtpServer(kind=kind, host=host, port=0)
     behaviour = _Behaviour(fake, context, drip_interval, hold)
     server = await asyncio.start_server(
         behaviour.handle,
         host,
-        0,
+        port,
         ssl=context if kind == "implicit" else None,
     )
     fake.server = server

@@ -106,8 +106,15 @@ def _cases(pki: Pki) -> dict[str, tuple[Issued, dict[str, Any], set[Problem]]]:
             {("cert-chain", "critical", "relay")},
         ),
         "rsa-1024": (pki.leaf(rsa_bits=1024), {}, {("cert-weak", "critical", "relay")}),
+        # within [thresholds]: cert-expiry names the intermediate (it breaks the chain first)
         "intermediate-expires-first": (
             pki.leaf(days=90, intermediate=short_intermediate),
+            {},
+            {("cert-expiry", "warning", "relay")},
+        ),
+        # far off but before the leaf: the chain breaks first, cert-chain says so
+        "intermediate-expires-before-leaf": (
+            pki.leaf(days=300, intermediate=pki.make_intermediate(days=200, name="Older CA")),
             {},
             {("cert-chain", "warning", "relay")},
         ),
@@ -127,6 +134,7 @@ CASES = [
     "missing-intermediate",
     "rsa-1024",
     "intermediate-expires-first",
+    "intermediate-expires-before-leaf",
 ]
 
 

@@ -177,7 +177,7 @@ def test_json_and_table_are_worst_first() -> None:
 
 
 def test_cli_unknown_check_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["scan", "--only", "cert-expiri"]) == 2
+    assert main(["scan", "--only", "cert-expiri"]) == 3  # UNKNOWN: 2 would mean critical
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "unknown check 'cert-expiri'" in err

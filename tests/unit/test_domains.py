@@ -60,8 +60,10 @@ def test_sender_domains_and_the_scenario_they_hit() -> None:
     ok = accepted_domain_findings(ip_only, sender_domains=("contoso.com",))
     assert [(f.severity, f.details["scenario"]) for f in ok] == [(Severity.OK, "accepted-sender")]
     (bad,) = accepted_domain_findings(ip_only, sender_domains=("fabrikam.com",))
-    assert (bad.severity, bad.details["scenario"]) == (Severity.CRITICAL, "unregistered-sender")
-    assert "ATTR36" in bad.message
+    # a domain fact: whether its mail relays is relay-scenario's verdict, not this check's
+    assert (bad.severity, bad.details["scenario"]) == (Severity.INFO, "unregistered-sender")
+    assert "ATTR36" not in bad.message
+    assert "relay-scenario" in bad.message
     carried = [
         f
         for f in accepted_domain_findings(with_cert, sender_domains=("fabrikam.com",))
@@ -119,28 +121,40 @@ def test_drift_against_the_previous_run() -> None:
 @pytest.mark.parametrize(
     ("connector_name", "severity", "relayed"),
     [
-        ("*.contoso.com", Severity.INFO, True),
-        ("mail.contoso.com", Severity.WARNING, True),  # undocumented: assumed, with a warning
+        # no certificate observed here: relayed "assuming" it, which is a warning
+        ("*.contoso.com", Severity.WARNING, True),
+        ("mail.contoso.com", Severity.WARNING, True),  # and undocumented matching on top
         ("*.fabrikam.com", Severity.CRITICAL, False),
     ],
 )
 def test_sender_domain_verdict_agrees_with_explain(
     connector_name: str, severity: Severity, relayed: bool
 ) -> None:
-    """The scan's sender-domain finding and `explain` must give the same verdict."""
+    """The scan's verdict on a foreign sender domain (relay-scenario) is explain's verdict, and
+    accepted-domain states none of its own."""
     from datetime import UTC, datetime
 
     from checks.explain import explain
+    from checks.model import Config, Tenant
+    from checks.readiness import relay_findings
     from checks.rules.addresses import parse_pair
 
     tenant = facts(("contoso.com",), cert_connector(connector_name))
-    sender = next(
+    config = Config(source=None, tenant=Tenant(name="contoso", sender_domains=("fabrikam.net",)))
+    now = datetime.now(UTC)
+    (verdict,) = [
+        f for f in relay_findings(config, tenant, {}, now=now) if f.subject == "unregistered-sender"
+    ]
+    assert verdict.severity is severity
+    answer = explain(parse_pair(verdict.details["pair"]), tenant, now=now)
+    assert answer.accepted is relayed is verdict.details["accepted"]
+    if relayed:
+        assert verdict.details["certificate_observed"] is False
+        assert any("not observed" in c for c in verdict.details["caveats"])
+    (sender,) = [
         f
         for f in accepted_domain_findings(tenant, sender_domains=["fabrikam.net"])
         if f.cause == "sender-domain"
-    )
-    assert sender.severity is severity
-    answer = explain(
-        parse_pair("app@fabrikam.net -> x@tailspintoys.com"), tenant, now=datetime.now(UTC)
-    )
-    assert answer.accepted is relayed
+    ]
+    assert "relayed" not in sender.message
+    assert "refuse" not in sender.message

@@ -53,6 +53,7 @@ async def render_home(deps: Deps) -> View:
         certificates=store.latest_certificates() if store is not None else {},
         findings=store.open_findings(now=deps.clock()) if store is not None else [],
         last_run=store.last_run() if store is not None else None,
+        readiness=store.last_run("certificates") if store is not None else None,
         now=deps.clock(),
     )
 
