@@ -364,7 +364,7 @@ class DeliveryWorker:
             if ts is not None:
                 self.store.record_ts(msg.seq, ts)
             self.store.mark_delivered(msg.seq, self.now())
-            self._succeeded(channel)
+            self._succeeded(msg.seq, channel)
             return None
         except _Permanent as err:
             log.error("alert %s refused by Slack for good: %s", msg.id, err)
@@ -380,7 +380,11 @@ class DeliveryWorker:
             else:
                 delay = self._backoff(msg.failures + 1)
             log.warning("alert %s not delivered (%s); retrying in %.1fs", msg.id, err.reason, delay)
-            self._backoff_waiting = True
+            if not self._given_up_holding(msg.seq):
+                # a success after this is a recovery: it resets every backoff. A message that
+                # has failed for longer than hold_seconds is not waited for that way (another
+                # message's success says nothing about it, and it would be retried at once)
+                self._backoff_waiting = True
             self.store.record_attempt_failure(
                 msg.seq,
                 err.reason,
@@ -393,10 +397,14 @@ class DeliveryWorker:
                 self._failing_since.setdefault(msg.seq, time.monotonic())
             return delay, self._holds_channel(channel, msg.seq)
 
-    def _succeeded(self, channel: str) -> None:
+    def _given_up_holding(self, seq: int) -> bool:
+        since = self._failing_since.get(seq)
+        return since is not None and time.monotonic() - since >= self.hold_seconds
+
+    def _succeeded(self, seq: int, channel: str) -> None:
         """Slack works again: every backoff is reset (a recovery is not waited out)."""
         self._channel_ready.pop(channel, None)
-        self._failing_since.clear()
+        self._failing_since.pop(seq, None)
         if self._backoff_waiting:
             self._backoff_waiting = False
             self.store.reset_backoff()

@@ -21,6 +21,7 @@ connections at once across all concurrent commands (`Deps.probe_slots`), and at 
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import math
@@ -55,6 +56,7 @@ from bot.slack.listeners.common import CERT_PROBES_PER_MINUTE, Deps
 from checks.errors import AddressError, RelaycheckError
 from checks.explain import explain
 from checks.model import Endpoint, TlsMode
+from checks.observations import FailureKind, ProbeFailure, ProbeStage, TlsObservation
 from checks.observe import observe_connector_certificates
 from checks.probes.dns import address_resolver
 from checks.probes.smtp import probe_endpoint, resolve
@@ -205,19 +207,39 @@ async def resolve_target(text: str, deps: Deps) -> tuple[Endpoint, tuple[str, ..
 async def probe_target(text: str, deps: Deps) -> Rendered:
     """Probe a configured endpoint or an allowed host now and judge it as the scan would.
 
-    All its addresses share one `[probe] deadline_seconds` (probe_endpoint's deadline starts
-    with the first connection), and the probe waits for one of the `[probe] concurrency`
-    slots shared by every command."""
+    Its addresses are probed side by side, each connection waiting for one of the
+    `[probe] concurrency` slots shared by every command, and all of them share ONE
+    `[probe] deadline_seconds`, counted from the command's first connection (time queued
+    behind other commands does not count); an address still unanswered then is reported as
+    out of time."""
     endpoint, addresses = await resolve_target(text, deps)
+    if not addresses:
+        raise TargetError(f"{endpoint.host} does not resolve")
+    settings = deps.config.probe
+    slots = deps.probe_slots()
+    first_connection = asyncio.Event()
 
-    async def checked(host: str, port: int, wait: float) -> tuple[str, ...]:
-        del host, port, wait  # exactly the addresses the guard judged; no second lookup
-        return addresses
+    async def one(address: str) -> tuple[TlsObservation, ...]:
+        async with slots:
+            first_connection.set()
+            return await probe_endpoint(replace(endpoint, address=address), settings)
 
-    async with deps.probe_slots():
-        observations = await probe_endpoint(
-            replace(endpoint, address=None), deps.config.probe, resolver=checked
-        )
+    tasks = [asyncio.create_task(one(address)) for address in addresses]
+    started = asyncio.create_task(first_connection.wait())
+    try:
+        await asyncio.wait([started, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, timeout=settings.deadline_seconds)
+    finally:
+        started.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(started, *tasks, return_exceptions=True)
+    observations: list[TlsObservation] = []
+    for address, task in zip(addresses, tasks, strict=True):
+        if task.cancelled():
+            observations.append(_out_of_time(endpoint, address, settings.deadline_seconds))
+        else:
+            observations.extend(task.result())  # a bug of ours raises here, as before
     now = deps.clock()
     findings = evaluate_endpoint(
         endpoint,
@@ -227,6 +249,20 @@ async def probe_target(text: str, deps: Deps) -> Rendered:
         anchors=deps.trust_anchors(),
     )
     return certificate_probe_message(endpoint, observations, findings, now=now)
+
+
+def _out_of_time(endpoint: Endpoint, address: str, budget: float) -> TlsObservation:
+    return TlsObservation(
+        endpoint=endpoint.name,
+        host=endpoint.host,
+        port=endpoint.port,
+        address=address,
+        failure=ProbeFailure(
+            stage=ProbeStage.CONNECT,
+            kind=FailureKind.DEADLINE,
+            reason=f"the command's deadline of {budget:g} s ran out before this address answered",
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- listeners
