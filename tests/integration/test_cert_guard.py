@@ -9,6 +9,7 @@ and the answers say "refused", which only the guard says).
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +22,7 @@ import pytest
 from checks.config import parse_config
 from checks.rules.targets import is_public, refusal
 from tests.fakes.slack import SlackApiStandIn
+from tests.fakes.smtp import closed_port
 from tests.integration.slack_support import Runner
 
 # every one of these must be refused; (address, words the reason contains)
@@ -251,20 +253,41 @@ async def test_probe_concurrency_holds_across_concurrent_commands(
 async def test_one_user_may_probe_only_so_often(
     tmp_path: Path, slack_api: SlackApiStandIn, run_bot: Runner, dns_server: Any
 ) -> None:
+    port = closed_port()  # each probe is one refused connection on loopback
+    dns = dns_server(zone="mail.contoso.com. 300 IN A 127.0.0.1\n")
+    await run_bot(_private_ok(_config(tmp_path, dns.port)))
+    for i in range(7):
+        slack_api.push_slash_command(
+            "/relaycheck", f"cert mail.contoso.com:{port}", response_id=f"r{i}", user_id="U0EAGER"
+        )
+        await slack_api.await_until(lambda i=i: bool(slack_api.responses(f"r{i}")), within=10)
+    answers = [json.dumps(slack_api.responses(f"r{i}")[0].params) for i in range(7)]
+    assert not any("per minute per user" in a for a in answers[:5])
+    assert all("at most 5 per minute per user" in a for a in answers[5:])
+    other = slack_api.push_slash_command(
+        "/relaycheck", f"cert mail.contoso.com:{port}", response_id="o", user_id="U0CALM"
+    )
+    await slack_api.ack_for(other)
+    await slack_api.await_until(lambda: bool(slack_api.responses("o")), within=10)
+    assert "per minute per user" not in json.dumps(slack_api.responses("o")[0].params)
+
+
+async def test_refused_targets_do_not_count_against_the_limit(
+    tmp_path: Path, slack_api: SlackApiStandIn, run_bot: Runner, dns_server: Any
+) -> None:
     dns = dns_server(zone="mail.contoso.com. 300 IN A 192.0.2.1\n")
     await run_bot(_config(tmp_path, dns.port))
-    acks = []
-    for i in range(7):
-        envelope = slack_api.push_slash_command(
-            "/relaycheck", "cert mail.contoso.com", response_id=f"r{i}", user_id="U0EAGER"
+    for i in range(8):
+        slack_api.push_slash_command(
+            "/relaycheck", "cert mail.contoso.com", response_id=f"q{i}", user_id="U0EAGER"
         )
-        acks.append(str(await slack_api.ack_for(envelope)))
-    assert all("Probing" in a for a in acks[:5])
-    assert all("at most 5 per minute per user" in a for a in acks[5:])
-    other = slack_api.push_slash_command(
-        "/relaycheck", "cert mail.contoso.com", response_id="o", user_id="U0CALM"
+    await slack_api.await_until(
+        lambda: all(slack_api.responses(f"q{i}") for i in range(8)), within=10
     )
-    assert "Probing" in str(await slack_api.ack_for(other))
+    for i in range(8):
+        answer = json.dumps(slack_api.responses(f"q{i}")[0].params)
+        assert "not a public address" in answer
+        assert "per minute" not in answer
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,8 @@ answer cannot swap in a private address.
 A probe costs the on-prem servers a connection, so it is bounded three ways: one
 `[probe] deadline_seconds` for the whole command (not per address), `[probe] concurrency`
 connections at once across all concurrent commands (`Deps.probe_slots`), and at most
-`CERT_PROBES_PER_MINUTE` probes per user per minute (`Deps.cert_limiter`).
+`CERT_PROBES_PER_MINUTE` probes per user per minute (`Deps.cert_limiter`; a target the guard
+refuses is not counted, since it costs no connection).
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ async def resolve_target(text: str, deps: Deps) -> tuple[Endpoint, tuple[str, ..
     return Endpoint(name=host, host=ascii_host, port=port, tls=tls), addresses
 
 
-async def probe_target(text: str, deps: Deps) -> Rendered:
+async def probe_target(text: str, deps: Deps, *, user: str = "") -> Rendered:
     """Probe a configured endpoint or an allowed host now and judge it as the scan would.
 
     Its addresses are probed side by side, each connection waiting for one of the
@@ -215,6 +216,13 @@ async def probe_target(text: str, deps: Deps) -> Rendered:
     endpoint, addresses = await resolve_target(text, deps)
     if not addresses:
         raise TargetError(f"{endpoint.host} does not resolve")
+    # counted only once the target passed the guard: a refused one costs no connection
+    wait = deps.cert_limiter.take(user, time.monotonic())
+    if wait is not None:
+        raise TargetError(
+            f"too many /relaycheck cert probes: at most {CERT_PROBES_PER_MINUTE} per minute "
+            f"per user; try again in {math.ceil(wait)} s"
+        )
     settings = deps.config.probe
     slots = deps.probe_slots()
     first_connection = asyncio.Event()
@@ -324,19 +332,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
             except TargetError as err:
                 await ack(**_reply(help_message(str(err))))
                 return
-            wait = deps.cert_limiter.take(command.get("user_id") or "", time.monotonic())
-            if wait is not None:
-                await ack(
-                    **_reply(
-                        error_message(
-                            f"too many /relaycheck cert probes: at most {CERT_PROBES_PER_MINUTE} "
-                            f"per minute per user; try again in {math.ceil(wait)} s"
-                        )
-                    )
-                )
-                return
             await ack(text=f"Probing {escape_mrkdwn(rest.strip())}…", response_type="ephemeral")
-            await _cert(rest, respond, deps)
+            await _cert(rest, respond, deps, user=user or "")
             return
         if keyword == "triage":
             await ack(**_reply(_triage(rest)))  # pure: answered in the acknowledgement
@@ -413,9 +410,9 @@ async def _explain(text: str, respond: Answer, deps: Deps) -> None:
     await respond(rendered)
 
 
-async def _cert(text: str, respond: Answer, deps: Deps) -> None:
+async def _cert(text: str, respond: Answer, deps: Deps, *, user: str = "") -> None:
     try:
-        rendered = await probe_target(text, deps)
+        rendered = await probe_target(text, deps, user=user)
     except RelaycheckError as err:
         rendered = error_message(str(err))
     await respond(rendered)
