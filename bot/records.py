@@ -65,3 +65,14 @@ class OutboxMessage:
     created_at: datetime
     attempted_at: datetime | None = None  # a post sent without a clear answer (see delivery)
     failures: int = 0  # 5xx/network failures since the last success (the backoff exponent)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaderRecord:
+    """Which replica runs the scheduled checks: since when, its lease's end, whether current."""
+
+    replica: str
+    since: datetime
+    until: datetime
+    epoch: int
+    active: bool

@@ -21,10 +21,20 @@ def _certificate_line(result: Explanation, now: datetime) -> str | None:
         return f"not observed ({observation.error or 'no certificate'})"
     days = days_left(leaf, now)
     chain = observation.verdict.status.value if observation.verdict else "not verified"
+    if days > 0:
+        left = f"valid until {leaf.not_after:%Y-%m-%d} ({_days(days)} left)"
+    elif leaf.not_after > now:
+        left = f"valid until {leaf.not_after:%Y-%m-%d %H:%M} UTC (less than a day left)"
+    else:
+        # `--at` after the expiry: say so, never "-3 days"
+        left = f"EXPIRED on {leaf.not_after:%Y-%m-%d}, {_days(max(-days, 1))} before {now:%Y-%m-%d}"
     return (
-        f"{', '.join(leaf.names) or leaf.subject}; valid until {leaf.not_after:%Y-%m-%d} "
-        f"({days} days); chain {chain}; from {observation.source}"
+        f"{', '.join(leaf.names) or leaf.subject}; {left}; chain {chain}; from {observation.source}"
     )
+
+
+def _days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
 
 
 def render_text(result: Explanation, *, now: datetime, indent: str = "") -> str:

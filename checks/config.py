@@ -1,23 +1,35 @@
 """Configuration: one TOML file, validated completely at load.
 
+Every table and key is declared once, in `SPEC` below (name, type, default, allowed values,
+range, a line of documentation). Both the parser and `config_schema()` (the JSON Schema that
+`relaycheck config schema` prints) are driven by those declarations, so a key cannot be parsed
+without being in the schema, or the other way round. What a declaration cannot say (a valid
+domain, an IPv4 range, a cron expression, one key depending on another) is checked by the
+builders after it.
+
 `parse_config(raw, base_dir=..., source=...)` is a pure function of the values passed in (tests
 call it with dicts); `load_config(path)` only reads the file and hands over. Unknown keys are
 errors, not ignored: a typo such as `warning_day = 30` would otherwise silently fall back to the
-default and page nobody. Every error names the file, the key and the problem.
+default and page nobody. Parsing does not stop at the first problem: every problem is collected
+(each naming the file, the key and the problem) and raised together as `ConfigErrors`, so
+`relaycheck config check` can list all of them in one run instead of one per edit.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
 import re
 import tomllib
 import zoneinfo
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from checks.errors import AddressError, ConfigError
+from checks.errors import AddressError, ConfigError, ConfigErrors
 from checks.model import (
     RELAY_SCENARIOS,
     AcceptedDomain,
@@ -32,11 +44,15 @@ from checks.model import (
     Endpoint,
     EndpointRole,
     Forward,
+    HaSettings,
+    LogFormat,
+    LogSettings,
     Microsoft365Settings,
     ProbeSettings,
     RevocationSettings,
     Scenario,
     ScheduleSettings,
+    ServerSettings,
     Severity,
     SlackMode,
     SlackSettings,
@@ -53,99 +69,516 @@ from checks.rules.schedule import InvalidSchedule, build_trigger, parse_schedule
 T = TypeVar("T")
 
 EXCHANGE_ONLINE_MX = "exchange-online"
-_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+# --------------------------------------------------------------------------- declarations
 
 
-class _Reader:
-    """Reads one table, remembering which keys were used so leftovers can be reported."""
+class Kind(StrEnum):
+    """The value types a key can have (TOML's, as JSON Schema names them)."""
 
-    def __init__(self, table: Any, *, path: str, file: str) -> None:
-        self.path = path
-        self.file = file
-        if not isinstance(table, Mapping):
-            raise ConfigError(
-                f"expected a table, got {_type_name(table)}", file=file, key=path or None
-            )
-        self.table: Mapping[str, Any] = table
-        self.used: set[str] = set()
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    STRINGS = "strings"  # a list of strings; a single string is taken as a list of one
+    INTEGERS = "integers"
 
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
 
-    def error(self, name: str, problem: str) -> ConfigError:
-        return ConfigError(problem, file=self.file, key=self.key(name))
+_KIND_NAMES = {
+    Kind.STRING: "a string",
+    Kind.INTEGER: "an integer",
+    Kind.NUMBER: "a number",
+    Kind.BOOLEAN: "a boolean",
+    Kind.STRINGS: "a list of strings",
+    Kind.INTEGERS: "a list of whole numbers",
+}
 
-    def has(self, name: str) -> bool:
-        return name in self.table
 
-    def _checked(self, name: str, kind: type[T]) -> T:
-        value = self.table[name]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            try:
-                value = float(value)
-            except OverflowError:
-                raise self.error(name, "is too large a number") from None
-        if kind is int and isinstance(value, bool):
-            raise self.error(name, "expected an integer, got a boolean")
-        if not isinstance(value, kind):
-            raise self.error(name, f"expected {_kind_name(kind)}, got {_type_name(value)}")
-        if isinstance(value, float) and not math.isfinite(value):
-            # nan fails every comparison (every endpoint "timed out"); inf removes a deadline
-            raise self.error(name, f"must be a finite number, got {value}")
-        return value
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Key:
+    """One key of a table: what the parser accepts and what the schema says, declared once."""
 
-    def get(self, name: str, kind: type[T], default: T) -> T:
-        self.used.add(name)
-        if name not in self.table:
-            return default
-        return self._checked(name, kind)
+    name: str
+    kind: Kind
+    doc: str
+    default: Any = None
+    required: bool = False
+    choices: tuple[str, ...] = ()  # matched case-insensitively, stored as written here
+    minimum: float | None = None
+    exclusive_minimum: float | None = None
+    maximum: float | None = None
+    port: bool = False  # 1-65535 (0 too when `minimum=0`)
+    url: bool = False  # http(s) URL
+    min_items: int | None = None
+    # values outside `choices` that deserve their own answer: (value, problem)
+    refusals: tuple[tuple[str, str], ...] = ()
+    # what a value outside `choices` is called ("check id": "unknown check id 'x' (one of ...)")
+    unknown: str | None = None
 
-    def opt(self, name: str, kind: type[T]) -> T | None:
-        self.used.add(name)
-        if name not in self.table:
-            return None
-        return self._checked(name, kind)
+    def choose(self, text: str) -> tuple[str | None, str | None]:
+        """The declared choice `text` names (any case), or the problem with it."""
+        wanted = text.strip().lower()
+        match = next((c for c in self.choices if c.lower() == wanted), None)
+        if match is not None:
+            return match, None
+        refusal = next((p for v, p in self.refusals if v.lower() == wanted), None)
+        if refusal is not None:
+            return None, refusal
+        if self.unknown is not None:
+            return None, f"unknown {self.unknown} {text!r} (one of {', '.join(self.choices)})"
+        return None, f"must be one of {', '.join(self.choices)}, got {text!r}"
 
-    def required(self, name: str, kind: type[T]) -> T:
-        self.used.add(name)
-        if name not in self.table:
-            raise self.error(name, "is required")
-        return self._checked(name, kind)
 
-    def strings(self, name: str) -> tuple[str, ...]:
-        self.used.add(name)
-        if name not in self.table:
-            return ()
-        value = self.table[name]
-        if isinstance(value, str):
-            return (value,)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.error(name, "expected a list of strings")
-        return tuple(value)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Table:
+    """A table (`[name]`), an array of tables (`[[name]]`) or an inline table."""
 
-    def choice(self, name: str, enum: Callable[[str], T], default: T, allowed: str) -> T:
-        text = self.opt(name, str)
-        if text is None:
-            return default
-        try:
-            return enum(text)
-        except ValueError:
-            raise self.error(name, f"must be one of {allowed}, got {text!r}") from None
+    name: str
+    doc: str
+    keys: tuple[Key, ...] = ()
+    tables: tuple[Table, ...] = ()
+    array: bool = False
+    required: bool = False
+    # a table whose keys are names from a closed set (`[checks.severity]`: check ids), each
+    # value checked by `entries`; None: only the declared keys
+    entries: Key | None = None
+    entry_names: tuple[str, ...] = ()
+    entry_noun: str = "name"
 
-    def positive(self, name: str, kind: type[T], default: T) -> T:
-        value = self.get(name, kind, default)
-        if value <= 0:  # type: ignore[operator]
-            raise self.error(name, "must be greater than 0")
-        return value
+    def key(self, name: str) -> Key:
+        return next(k for k in self.keys if k.name == name)
 
-    def sub(self, name: str) -> _Reader:
-        self.used.add(name)
-        return _Reader(self.table.get(name, {}), path=self.key(name), file=self.file)
+    def table(self, name: str) -> Table:
+        return next(t for t in self.tables if t.name == name)
 
-    def finish(self) -> None:
-        unknown = sorted(set(self.table) - self.used)
-        if unknown:
-            raise self.error(unknown[0], "unknown key (check the spelling; see examples/)")
+
+def _port(name: str, doc: str, default: int | None = None, *, zero: bool = False) -> Key:
+    return Key(
+        name=name,
+        kind=Kind.INTEGER,
+        doc=doc,
+        default=default,
+        port=True,
+        minimum=0 if zero else 1,
+        maximum=65535,
+    )
+
+
+def _seconds(name: str, doc: str, default: float) -> Key:
+    return Key(name=name, kind=Kind.NUMBER, doc=doc, default=default, exclusive_minimum=0)
+
+
+def _str(name: str, doc: str, default: str | None = None, **extra: Any) -> Key:
+    return Key(name=name, kind=Kind.STRING, doc=doc, default=default, **extra)
+
+
+def _strs(name: str, doc: str) -> Key:
+    return Key(name=name, kind=Kind.STRINGS, doc=doc)
+
+
+_PROBE = ProbeSettings()
+_REVOCATION = RevocationSettings()
+_HA = HaSettings()
+_DNS = DnsSettings()
+_M365 = Microsoft365Settings()
+_SLACK = SlackSettings()
+_SCHEDULE = ScheduleSettings()
+_ALERTS = AlertSettings()
+_SERVER = ServerSettings()
+_LOG = LogSettings()
+
+SPEC = Table(
+    name="",
+    doc="relaycheck configuration (one TOML file; relative paths resolve against its folder)",
+    tables=(
+        Table(
+            name="tenant",
+            doc="The Microsoft 365 tenant: accepted domains and where its exports are",
+            required=True,
+            keys=(
+                _str("name", "a name for the tenant, shown in answers", "tenant"),
+                _strs("accepted_domains", "accepted domains (besides or instead of the export)"),
+                _str("accepted_domains_file", "Get-AcceptedDomain | ConvertTo-Json export"),
+                _str("connectors_file", "Get-InboundConnector | ConvertTo-Json export"),
+                _strs("sender_domains", "MAIL FROM domains the on-prem servers send as"),
+                Key(
+                    name="relay_scenarios",
+                    kind=Kind.STRINGS,
+                    doc="the relay scenarios relay-scenario judges on every scan",
+                    default=[s.value for s in RELAY_SCENARIOS],
+                    choices=tuple(s.value for s in RELAY_SCENARIOS),
+                    unknown="scenario id",
+                    refusals=(
+                        (
+                            Scenario.TO_TENANT.value,
+                            "to-tenant is delivery into the tenant, not a relay scenario",
+                        ),
+                    ),
+                ),
+                _strs(
+                    "mx_expected", '"exchange-online" or host patterns such as "*.mx.contoso.com"'
+                ),
+            ),
+        ),
+        Table(
+            name="connectors",
+            doc="Inbound connectors (the export wins for a connector named in both)",
+            array=True,
+            keys=(
+                _str("name", "the connector's name in Exchange Online", required=True),
+                _str(
+                    "type",
+                    "ConnectorType (any case)",
+                    ConnectorType.ON_PREMISES.value,
+                    choices=tuple(t.value for t in ConnectorType),
+                ),
+                Key(name="enabled", kind=Kind.BOOLEAN, doc="Enabled", default=True),
+                _str(
+                    "tls_sender_certificate_name",
+                    "TlsSenderCertificateName: certificate-based when set (*.contoso.com)",
+                ),
+                _strs("sender_ip_addresses", "SenderIPAddresses: IPv4 addresses or CIDR ranges"),
+                _strs("associated_accepted_domains", "AssociatedAcceptedDomains"),
+            ),
+            tables=(
+                Table(
+                    name="certificate",
+                    doc="where the connector's certificate is seen: an endpoint, a file, or both",
+                    keys=(
+                        _str("endpoint", "the name of an [[endpoints]] entry"),
+                        _str("file", "a PEM chain or a PFX/PKCS#12 file the MTA presents"),
+                        _str("password_env", "the environment variable holding the PFX password"),
+                    ),
+                ),
+            ),
+        ),
+        Table(
+            name="endpoints",
+            doc="SMTP listeners to probe",
+            array=True,
+            keys=(
+                _str("name", "a short name, unique among endpoints", required=True),
+                _str("host", "the host name (certificates are checked against it)", required=True),
+                _str("address", "connect here instead of resolving host (IPv4 or IPv6)"),
+                _port("port", "TCP port", 25),
+                _str(
+                    "tls",
+                    "starttls, or implicit (the default on port 465)",
+                    choices=tuple(t.value for t in TlsMode),
+                ),
+                _str(
+                    "role",
+                    "what the listener is",
+                    EndpointRole.SMARTHOST.value,
+                    choices=tuple(r.value for r in EndpointRole),
+                ),
+            ),
+        ),
+        Table(
+            name="forwards",
+            doc="On-prem forwarding rules (tell the forwarding scenario apart)",
+            array=True,
+            keys=(
+                _str("mailbox", "the on-prem mailbox that forwards", required=True),
+                _str("to", "where it forwards to", required=True),
+            ),
+        ),
+        Table(
+            name="thresholds",
+            doc="Certificate expiry thresholds in days",
+            keys=(
+                Key(
+                    name="warning_days",
+                    kind=Kind.INTEGER,
+                    doc="warning at this many days left",
+                    default=30,
+                    minimum=0,
+                ),
+                Key(
+                    name="critical_days",
+                    kind=Kind.INTEGER,
+                    doc="critical at this many days left (not above warning_days)",
+                    default=7,
+                    minimum=0,
+                ),
+                Key(
+                    name="max_validity_days",
+                    kind=Kind.INTEGER,
+                    doc="a leaf valid longer than this is a cert-weak warning",
+                    default=Thresholds().max_validity_days,
+                    exclusive_minimum=0,
+                ),
+            ),
+        ),
+        Table(
+            name="revocation",
+            doc="OCSP (stapled, then the AIA responder) or the CRL of every sent certificate",
+            keys=(
+                Key(
+                    name="enabled",
+                    kind=Kind.BOOLEAN,
+                    doc="check revocation",
+                    default=_REVOCATION.enabled,
+                ),
+                _seconds("timeout_seconds", "each OCSP/CRL request", _REVOCATION.timeout_seconds),
+                Key(
+                    name="soft_fail",
+                    kind=Kind.BOOLEAN,
+                    doc="an unreachable responder is info (true) or critical (false)",
+                    default=_REVOCATION.soft_fail,
+                ),
+            ),
+        ),
+        Table(
+            name="trust",
+            doc="Extra trust anchors besides the system store",
+            keys=(_str("ca_file", "a PEM bundle of extra trust anchors"),),
+        ),
+        Table(
+            name="probe",
+            doc="SMTP/TLS probing",
+            keys=(
+                _str(
+                    "ehlo_name",
+                    "EHLO name: a fully qualified name, never localhost",
+                    _PROBE.ehlo_name,
+                ),
+                _seconds("timeout_seconds", "each SMTP/TLS stage", _PROBE.timeout_seconds),
+                _seconds(
+                    "greeting_timeout_seconds",
+                    "the banner (tarpits wait on purpose)",
+                    _PROBE.greeting_timeout_seconds,
+                ),
+                _seconds(
+                    "deadline_seconds", "everything for one endpoint", _PROBE.deadline_seconds
+                ),
+                Key(
+                    name="concurrency",
+                    kind=Kind.INTEGER,
+                    doc="endpoints probed at once",
+                    default=_PROBE.concurrency,
+                    exclusive_minimum=0,
+                ),
+                Key(
+                    name="max_reply_bytes",
+                    kind=Kind.INTEGER,
+                    doc="the longest SMTP reply read",
+                    default=_PROBE.max_reply_bytes,
+                    exclusive_minimum=0,
+                ),
+                _port("mx_port", "MX hosts found in DNS are probed on this port", _PROBE.mx_port),
+                Key(
+                    name="every_key_type",
+                    kind=Kind.BOOLEAN,
+                    doc="one more handshake per address offering only the other key type",
+                    default=_PROBE.every_key_type,
+                ),
+            ),
+        ),
+        Table(
+            name="dns",
+            doc="MX/SPF/MTA-STS/TLSA checks (on when this table exists or mx_expected is set)",
+            keys=(
+                Key(name="enabled", kind=Kind.BOOLEAN, doc="false turns the DNS checks off"),
+                _strs("nameservers", "resolver IP addresses (default: the system resolver)"),
+                _port("port", "the resolvers' port", _DNS.port),
+                _seconds("timeout_seconds", "each DNS query", _DNS.timeout_seconds),
+                _port("mta_sts_port", "the MTA-STS policy host's HTTPS port", _DNS.mta_sts_port),
+            ),
+        ),
+        Table(
+            name="microsoft365",
+            doc="Live accepted domains from Microsoft Graph (app-only, Domain.Read.All)",
+            keys=(
+                _str("tenant_id", "the directory (tenant) id"),
+                _str("client_id", "the application (client) id"),
+                _str(
+                    "client_secret_env",
+                    "the environment variable holding the client secret",
+                    _M365.client_secret_env,
+                ),
+                _str(
+                    "client_certificate_env",
+                    "the environment variable holding a PEM path for a certificate credential",
+                    _M365.client_certificate_env,
+                ),
+                _str(
+                    "graph_url",
+                    "Microsoft Graph (national clouds differ)",
+                    _M365.graph_url,
+                    url=True,
+                ),
+                _str("login_url", "the token endpoint's host", _M365.login_url, url=True),
+                _seconds("timeout_seconds", "each Graph request", _M365.timeout_seconds),
+            ),
+        ),
+        Table(
+            name="slack",
+            doc="The Slack app (secrets come from the environment, never from this file)",
+            keys=(
+                _str(
+                    "mode",
+                    "socket (no public URL) or http",
+                    _SLACK.mode.value,
+                    choices=tuple(m.value for m in SlackMode),
+                ),
+                _port("port", "http mode: the port Slack's requests arrive on", _SLACK.port),
+                _str("host", "http mode: the address to listen on", _SLACK.host),
+                _str("alerts_channel", "the channel id alerts go to"),
+                _str(
+                    "api_url",
+                    "Slack's Web API (GovSlack or a test server)",
+                    _SLACK.api_url,
+                    url=True,
+                ),
+                _strs(
+                    "allowed_channels",
+                    "where /relaycheck may be used: channel ids or #names (empty: anywhere)",
+                ),
+                _strs(
+                    "allowed_users",
+                    "Slack user ids who may use relaycheck (empty: anyone in its channels)",
+                ),
+                _strs("probe_allowed_domains", "ad-hoc /relaycheck cert HOST only within these"),
+                Key(
+                    name="allow_private_targets",
+                    kind=Kind.BOOLEAN,
+                    doc="let ad-hoc probes reach private and loopback addresses",
+                    default=False,
+                ),
+            ),
+        ),
+        Table(
+            name="schedule",
+            doc="When serve runs the checks: cron (day names for weekdays, @daily) or 'every 30m'",
+            keys=(
+                _str("timezone", "IANA time zone of the cron expressions", _SCHEDULE.timezone),
+                _str("certificates", "the certificate job", _SCHEDULE.certificates),
+                _str("domains", "the domain and DNS job", _SCHEDULE.domains),
+                _str("digest", "the weekly digest", _SCHEDULE.digest),
+            ),
+        ),
+        Table(
+            name="state",
+            doc="The state: an sqlite file (path) or a PostgreSQL database (url)",
+            keys=(
+                _str("path", "sqlite file; default: relaycheck.sqlite3 in the working folder"),
+                _str(
+                    "url",
+                    "postgresql:// URL (the password may come from RELAYCHECK_STATE_URL[_FILE])",
+                ),
+            ),
+        ),
+        Table(
+            name="ha",
+            doc="Leadership among replicas sharing one PostgreSQL store",
+            keys=(
+                _seconds("lease_seconds", "the scheduler lease's length", _HA.lease_seconds),
+                _str(
+                    "replica",
+                    "this replica's name (default $RELAYCHECK_REPLICA, else host and pid)",
+                ),
+            ),
+        ),
+        Table(
+            name="alerts",
+            doc="Alerting",
+            keys=(
+                _str("runbook_url", "linked from every alert", url=True),
+                Key(
+                    name="expiry_steps",
+                    kind=Kind.INTEGERS,
+                    doc="days-left steps that escalate an open cert-expiry",
+                    default=list(_ALERTS.expiry_steps),
+                    minimum=0,
+                    min_items=1,
+                ),
+                Key(
+                    name="flap_runs",
+                    kind=Kind.INTEGER,
+                    doc="runs a finding must stay put before it is no longer flapping",
+                    default=_ALERTS.flap_runs,
+                    exclusive_minimum=0,
+                ),
+                Key(
+                    name="digest_days",
+                    kind=Kind.INTEGER,
+                    doc="the digest lists certificates expiring within this many days",
+                    default=_ALERTS.digest_days,
+                    exclusive_minimum=0,
+                ),
+            ),
+        ),
+        Table(
+            name="checks",
+            doc="Per-check policy: checks not to run, severities read differently",
+            keys=(
+                Key(
+                    name="disabled",
+                    kind=Kind.STRINGS,
+                    doc="check ids not to run",
+                    choices=tuple(c.value for c in CheckId if c is not CheckId.RELAYCHECK),
+                    unknown="check id",
+                    refusals=(
+                        (CheckId.RELAYCHECK.value, "relaycheck's own failures cannot be disabled"),
+                    ),
+                ),
+            ),
+            tables=(
+                Table(
+                    name="severity",
+                    doc="check id = the severity its problems are reported with",
+                    entries=_str(
+                        "severity",
+                        "the severity for this check's problems",
+                        choices=tuple(v.value for v in Severity if v is not Severity.OK),
+                        refusals=(
+                            (
+                                Severity.OK.value,
+                                "must be one of info, warning, critical (disable the check instead)",
+                            ),
+                        ),
+                    ),
+                    entry_names=tuple(c.value for c in CheckId if c is not CheckId.RELAYCHECK),
+                    entry_noun="check id",
+                ),
+            ),
+        ),
+        Table(
+            name="server",
+            doc="serve's health and metrics listener (/healthz, /readyz, /metrics)",
+            keys=(
+                _str("host", "the address to listen on", _SERVER.host),
+                _port(
+                    "metrics_port",
+                    "the port; unset: no listener; 0: any free port (logged)",
+                    zero=True,
+                ),
+            ),
+        ),
+        Table(
+            name="log",
+            doc="serve's log lines",
+            keys=(
+                _str(
+                    "format",
+                    "keyvalue (key=value pairs) or json (one object per line)",
+                    _LOG.format.value,
+                    choices=tuple(f.value for f in LogFormat),
+                ),
+                _str(
+                    "level",
+                    "the lowest level written",
+                    _LOG.level,
+                    choices=("debug", "info", "warning", "error"),
+                ),
+            ),
+        ),
+    ),
+)
+
+# --------------------------------------------------------------------------- validation
 
 
 def _type_name(value: Any) -> str:
@@ -159,17 +592,210 @@ def _type_name(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _kind_name(kind: type[Any]) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(
-        kind, kind.__name__
-    )
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _domain(reader: _Reader, name: str, value: str) -> str:
+def _range_problem(key: Key, value: float) -> str | None:
+    if key.port and not (key.minimum or 0) <= value <= 65535:
+        low = int(key.minimum or 0)
+        return f"{value} is not a TCP port ({low}-65535)"
+    if key.exclusive_minimum is not None and value <= key.exclusive_minimum:
+        return f"must be greater than {key.exclusive_minimum:g}"
+    if key.minimum is not None and value < key.minimum:
+        return "cannot be negative" if key.minimum == 0 else f"must be at least {key.minimum:g}"
+    if key.maximum is not None and value > key.maximum:
+        return f"must be at most {key.maximum:g}"
+    return None
+
+
+def check_value(key: Key, value: Any) -> tuple[Any, str | None]:
+    """The value as the parser keeps it, or the problem with it (per the declaration alone).
+
+    A problem with one item of a list starts with its index (`[2]: ...`)."""
+    kind = key.kind
+    if kind is Kind.BOOLEAN:
+        if not isinstance(value, bool):
+            return None, f"expected a boolean, got {_type_name(value)}"
+        return value, None
+    if kind is Kind.INTEGER or kind is Kind.NUMBER:
+        if kind is Kind.INTEGER and not (isinstance(value, int) and not isinstance(value, bool)):
+            return None, f"expected an integer, got {_type_name(value)}"
+        if not _number(value):
+            return None, f"expected a number, got {_type_name(value)}"
+        if kind is Kind.NUMBER:
+            try:
+                value = float(value)
+            except OverflowError:
+                return None, "is too large a number"
+            if not math.isfinite(value):
+                # nan fails every comparison (every endpoint "timed out"); inf removes a deadline
+                return None, f"must be a finite number, got {value}"
+        problem = _range_problem(key, value)
+        return (None, problem) if problem else (value, None)
+    if kind is Kind.STRING:
+        if not isinstance(value, str):
+            return None, f"expected a string, got {_type_name(value)}"
+        if key.choices:
+            return key.choose(value)
+        if key.url and not value.startswith(("https://", "http://")):
+            return None, f"{value!r} is not an http(s) URL"
+        return value, None
+    if kind is Kind.STRINGS:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return None, "expected a list of strings"
+        if key.choices:
+            out = []
+            for index, item in enumerate(value):
+                match, problem = key.choose(item)
+                if match is None:
+                    return None, f"[{index}]: {problem}"
+                if match not in out:
+                    out.append(match)
+            return tuple(out), None
+        return tuple(value), None
+    # Kind.INTEGERS
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        return None, "expected a list of whole numbers, such as [30, 14, 7, 3, 1]"
+    if key.min_items and len(value) < key.min_items:
+        return None, f"needs at least {key.min_items} value"
+    for item in value:
+        problem = _range_problem(key, item)
+        if problem:
+            return None, f"{item}: {problem}"
+    return tuple(value), None
+
+
+class _Reader:
+    """One table checked against its declaration; problems go to the shared `errors` list.
+
+    Every key present is checked at once (type, allowed values, range, unknown keys), so one
+    run reports all of them; builders then read checked values with `get` and report what
+    only they can judge with `report`."""
+
+    def __init__(
+        self, table: Any, spec: Table, *, path: str, file: str, errors: list[ConfigError]
+    ) -> None:
+        self.spec = spec
+        self.path = path
+        self.file = file
+        self.errors = errors
+        self.values: dict[str, Any] = {}
+        self.present: set[str] = set()
+        self.raw: Mapping[str, Any] = {}
+        if not isinstance(table, Mapping):
+            self.errors.append(
+                ConfigError(
+                    f"expected a table, got {_type_name(table)}", file=file, key=path or None
+                )
+            )
+            return
+        self.raw = table
+        keys = {k.name: k for k in spec.keys}
+        tables = {t.name for t in spec.tables}
+        for name, value in table.items():
+            if name in tables:
+                self.present.add(name)
+                continue
+            key = keys.get(name)
+            if key is None and spec.entries is not None:
+                if name not in spec.entry_names:
+                    self.report(
+                        name,
+                        f"unknown {spec.entry_noun} {name!r} (one of {', '.join(spec.entry_names)})",
+                    )
+                    continue
+                key = spec.entries
+            if key is None:
+                self.report(name, _unknown(name, [*keys, *tables]))
+                continue
+            self.present.add(name)
+            checked, problem = check_value(key, value)
+            if problem and problem.startswith("[") and "]: " in problem:
+                index, text = problem.split(": ", 1)
+                self.report(name + index, text)
+            elif problem:
+                self.report(name, problem)
+            else:
+                self.values[name] = checked
+        for key in spec.keys:
+            if key.required and key.name not in table:
+                self.report(key.name, "is required")
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def report(self, name: str, problem: str) -> None:
+        self.errors.append(ConfigError(problem, file=self.file, key=self.key(name)))
+
+    def has(self, name: str) -> bool:
+        return name in self.present
+
+    def entries(self) -> dict[str, Any]:
+        """The checked values of a table declared with `entries` (name -> value)."""
+        return dict(self.values)
+
+    def ok(self, name: str) -> bool:
+        """Present and valid as declared (so a builder may judge it further)."""
+        return name in self.values
+
+    def get(self, name: str) -> Any:
+        if name in self.values:
+            return self.values[name]
+        default = self.spec.key(name).default
+        return tuple(default) if isinstance(default, list) else default
+
+    def sub(self, name: str) -> _Reader:
+        return _Reader(
+            self.raw.get(name, {}),
+            self.spec.table(name),
+            path=self.key(name),
+            file=self.file,
+            errors=self.errors,
+        )
+
+    def items(self, name: str) -> list[_Reader]:
+        value = self.raw.get(name, [])
+        if not isinstance(value, list):
+            self.report(name, f"expected an array of tables ([[{name}]]), got {_type_name(value)}")
+            return []
+        spec = self.spec.table(name)
+        return [
+            _Reader(item, spec, path=f"{self.key(name)}[{i}]", file=self.file, errors=self.errors)
+            for i, item in enumerate(value)
+        ]
+
+
+def _unknown(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "check the spelling; see examples/"
+    return f"unknown key ({hint})"
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def _domain(reader: _Reader, name: str, value: str) -> str | None:
     try:
         return to_ascii_domain(value)
     except InvalidName as err:
-        raise reader.error(name, f"{value!r} is not a valid domain ({err})") from None
+        reader.report(name, f"{value!r} is not a valid domain ({err})")
+        return None
+
+
+def _domains(reader: _Reader, name: str, *, strip_wildcard: bool = False) -> tuple[str, ...]:
+    out = []
+    for index, value in enumerate(reader.get(name) or ()):
+        domain = _domain(
+            reader, f"{name}[{index}]", value.removeprefix("*.") if strip_wildcard else value
+        )
+        if domain is not None:
+            out.append(domain)
+    return tuple(out)
 
 
 def _path(base_dir: Path, value: str) -> Path:
@@ -177,303 +803,222 @@ def _path(base_dir: Path, value: str) -> Path:
     return path if path.is_absolute() else base_dir / path
 
 
+def _opt_path(reader: _Reader, name: str, base_dir: Path) -> Path | None:
+    value = reader.get(name)
+    return _path(base_dir, value) if value else None
+
+
 def _relay_scenarios(reader: _Reader) -> tuple[Scenario, ...]:
-    if not reader.has("relay_scenarios"):
-        reader.used.add("relay_scenarios")
-        return RELAY_SCENARIOS
-    chosen: list[Scenario] = []
-    allowed = ", ".join(s.value for s in RELAY_SCENARIOS)
-    for index, value in enumerate(reader.strings("relay_scenarios")):
-        key = f"relay_scenarios[{index}]"
-        if value == Scenario.TO_TENANT.value:
-            raise reader.error(key, "to-tenant is delivery into the tenant, not a relay scenario")
-        try:
-            scenario = Scenario(value)
-        except ValueError:
-            raise reader.error(key, f"unknown scenario id {value!r} (one of {allowed})") from None
-        if scenario not in chosen:
-            chosen.append(scenario)
-    return tuple(chosen)
-
-
-def _check_id(reader: _Reader, key: str, value: str) -> CheckId:
-    try:
-        return CheckId(value)
-    except ValueError:
-        known = ", ".join(c.value for c in CheckId if c is not CheckId.RELAYCHECK)
-        raise reader.error(key, f"unknown check id {value!r} (one of {known})") from None
+    return tuple(Scenario(v) for v in reader.get("relay_scenarios"))
 
 
 def _checks(reader: _Reader) -> CheckPolicy:
-    disabled: set[CheckId] = set()
-    for index, value in enumerate(reader.strings("disabled")):
-        check = _check_id(reader, f"disabled[{index}]", value)
-        if check is CheckId.RELAYCHECK:
-            raise reader.error(f"disabled[{index}]", "relaycheck's own failures cannot be disabled")
-        disabled.add(check)
-    severities: dict[CheckId, Severity] = {}
-    table = reader.sub("severity")
-    allowed = ", ".join(s.value for s in Severity if s is not Severity.OK)
-    for name in list(table.table):
-        check = _check_id(table, name, name)
-        text = table.required(name, str)
-        try:
-            severity = Severity(text)
-        except ValueError:
-            raise table.error(name, f"must be one of {allowed}, got {text!r}") from None
-        if severity is Severity.OK:
-            raise table.error(name, f"must be one of {allowed} (disable the check instead)")
-        severities[check] = severity
-    table.finish()
-    reader.finish()
-    return CheckPolicy(disabled=frozenset(disabled), severity=severities)
+    disabled = frozenset(CheckId(v) for v in reader.get("disabled") or ())
+    severities = {
+        CheckId(name): Severity(value) for name, value in reader.sub("severity").entries().items()
+    }
+    return CheckPolicy(disabled=disabled, severity=severities)
 
 
 def _tenant(reader: _Reader, base_dir: Path) -> Tenant:
-    name = reader.get("name", str, "tenant")
-    accepted = []
-    for index, value in enumerate(reader.strings("accepted_domains")):
-        accepted.append(
-            AcceptedDomain(
-                name=_domain(reader, f"accepted_domains[{index}]", value), source="config"
-            )
-        )
-    accepted_file = reader.opt("accepted_domains_file", str)
-    connectors_file = reader.opt("connectors_file", str)
-    senders = tuple(
-        _domain(reader, f"sender_domains[{i}]", v)
-        for i, v in enumerate(reader.strings("sender_domains"))
+    accepted = tuple(
+        AcceptedDomain(name=d, source="config") for d in _domains(reader, "accepted_domains")
     )
-    relay_scenarios = _relay_scenarios(reader)
-    mx_expected = reader.strings("mx_expected")
+    mx_expected: tuple[str, ...] = reader.get("mx_expected") or ()
     for index, pattern in enumerate(mx_expected):
         if pattern == EXCHANGE_ONLINE_MX:
             continue
         body = pattern[2:] if pattern.startswith("*.") else pattern
         if "*" in body:
-            raise reader.error(
-                f"mx_expected[{index}]", "a wildcard is only allowed as a leading '*.'"
-            )
+            reader.report(f"mx_expected[{index}]", "a wildcard is only allowed as a leading '*.'")
+            continue
         _domain(reader, f"mx_expected[{index}]", body)
-    reader.finish()
     return Tenant(
-        name=name,
-        accepted_domains=tuple(accepted),
-        accepted_domains_file=_path(base_dir, accepted_file) if accepted_file else None,
-        connectors_file=_path(base_dir, connectors_file) if connectors_file else None,
-        sender_domains=senders,
-        relay_scenarios=relay_scenarios,
+        name=reader.get("name"),
+        accepted_domains=accepted,
+        accepted_domains_file=_opt_path(reader, "accepted_domains_file", base_dir),
+        connectors_file=_opt_path(reader, "connectors_file", base_dir),
+        sender_domains=_domains(reader, "sender_domains"),
+        relay_scenarios=_relay_scenarios(reader),
         mx_expected=tuple(p.lower() for p in mx_expected),
     )
 
 
 def _ipv4_list(reader: _Reader, name: str) -> tuple[str, ...]:
-    values = reader.strings(name)
+    values: tuple[str, ...] = reader.get(name) or ()
     for index, value in enumerate(values):
         try:
             ipaddress.IPv4Network(value, strict=False)
         except ValueError:
-            raise reader.error(
+            reader.report(
                 f"{name}[{index}]",
                 f"{value!r} is not an IPv4 address or CIDR range (Exchange Online takes IPv4 only)",
-            ) from None
+            )
     return values
 
 
 def _certificate_source(reader: _Reader, base_dir: Path) -> CertificateSource | None:
     if not reader.has("certificate"):
-        reader.used.add("certificate")
         return None
     sub = reader.sub("certificate")
-    endpoint = sub.opt("endpoint", str)
-    file = sub.opt("file", str)
-    password_env = sub.opt("password_env", str)
-    sub.finish()
+    endpoint = sub.get("endpoint")
+    file = sub.get("file")
+    password_env = sub.get("password_env")
     # both: the file is what the MTA presents, the endpoint shows whether it is deployed
-    if endpoint is None and file is None:
-        raise reader.error(
+    if not sub.has("endpoint") and not sub.has("file"):
+        reader.report(
             "certificate",
             "give exactly one of 'endpoint' or 'file', or both to check that a renewed file is served",
         )
-    if password_env is not None and file is None:
-        raise sub.error("password_env", "only applies to a certificate 'file' (PFX)")
+    if password_env is not None and not sub.has("file"):
+        sub.report("password_env", "only applies to a certificate 'file' (PFX)")
     return CertificateSource(
-        endpoint=endpoint,
-        file=_path(base_dir, file) if file else None,
-        password_env=password_env,
+        endpoint=endpoint, file=_path(base_dir, file) if file else None, password_env=password_env
     )
 
 
 def _connector(reader: _Reader, base_dir: Path) -> Connector:
-    name = reader.required("name", str)
-    ctype = reader.choice("type", ConnectorType, ConnectorType.ON_PREMISES, "OnPremises, Partner")
-    enabled = reader.get("enabled", bool, True)
-    tls_name = reader.opt("tls_sender_certificate_name", str)
+    tls_name = reader.get("tls_sender_certificate_name")
     if tls_name is not None:
         try:
             parse_connector_name(tls_name)
         except InvalidName as err:
-            raise reader.error("tls_sender_certificate_name", f"{tls_name!r}: {err}") from None
-    ips = _ipv4_list(reader, "sender_ip_addresses")
-    associated = tuple(
-        _domain(reader, f"associated_accepted_domains[{i}]", v)
-        for i, v in enumerate(reader.strings("associated_accepted_domains"))
-    )
-    certificate = _certificate_source(reader, base_dir)
-    reader.finish()
+            reader.report("tls_sender_certificate_name", f"{tls_name!r}: {err}")
     return Connector(
-        name=name,
-        type=ctype,
-        enabled=enabled,
+        name=reader.get("name") or "",
+        type=ConnectorType(reader.get("type")),
+        enabled=reader.get("enabled"),
         tls_sender_certificate_name=tls_name,
-        sender_ip_addresses=ips,
-        certificate=certificate,
-        associated_accepted_domains=associated,
+        sender_ip_addresses=_ipv4_list(reader, "sender_ip_addresses"),
+        certificate=_certificate_source(reader, base_dir),
+        associated_accepted_domains=_domains(reader, "associated_accepted_domains"),
         source="config",
     )
 
 
 def _endpoint(reader: _Reader) -> Endpoint:
-    name = reader.required("name", str)
-    host = reader.required("host", str)
-    _domain(reader, "host", host)
-    address = reader.opt("address", str)
+    host = reader.get("host") or ""
+    if host:
+        _domain(reader, "host", host)
+    address = reader.get("address")
     if address is not None:
         try:
             ipaddress.ip_address(address)
         except ValueError:
-            raise reader.error("address", f"{address!r} is not an IPv4 or IPv6 address") from None
-    port = reader.get("port", int, 25)
-    if not 0 < port < 65536:
-        raise reader.error("port", f"{port} is not a TCP port (1-65535)")
-    tls = reader.choice(
-        "tls", TlsMode, TlsMode.IMPLICIT if port == 465 else TlsMode.STARTTLS, "starttls, implicit"
+            reader.report("address", f"{address!r} is not an IPv4 or IPv6 address")
+    port: int = reader.get("port")
+    tls = reader.get("tls")
+    return Endpoint(
+        name=reader.get("name") or "",
+        host=host,
+        address=address,
+        port=port,
+        tls=TlsMode(tls) if tls else (TlsMode.IMPLICIT if port == 465 else TlsMode.STARTTLS),
+        role=EndpointRole(reader.get("role")),
     )
-    role = reader.choice("role", EndpointRole, EndpointRole.SMARTHOST, "smarthost, mx, submission")
-    reader.finish()
-    return Endpoint(name=name, host=host, address=address, port=port, tls=tls, role=role)
 
 
 def _forward(reader: _Reader) -> Forward:
-    mailbox = reader.required("mailbox", str)
-    to = reader.required("to", str)
-    for key, value in (("mailbox", mailbox), ("to", to)):
-        try:
-            parse_address(value, role=key)
-        except AddressError as err:
-            raise reader.error(key, str(err)) from None
-    reader.finish()
-    return Forward(mailbox=mailbox, to=to)
+    for key in ("mailbox", "to"):
+        if reader.ok(key):
+            try:
+                parse_address(reader.get(key), role=key)
+            except AddressError as err:
+                reader.report(key, str(err))
+    return Forward(mailbox=reader.get("mailbox") or "", to=reader.get("to") or "")
 
 
-def _array(reader: _Reader, name: str) -> list[_Reader]:
-    reader.used.add(name)
-    value = reader.table.get(name, [])
-    if not isinstance(value, list):
-        raise reader.error(
-            name, f"expected an array of tables ([[{name}]]), got {_type_name(value)}"
-        )
-    return [
-        _Reader(item, path=f"{reader.key(name)}[{index}]", file=reader.file)
-        for index, item in enumerate(value)
-    ]
-
-
-def _unique(items: list[T], key: Callable[[T], str], what: str, file: str) -> None:
+def _unique(
+    items: list[T], key: Callable[[T], str], what: str, file: str, errors: list[ConfigError]
+) -> None:
     seen: set[str] = set()
     for index, item in enumerate(items):
         value = key(item)
-        if value in seen:
-            raise ConfigError(f"duplicate name {value!r}", file=file, key=f"{what}[{index}].name")
+        if value and value in seen:
+            errors.append(
+                ConfigError(f"duplicate name {value!r}", file=file, key=f"{what}[{index}].name")
+            )
         seen.add(value)
 
 
-def _url(reader: _Reader, name: str, default: str) -> str:
-    value = reader.get(name, str, default)
-    if not value.startswith(("https://", "http://")):
-        raise reader.error(name, f"{value!r} is not an http(s) URL")
+def _url(reader: _Reader, name: str) -> str:
+    value: str = reader.get(name)
     return value if value.endswith("/") else value + "/"
 
 
 def _probe(reader: _Reader) -> ProbeSettings:
-    defaults = ProbeSettings()
-    ehlo = reader.get("ehlo_name", str, defaults.ehlo_name)
-    ehlo_ascii = _domain(reader, "ehlo_name", ehlo)
+    ehlo = reader.get("ehlo_name")
+    ehlo_ascii = _domain(reader, "ehlo_name", ehlo) or ProbeSettings().ehlo_name
     if ehlo_ascii in ("localhost", "localhost.localdomain") or "." not in ehlo_ascii:
-        raise reader.error(
-            "ehlo_name", "use a fully qualified name of the probing host, not localhost"
-        )
-    settings = ProbeSettings(
-        timeout_seconds=reader.positive("timeout_seconds", float, defaults.timeout_seconds),
-        greeting_timeout_seconds=reader.positive(
-            "greeting_timeout_seconds", float, defaults.greeting_timeout_seconds
-        ),
-        deadline_seconds=reader.positive("deadline_seconds", float, defaults.deadline_seconds),
-        concurrency=reader.positive("concurrency", int, defaults.concurrency),
+        reader.report("ehlo_name", "use a fully qualified name of the probing host, not localhost")
+    return ProbeSettings(
+        timeout_seconds=reader.get("timeout_seconds"),
+        greeting_timeout_seconds=reader.get("greeting_timeout_seconds"),
+        deadline_seconds=reader.get("deadline_seconds"),
+        concurrency=reader.get("concurrency"),
         ehlo_name=ehlo_ascii,
-        max_reply_bytes=reader.positive("max_reply_bytes", int, defaults.max_reply_bytes),
-        mx_port=reader.get("mx_port", int, defaults.mx_port),
-        every_key_type=reader.get("every_key_type", bool, defaults.every_key_type),
+        max_reply_bytes=reader.get("max_reply_bytes"),
+        mx_port=reader.get("mx_port"),
+        every_key_type=reader.get("every_key_type"),
     )
-    if not 0 < settings.mx_port < 65536:
-        raise reader.error("mx_port", f"{settings.mx_port} is not a TCP port (1-65535)")
-    reader.finish()
-    return settings
 
 
 def _dns(reader: _Reader, *, enabled_by_default: bool) -> DnsSettings:
-    defaults = DnsSettings()
-    servers = reader.strings("nameservers")
+    servers: tuple[str, ...] = reader.get("nameservers") or ()
     for index, value in enumerate(servers):
         try:
             ipaddress.ip_address(value)
         except ValueError:
-            raise reader.error(f"nameservers[{index}]", f"{value!r} is not an IP address") from None
-    port = reader.get("port", int, 53)
-    if not 0 < port < 65536:
-        raise reader.error("port", f"{port} is not a UDP/TCP port (1-65535)")
-    settings = DnsSettings(
-        enabled=reader.get("enabled", bool, enabled_by_default),
+            reader.report(f"nameservers[{index}]", f"{value!r} is not an IP address")
+    enabled = reader.get("enabled")
+    return DnsSettings(
+        enabled=enabled_by_default if enabled is None else enabled,
         nameservers=servers,
-        port=port,
-        timeout_seconds=reader.positive("timeout_seconds", float, defaults.timeout_seconds),
-        mta_sts_port=reader.get("mta_sts_port", int, defaults.mta_sts_port),
+        port=reader.get("port"),
+        timeout_seconds=reader.get("timeout_seconds"),
+        mta_sts_port=reader.get("mta_sts_port"),
     )
-    if not 0 < settings.mta_sts_port < 65536:
-        raise reader.error("mta_sts_port", f"{settings.mta_sts_port} is not a TCP port (1-65535)")
-    reader.finish()
-    return settings
 
 
 def _microsoft365(reader: _Reader) -> Microsoft365Settings:
-    defaults = Microsoft365Settings()
     settings = Microsoft365Settings(
-        tenant_id=reader.opt("tenant_id", str),
-        client_id=reader.opt("client_id", str),
-        client_secret_env=reader.get("client_secret_env", str, defaults.client_secret_env),
-        client_certificate_env=reader.get(
-            "client_certificate_env", str, defaults.client_certificate_env
-        ),
-        graph_url=_url(reader, "graph_url", defaults.graph_url),
-        login_url=_url(reader, "login_url", defaults.login_url),
-        timeout_seconds=reader.positive("timeout_seconds", float, defaults.timeout_seconds),
+        tenant_id=reader.get("tenant_id"),
+        client_id=reader.get("client_id"),
+        client_secret_env=reader.get("client_secret_env"),
+        client_certificate_env=reader.get("client_certificate_env"),
+        graph_url=_url(reader, "graph_url"),
+        login_url=_url(reader, "login_url"),
+        timeout_seconds=reader.get("timeout_seconds"),
     )
     if bool(settings.tenant_id) != bool(settings.client_id):
         missing = "client_id" if settings.tenant_id else "tenant_id"
-        raise reader.error(missing, "is required when the other of tenant_id/client_id is set")
-    reader.finish()
+        reader.report(missing, "is required when the other of tenant_id/client_id is set")
     return settings
 
 
+def _host(reader: _Reader, name: str) -> str:
+    """An address to listen on: an IP address, or a name such as localhost."""
+    value: str = reader.get(name)
+    if not value.strip():
+        reader.report(name, "expected an IP address or a host name, got an empty string")
+        return value
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        _domain(reader, name, value)
+    return value
+
+
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 _CHANNEL_NAME = re.compile(r"#?[a-z0-9][a-z0-9._-]{0,79}")
 
 
 def _users(reader: _Reader) -> tuple[str, ...]:
-    values = reader.strings("allowed_users")
+    values: tuple[str, ...] = reader.get("allowed_users") or ()
     for index, value in enumerate(values):
         if not _USER_ID.fullmatch(value):
-            raise reader.error(
+            reader.report(
                 f"allowed_users[{index}]",
                 f"{value!r} is not a Slack user id (such as U0123ABCD; names can change, ids not)",
             )
@@ -481,10 +1026,10 @@ def _users(reader: _Reader) -> tuple[str, ...]:
 
 
 def _channels(reader: _Reader) -> tuple[str, ...]:
-    values = reader.strings("allowed_channels")
+    values: tuple[str, ...] = reader.get("allowed_channels") or ()
     for index, value in enumerate(values):
         if not (_CHANNEL_ID.fullmatch(value) or _CHANNEL_NAME.fullmatch(value)):
-            raise reader.error(
+            reader.report(
                 f"allowed_channels[{index}]",
                 f"{value!r} is neither a channel id (C0123ABCD) nor a channel name (#ops)",
             )
@@ -492,129 +1037,147 @@ def _channels(reader: _Reader) -> tuple[str, ...]:
 
 
 def _slack(reader: _Reader) -> SlackSettings:
-    defaults = SlackSettings()
-    port = reader.get("port", int, defaults.port)
-    if not 0 < port < 65536:
-        raise reader.error("port", f"{port} is not a TCP port (1-65535)")
-    domains = tuple(
-        _domain(reader, f"probe_allowed_domains[{i}]", v.removeprefix("*."))
-        for i, v in enumerate(reader.strings("probe_allowed_domains"))
-    )
-    settings = SlackSettings(
-        mode=reader.choice("mode", SlackMode, defaults.mode, "socket, http"),
-        port=port,
-        alerts_channel=reader.opt("alerts_channel", str),
-        api_url=_url(reader, "api_url", defaults.api_url),
+    return SlackSettings(
+        mode=SlackMode(reader.get("mode")),
+        port=reader.get("port"),
+        host=_host(reader, "host"),
+        alerts_channel=reader.get("alerts_channel"),
+        api_url=_url(reader, "api_url"),
         allowed_channels=_channels(reader),
         allowed_users=_users(reader),
-        probe_allowed_domains=domains,
-        allow_private_targets=reader.get("allow_private_targets", bool, False),
+        probe_allowed_domains=_domains(reader, "probe_allowed_domains", strip_wildcard=True),
+        allow_private_targets=reader.get("allow_private_targets"),
     )
-    reader.finish()
-    return settings
 
 
 def _schedule(reader: _Reader) -> ScheduleSettings:
-    defaults = ScheduleSettings()
-    timezone = reader.get("timezone", str, defaults.timezone)
+    timezone: str = reader.get("timezone")
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise reader.error("timezone", f"{timezone!r} is not a known IANA time zone") from None
+        reader.report("timezone", f"{timezone!r} is not a known IANA time zone")
+        timezone = "UTC"
     values = {}
     for name in ("certificates", "domains", "digest"):
-        text = reader.get(name, str, getattr(defaults, name))
+        text: str = reader.get(name)
         try:
             values[name] = parse_schedule(text).text
             build_trigger(text, timezone)
         except InvalidSchedule as err:
-            raise reader.error(name, f"{text!r}: {err}") from None
-    reader.finish()
+            reader.report(name, f"{text!r}: {err}")
+            values[name] = getattr(ScheduleSettings(), name)
     return ScheduleSettings(timezone=timezone, **values)
 
 
 def _alerts(reader: _Reader) -> AlertSettings:
-    defaults = AlertSettings()
-    steps_value = reader.get("expiry_steps", list, list(defaults.expiry_steps))
-    if not steps_value or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in steps_value
-    ):
-        raise reader.error(
-            "expiry_steps", "expected a list of whole days, such as [30, 14, 7, 3, 1]"
-        )
-    runbook = reader.opt("runbook_url", str)
-    if runbook is not None and not runbook.startswith(("https://", "http://")):
-        raise reader.error("runbook_url", f"{runbook!r} is not an http(s) URL")
-    settings = AlertSettings(
-        runbook_url=runbook,
-        expiry_steps=tuple(sorted(set(steps_value), reverse=True)),
-        flap_runs=reader.positive("flap_runs", int, defaults.flap_runs),
-        digest_days=reader.positive("digest_days", int, defaults.digest_days),
+    steps: tuple[int, ...] = reader.get("expiry_steps")
+    return AlertSettings(
+        runbook_url=reader.get("runbook_url"),
+        expiry_steps=tuple(sorted(set(steps), reverse=True)),
+        flap_runs=reader.get("flap_runs"),
+        digest_days=reader.get("digest_days"),
     )
-    reader.finish()
-    return settings
+
+
+def _thresholds(reader: _Reader) -> Thresholds:
+    warning_days: int = reader.get("warning_days")
+    critical_days: int = reader.get("critical_days")
+    if critical_days > warning_days:
+        reader.report("critical_days", "must not be larger than warning_days")
+    return Thresholds(
+        warning_days=warning_days,
+        critical_days=critical_days,
+        max_validity_days=reader.get("max_validity_days"),
+    )
+
+
+def _revocation(reader: _Reader) -> RevocationSettings:
+    return RevocationSettings(
+        enabled=reader.get("enabled"),
+        timeout_seconds=reader.get("timeout_seconds"),
+        soft_fail=reader.get("soft_fail"),
+    )
+
+
+_DATABASE_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+def _state(reader: _Reader, base_dir: Path) -> StateSettings:
+    path = reader.get("path")
+    url = reader.get("url")
+    if path is not None and url is not None:
+        reader.report("url", "set either [state] path (sqlite) or [state] url, not both")
+        return StateSettings()
+    if url is not None:
+        if not url.startswith(_DATABASE_SCHEMES):
+            scheme = url.split("://", 1)[0] if "://" in url else "no scheme"
+            # only the scheme is shown: the rest may carry a password
+            reader.report("url", f"must be a postgresql:// URL (got {scheme})")
+            return StateSettings()
+        return StateSettings(url=url)
+    # unset: in the working folder (where the daemon or cron job runs), not the config's
+    return StateSettings(path=_path(base_dir, path)) if path else StateSettings()
+
+
+def _ha(reader: _Reader) -> HaSettings:
+    return HaSettings(lease_seconds=reader.get("lease_seconds"), replica=reader.get("replica"))
+
+
+def _server(reader: _Reader) -> ServerSettings:
+    return ServerSettings(host=_host(reader, "host"), metrics_port=reader.get("metrics_port"))
+
+
+def _log(reader: _Reader) -> LogSettings:
+    return LogSettings(format=LogFormat(reader.get("format")), level=reader.get("level"))
 
 
 def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<config>") -> Config:
-    """Validate a parsed TOML document; relative paths resolve against `base_dir`."""
-    top = _Reader(raw, path="", file=source)
+    """Validate a parsed TOML document; relative paths resolve against `base_dir`.
+
+    Raises `ConfigErrors` holding every problem found (its message is the first one)."""
+    config, errors = validate_config(raw, base_dir=base_dir, source=source)
+    if errors:
+        raise ConfigErrors(errors)
+    return config
+
+
+def validate_config(
+    raw: Mapping[str, Any], *, base_dir: Path, source: str = "<config>"
+) -> tuple[Config, tuple[ConfigError, ...]]:
+    """Every problem of a parsed TOML document, and the configuration as far as it goes
+    (defaults where a value was unusable): `config check` goes on to check the files it
+    names even when some key is wrong."""
+    errors: list[ConfigError] = []
+    top = _Reader(raw, SPEC, path="", file=source, errors=errors)
     if not top.has("tenant"):
-        raise ConfigError("the [tenant] table is required", file=source, key="tenant")
+        errors.append(ConfigError("the [tenant] table is required", file=source, key="tenant"))
     tenant = _tenant(top.sub("tenant"), base_dir)
-    connectors = [_connector(r, base_dir) for r in _array(top, "connectors")]
-    endpoints = [_endpoint(r) for r in _array(top, "endpoints")]
-    forwards = [_forward(r) for r in _array(top, "forwards")]
-    _unique(connectors, lambda c: c.name, "connectors", source)
-    _unique(endpoints, lambda e: e.name, "endpoints", source)
+    connectors = [_connector(r, base_dir) for r in top.items("connectors")]
+    endpoints = [_endpoint(r) for r in top.items("endpoints")]
+    forwards = [_forward(r) for r in top.items("forwards")]
+    _unique(connectors, lambda c: c.name, "connectors", source, errors)
+    _unique(endpoints, lambda e: e.name, "endpoints", source, errors)
     names = {e.name for e in endpoints}
     for index, connector in enumerate(connectors):
         ref = connector.certificate.endpoint if connector.certificate else None
         if ref is not None and ref not in names:
-            raise ConfigError(
-                f"names endpoint {ref!r}, which no [[endpoints]] entry defines",
-                file=source,
-                key=f"connectors[{index}].certificate.endpoint",
+            errors.append(
+                ConfigError(
+                    f"names endpoint {ref!r}, which no [[endpoints]] entry defines",
+                    file=source,
+                    key=f"connectors[{index}].certificate.endpoint",
+                )
             )
-
-    thresholds_reader = top.sub("thresholds")
-    warning_days = thresholds_reader.get("warning_days", int, 30)
-    critical_days = thresholds_reader.get("critical_days", int, 7)
-    if critical_days < 0 or warning_days < 0:
-        raise thresholds_reader.error("warning_days", "days cannot be negative")
-    if critical_days > warning_days:
-        raise thresholds_reader.error("critical_days", "must not be larger than warning_days")
-    max_validity_days = thresholds_reader.positive("max_validity_days", int, 398)
-    thresholds_reader.finish()
-
-    revocation_reader = top.sub("revocation")
-    revocation = RevocationSettings(
-        enabled=revocation_reader.get("enabled", bool, True),
-        timeout_seconds=revocation_reader.positive("timeout_seconds", float, 5.0),
-        soft_fail=revocation_reader.get("soft_fail", bool, True),
-    )
-    revocation_reader.finish()
-
-    trust_reader = top.sub("trust")
-    ca_file = trust_reader.opt("ca_file", str)
-    trust_reader.finish()
-
-    state_reader = top.sub("state")
-    state_path = state_reader.opt("path", str)
-    state_reader.finish()
-
+    trust = top.sub("trust")
     config = Config(
         source=Path(source) if source != "<config>" else None,
         tenant=tenant,
         connectors=tuple(connectors),
         endpoints=tuple(endpoints),
         forwards=tuple(forwards),
-        thresholds=Thresholds(
-            warning_days=warning_days,
-            critical_days=critical_days,
-            max_validity_days=max_validity_days,
-        ),
-        trust=Trust(ca_file=_path(base_dir, ca_file) if ca_file else None),
-        revocation=revocation,
+        thresholds=_thresholds(top.sub("thresholds")),
+        trust=Trust(ca_file=_opt_path(trust, "ca_file", base_dir)),
+        revocation=_revocation(top.sub("revocation")),
         probe=_probe(top.sub("probe")),
         # DNS checks ask a resolver about the tenant's domains: they run when the config says
         # which resolver ([dns]) or what the MX must be (mx_expected), never by surprise
@@ -622,17 +1185,18 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "<conf
         microsoft365=_microsoft365(top.sub("microsoft365")),
         slack=_slack(top.sub("slack")),
         schedule=_schedule(top.sub("schedule")),
-        # unset: in the working folder (where the daemon or cron job runs), not the config's
-        state=StateSettings(path=_path(base_dir, state_path)) if state_path else StateSettings(),
+        state=_state(top.sub("state"), base_dir),
+        ha=_ha(top.sub("ha")),
         alerts=_alerts(top.sub("alerts")),
         checks=_checks(top.sub("checks")),
+        server=_server(top.sub("server")),
+        log=_log(top.sub("log")),
     )
-    top.finish()
-    return config
+    return config, tuple(errors)
 
 
-def load_config(path: Path) -> Config:
-    """Read and validate a TOML configuration file."""
+def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML document of a file; a missing, unreadable or malformed file is a `ConfigError`."""
     shown = str(path)
     try:
         data = path.read_bytes()
@@ -647,11 +1211,100 @@ def load_config(path: Path) -> Config:
     except UnicodeDecodeError:
         raise ConfigError("is not UTF-8 text", file=shown) from None
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"not valid TOML ({err})", file=shown) from None
     except RecursionError:
         raise ConfigError("not a usable configuration (nested too deeply)", file=shown) from None
     except ValueError as err:  # e.g. an integer of more than 4300 digits
         raise ConfigError(f"not valid TOML ({str(err)[:120]})", file=shown) from None
-    return parse_config(raw, base_dir=path.resolve().parent, source=shown)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a TOML configuration file."""
+    return parse_config(read_toml(path), base_dir=path.resolve().parent, source=str(path))
+
+
+# --------------------------------------------------------------------------- JSON Schema
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+def _key_schema(key: Key) -> dict[str, Any]:
+    schema: dict[str, Any]
+    number: dict[str, Any] = {}
+    if key.minimum is not None:
+        number["minimum"] = key.minimum if key.kind is Kind.NUMBER else int(key.minimum)
+    if key.exclusive_minimum is not None:
+        number["exclusiveMinimum"] = key.exclusive_minimum
+    if key.maximum is not None:
+        number["maximum"] = key.maximum
+    elif key.port:
+        number["maximum"] = 65535
+    if key.kind is Kind.STRINGS:
+        item: dict[str, Any] = {"type": "string"}
+        if key.choices:
+            alternatives = "|".join(_any_case(c) for c in key.choices)
+            item["pattern"] = f"^\\s*(?:{alternatives})\\s*$"
+        schema = {"anyOf": [item, {"type": "array", "items": item}]}
+    elif key.kind is Kind.INTEGERS:
+        schema = {"type": "array", "items": {"type": "integer", **number}}
+        if key.min_items:
+            schema["minItems"] = key.min_items
+    elif key.kind in (Kind.INTEGER, Kind.NUMBER):
+        schema = {"type": key.kind.value, **number}
+    else:
+        schema = {"type": key.kind.value}
+    if key.choices and key.kind is Kind.STRING:
+        # the parser takes any case; JSON Schema's enum cannot, so a pattern says the same
+        alternatives = "|".join(_any_case(c) for c in key.choices)
+        schema["pattern"] = f"^\\s*(?:{alternatives})\\s*$"
+        schema["examples"] = list(key.choices)
+    if key.url:
+        schema["pattern"] = "^https?://"
+    schema["description"] = key.doc
+    if key.default is not None:
+        schema["default"] = key.default
+    return schema
+
+
+def _table_schema(table: Table) -> dict[str, Any]:
+    properties: dict[str, Any] = {k.name: _key_schema(k) for k in table.keys}
+    for sub in table.tables:
+        properties[sub.name] = _sub_schema(sub)
+    schema: dict[str, Any] = {
+        "type": "object",
+        "description": table.doc,
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if table.entries is not None:
+        schema["propertyNames"] = {"enum": list(table.entry_names)}
+        schema["additionalProperties"] = _key_schema(table.entries)
+    required = [k.name for k in table.keys if k.required] + [
+        t.name for t in table.tables if t.required
+    ]
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _sub_schema(table: Table) -> dict[str, Any]:
+    if table.array:
+        return {"type": "array", "description": table.doc, "items": _table_schema(table)}
+    return _table_schema(table)
+
+
+def config_schema() -> dict[str, Any]:
+    """The configuration as a JSON Schema (draft 2020-12), generated from `SPEC`.
+
+    It says what the declarations say (types, allowed values, ranges, unknown keys); what only
+    the builders judge (valid domains, cron, keys that depend on each other) needs
+    `relaycheck config check`."""
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "title": "relaycheck configuration",
+        **_table_schema(SPEC),
+    }

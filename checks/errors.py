@@ -6,6 +6,7 @@ use, and each formats its own one-line message so the CLI can print it and exit 
 
     RelaycheckError                 anything relaycheck reports as a one-line error
     ├── ConfigError                 the configuration file: names file, key and problem
+    │   ├── ConfigErrors            every problem of one file (config check lists them all)
     │   └── ExportError             a PowerShell export (Get-AcceptedDomain / Get-InboundConnector)
     ├── CertificateFileError        a PEM or PFX file that cannot be read or decrypted
     ├── AddressError                a sender/recipient pair that cannot be parsed
@@ -79,3 +80,25 @@ class TenantSourceError(RelaycheckError):
         self.problem = problem
         self.permanent = permanent
         super().__init__(f"{source}: {problem}")
+
+
+class ConfigErrors(ConfigError):
+    """Every problem found in one configuration file, in the order the parser met them.
+
+    Parsing goes on after a problem so that `relaycheck config check` can list them all in one
+    run; everywhere else the first one is shown (one line), with a hint that there are more.
+    """
+
+    def __init__(self, errors: list[ConfigError] | tuple[ConfigError, ...]) -> None:
+        self.errors = tuple(errors)
+        first = self.errors[0]
+        more = len(self.errors) - 1
+        super().__init__(first.problem, file=first.file, key=first.key)
+        if more:
+            noun = "problem" if more == 1 else "problems"
+            self.args = (
+                f"{self.args[0]} (and {more} more {noun}: relaycheck config check lists them all)",
+            )
+
+    def __str__(self) -> str:
+        return str(self.args[0])

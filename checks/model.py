@@ -133,6 +133,13 @@ class SlackMode(StrEnum):
     HTTP = "http"
 
 
+class LogFormat(StrEnum):
+    """How `serve` writes its log lines: `key=value` pairs (default) or one JSON object each."""
+
+    KEYVALUE = "keyvalue"
+    JSON = "json"
+
+
 # --------------------------------------------------------------------------- targets
 
 
@@ -283,6 +290,8 @@ class Microsoft365Settings:
 class SlackSettings:
     mode: SlackMode = SlackMode.SOCKET
     port: int = 3000
+    # http mode's bind address: Slack's request URL must reach it, so all interfaces by default
+    host: str = "0.0.0.0"  # noqa: S104
     alerts_channel: str | None = None
     api_url: str = "https://slack.com/api/"
     allowed_channels: tuple[str, ...] = ()  # channel ids, or names resolved to ids at start
@@ -300,8 +309,45 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ServerSettings:
+    """The health and metrics listener of `serve`: off unless `metrics_port` is set.
+
+    Loopback by default: /metrics names the tenant's hosts and certificates, so exposing it
+    beyond the machine (a container, a scrape from another host) is a decision, not a default.
+    `metrics_port = 0` takes a free port (the ready line and the log say which)."""
+
+    host: str = "127.0.0.1"
+    metrics_port: int | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.metrics_port is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogSettings:
+    format: LogFormat = LogFormat.KEYVALUE
+    level: str = "info"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StateSettings:
+    """Where the state lives: an sqlite file (`path`, the default) or a database `url`.
+
+    `url` (PostgreSQL) may omit the password: `RELAYCHECK_STATE_URL`/`_FILE` in the
+    environment then supply the whole URL, and a URL is only ever shown with `***`."""
+
     path: Path = Path("relaycheck.sqlite3")
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HaSettings:
+    """Leadership among replicas sharing one PostgreSQL store: the lease's length, and this
+    replica's name (default `$RELAYCHECK_REPLICA`, else host name and process id)."""
+
+    lease_seconds: float = 30.0
+    replica: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -339,8 +385,11 @@ class Config:
     slack: SlackSettings = field(default_factory=SlackSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     state: StateSettings = field(default_factory=StateSettings)
+    ha: HaSettings = field(default_factory=HaSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     checks: CheckPolicy = field(default_factory=CheckPolicy)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    log: LogSettings = field(default_factory=LogSettings)
 
     def endpoint(self, name: str) -> Endpoint | None:
         return next((e for e in self.endpoints if e.name == name), None)

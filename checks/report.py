@@ -8,8 +8,9 @@ reads: one status line with perfdata (days left per certificate), then one line 
 
 from __future__ import annotations
 
+import textwrap
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from checks.model import CheckId, Finding, Severity, Thresholds
@@ -79,13 +80,35 @@ def _fix_steps(finding: Finding) -> list[str]:
     return [str(step) for step in fix]
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun if count == 1 else noun + 's'}"
+
+
+def _wrapped(text: str, width: int | None, indent: str) -> list[str]:
+    """The message column: whole on one line without a width (pipes), else wrapped under
+    itself, so a long message never pushes the next row out of line."""
+    if width is None or width - len(indent) < 30:
+        return [text]
+    lines = textwrap.wrap(
+        text, width=width - len(indent), break_long_words=False, break_on_hyphens=False
+    )
+    return lines or [""]
+
+
 def render_table(
-    findings: Sequence[Finding], summary: dict[str, Any], *, show_ok: bool = False
+    findings: Sequence[Finding],
+    summary: dict[str, Any],
+    *,
+    show_ok: bool = False,
+    width: int | None = None,
+    style: Callable[[Severity, str], str] | None = None,
 ) -> str:
     """A fixed-width table; OK and info rows are counted, not listed, unless `show_ok`.
 
     A check asked for with `--only` that is not set up is always listed (it says what to
-    configure), and a refused relay scenario is followed by its fix, the steps explain prints."""
+    configure), and a refused relay scenario is followed by its fix, the steps explain prints.
+    `width` (a terminal's) wraps messages under their column; `style` colours the severity
+    cell after it was padded, so colour codes never shift the columns."""
     rows = [
         f
         for f in sorted_findings(findings)
@@ -99,21 +122,28 @@ def render_table(
         check_width = max(*(len(f.check.value) for f in rows), len("CHECK"))
         header = f"{'SEVERITY':<8}  {'CHECK':<{check_width}}  {'SUBJECT':<{subject_width}}  MESSAGE"
         lines.append(header)
+        indent = " " * (8 + 2 + check_width + 2 + subject_width + 2)
         for finding in rows:
+            cell = f"{finding.severity.value.upper():<8}"
+            if style is not None:
+                cell = style(finding.severity, cell)
+            message, *more = _wrapped(escape_invisible(finding.message), width, indent)
             lines.append(
-                f"{finding.severity.value.upper():<8}  {finding.check.value:<{check_width}}  "
-                f"{_clip(escape_invisible(finding.subject), subject_width):<{subject_width}}  "
-                f"{escape_invisible(finding.message)}"
+                f"{cell}  {finding.check.value:<{check_width}}  "
+                f"{_clip(escape_invisible(finding.subject), subject_width):<{subject_width}}  {message}"
             )
+            lines.extend(indent + line for line in more)
             if finding.severity > Severity.INFO:
-                indent = " " * (8 + 2 + check_width + 2 + subject_width + 2)
-                lines.extend(
-                    f"{indent}fix: {escape_invisible(step)}" for step in _fix_steps(finding)
-                )
+                for step in _fix_steps(finding):
+                    first, *rest = _wrapped(
+                        f"fix: {escape_invisible(step)}", width, indent + "     "
+                    )
+                    lines.append(indent + first)
+                    lines.extend(indent + "     " + line for line in rest)
     counts = summary.get("counts", {})
     parts = [f"{counts.get(s.value, 0)} {s.value}" for s in Severity if counts.get(s.value)]
     lines.append(
-        f"{len(findings)} findings"
+        plural(len(findings), "finding")
         + (f" ({', '.join(parts)})" if parts else "")
         + f"; worst: {summary.get('worst', 'ok')}"
     )

@@ -4,7 +4,21 @@
 # No Slack tokens, no network: the example's connector certificate is a file.
 source "$(dirname "$0")/bootstrap.sh"
 example=examples/contoso/relaycheck.toml
-run() { echo "\$ relaycheck $*"; .venv/bin/relaycheck "$@"; echo; }
+# Each command is printed shell-quoted, so it can be pasted back as it is.
+quote() {
+    if [[ $1 =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then
+        printf '%s' "$1"
+    else
+        printf "'%s'" "${1//\'/\'\\\'\'}"
+    fi
+}
+run() {
+    local line="\$ relaycheck" arg
+    for arg in "$@"; do line+=" $(quote "$arg")"; done
+    echo "$line"
+    .venv/bin/relaycheck "$@"
+    echo
+}
 run config check "$example"
 run explain --config "$example" "<> -> john@fabrikam.com"
 run explain --config "$example" "app@fabrikam.com -> someone@tailspintoys.com"

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.alerting.alerts import render_digest, render_event
+from bot.alerting.lease import Fence
 from bot.alerting.store import Store
 from bot.records import OutboxDraft, RunRecord
 from checks.model import CheckId, Config, Finding, Severity
@@ -107,8 +108,13 @@ async def run_cycle(
     scan: Scan | None = None,
     environ: Mapping[str, str] | None = None,
     channel: str | None = None,
+    fence: Fence | None = None,
 ) -> CycleResult:
-    """Run one job now and queue whatever it means for the channel."""
+    """Run one job now and queue whatever it means for the channel.
+
+    With `fence` (a leader's lease epoch) the store writes the results only if this replica
+    still leads; otherwise it raises `LeaseLost` and the run leaves no trace, so the replica
+    that took over runs it again (its job mark was never moved)."""
     wanted = JOB_CHECKS.get(job)
     observed: tuple[ObservedCertificate, ...] = ()
     seen_domains: frozenset[str] | None = None
@@ -181,6 +187,7 @@ async def run_cycle(
         certificates=current.values(),
         accepted_domains=seen_domains,
         now=now,
+        fence=fence,
     )
     return CycleResult(
         job=job, ok=ok, findings=tuple(findings), events=tuple(all_events), drafts=len(drafts)
@@ -194,7 +201,12 @@ def _with_channel(draft: OutboxDraft, channel: str | None) -> OutboxDraft:
 
 
 async def run_digest(
-    config: Config, store: Store, *, now: datetime, channel: str | None = None
+    config: Config,
+    store: Store,
+    *,
+    now: datetime,
+    channel: str | None = None,
+    fence: Fence | None = None,
 ) -> None:
     """Queue the weekly digest (one per scheduled time: its id is the time)."""
     draft = render_digest(
@@ -204,5 +216,4 @@ async def run_digest(
         settings=config.alerts,
         digest_id=f"digest@{now.isoformat()}",
     )
-    store.enqueue([_with_channel(draft, channel)], now)
-    store.mark_job("digest", now)
+    store.record_digest(_with_channel(draft, channel), now, fence=fence)

@@ -35,6 +35,19 @@ invalid_auth, ...) mark the message failed (kept in the outbox, logged). Posts t
 are spaced by `min_interval` (about 1 per second).
 
 With no Slack client (console mode, the embedded default) messages are printed to stdout.
+
+Several replicas may drain one outbox. Each message is claimed while it is delivered
+(`Store.claim`; PostgreSQL: a row lock taken with FOR UPDATE SKIP LOCKED, sqlite: a claim
+mark), so no message is sent by two replicas at once. A replica that finds a message claimed
+by another treats it like a waiting head: its lane and its channel wait `CLAIM_RETRY_SECONDS`
+instead of skipping ahead, so the order of a lane and, while Slack is healthy, of a channel
+holds across replicas. On PostgreSQL committing `attempted_at` before a post ends the row lock
+for a moment; the claim is taken again at once, and a replica that lost it in between does not
+post (the one that took it looks the message up first). The duplicate window above widens in
+one case: a replica frozen in the middle of a post for longer than the claim's hold
+(PostgreSQL ends its session, so the lock is released) can find the message re-posted by
+another replica when it wakes, if its post was still being processed inside Slack when the
+other replica looked it up.
 """
 
 from __future__ import annotations
@@ -90,6 +103,9 @@ PERMANENT_ERRORS = frozenset(
 HISTORY_SCOPES = ("channels:history", "groups:history")
 _HISTORY_PAGES = 5  # at most 5 x 200 messages are read per lookup
 _HISTORY_SLACK_SECONDS = 600.0  # clock skew tolerated between this host and Slack's ts
+
+# another replica is delivering a message: its lane and channel look again this soon
+CLAIM_RETRY_SECONDS = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +175,10 @@ class _Permanent(Exception):
     """Internal: Slack refused this message for good."""
 
 
+class _Claimed(Exception):
+    """Internal: another replica took this message's claim just before it was posted."""
+
+
 def worker_client(client: AsyncWebClient, *, timeout: float = 15.0) -> AsyncWebClient:
     """A twin of the app's client without slack_sdk's retry handlers (the outbox retries)."""
     return AsyncWebClient(
@@ -189,7 +209,14 @@ class DeliveryWorker:
         timeout: float = 15.0,
         history: bool | None = None,
         hold_seconds: float = 30.0,
+        on_api_error: Callable[[str], None] | None = None,
+        replica: str = "local",
     ) -> None:
+        """`on_api_error(kind)` hears of every failed Slack call (kind: Slack's error code,
+        `ratelimited`, `http_5xx`, `network`, `client`): serve counts them in its metrics.
+        `replica` names whose claim a message is under (see `Store.claim`)."""
+        self.on_api_error = on_api_error
+        self.replica = replica
         self.store = store
         self.client = worker_client(client, timeout=timeout) if client is not None else None
         self.min_interval = min_interval
@@ -248,7 +275,14 @@ class DeliveryWorker:
             return
         try:
             response = await self.client.auth_test()
-        except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError, OSError):
+        except SlackApiError as err:
+            self._api_error(error_kind(err))
+            return  # Slack is not answering well now: the lookup itself will tell
+        except SlackClientError:
+            self._api_error("client")
+            return
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            self._api_error("network")
             return  # Slack is not reachable now: the lookup itself will tell
         raw = (response.headers or {}).get("x-oauth-scopes")
         if isinstance(raw, list):
@@ -295,7 +329,7 @@ class DeliveryWorker:
                     continue
                 wait = self._wait(msg, channel)
                 if wait <= 0:
-                    result = await self._deliver_one(msg, channel)
+                    result = await self._claim_and_deliver(msg, channel)
                     if result is None:
                         progressed = True
                         continue
@@ -339,6 +373,21 @@ class DeliveryWorker:
         since = self._failing_since.get(seq)
         return since is not None and time.monotonic() - since < self.hold_seconds
 
+    async def _claim_and_deliver(
+        self, msg: OutboxMessage, channel: str
+    ) -> tuple[float, bool] | None:
+        """Deliver `msg` under this replica's claim (see `Store.claim`), as it stands now."""
+        with self.store.claim(msg.seq, self.replica) as claim:
+            current = claim.message
+            if current is None:
+                if claim.busy:  # another replica is delivering it: its lane and channel wait
+                    return CLAIM_RETRY_SECONDS, True
+                return None  # delivered or failed meanwhile (by another replica)
+            wait = self._wait(current, channel)
+            if wait > 0:  # another replica tried it meanwhile and it must wait
+                return wait, self._holds_channel(channel, current.seq)
+            return await self._deliver_one(current, channel)
+
     async def _deliver_one(self, msg: OutboxMessage, channel: str) -> tuple[float, bool] | None:
         """None when the message left the queue (delivered, skipped or failed for good);
         otherwise (seconds to wait, whether its channel waits too)."""
@@ -366,6 +415,9 @@ class DeliveryWorker:
             self.store.mark_delivered(msg.seq, self.now())
             self._succeeded(msg.seq, channel)
             return None
+        except _Claimed:
+            log.info("alert %s was claimed by another replica; it delivers it", msg.id)
+            return CLAIM_RETRY_SECONDS, True
         except _Permanent as err:
             log.error("alert %s refused by Slack for good: %s", msg.id, err)
             self.store.record_attempt_failure(
@@ -467,6 +519,7 @@ class DeliveryWorker:
                 if not cursor or (oldest is not None and oldest < horizon):
                     return None
         except SlackApiError as err:
+            self._api_error(error_kind(err))
             info = slack_error(err)
             if info.code == "missing_scope":
                 self.history = False
@@ -490,8 +543,9 @@ class DeliveryWorker:
                 failure.unclear = True  # still unknown whether the post went through
             raise failure from None
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            self._api_error("network")
             raise _Retry(
-                f"history lookup: {type(err).__name__}: {err}", None, unclear=True
+                f"history lookup: {describe_network_error(err)}", None, unclear=True
             ) from None
         return None
 
@@ -504,16 +558,17 @@ class DeliveryWorker:
                 # the message it would edit was never posted (snoozed, or refused): nothing to do
                 log.info("alert %s has no posted message to %s; skipped", msg.id, msg.action)
                 return None
-        await self._pace(target[0] if target else msg.channel)
+        channel = target[0] if target else msg.channel
         try:
             if msg.action == "update":
                 assert target is not None
+                await self._pace(channel)
                 await client.chat_update(
                     channel=target[0], ts=target[1], text=msg.text, blocks=blocks
                 )
                 return target[1]
             kwargs: dict[str, Any] = {
-                "channel": target[0] if target else msg.channel,
+                "channel": channel,
                 "text": msg.text,
                 "metadata": {
                     "event_type": "relaycheck_alert",
@@ -525,20 +580,31 @@ class DeliveryWorker:
             if target is not None:
                 kwargs["thread_ts"] = target[1]
             # committed before the call: an answer that never comes makes the next attempt
-            # look for this message in Slack first
-            self.store.record_attempt_start(msg.seq, self.now())
+            # look for this message in Slack first (False: another replica took the claim in
+            # the moment the commit released it; that replica delivers it)
+            if not self.store.record_attempt_start(msg.seq, self.now()):
+                raise _Claimed()
+            await self._pace(channel)  # last: the spacing is that of the calls themselves
             response = await client.chat_postMessage(**kwargs)
         except SlackApiError as err:
+            self._api_error(error_kind(err))
             raise _classify(err, unclear=msg.action != "update") from None
         except SlackClientError as err:  # slack_sdk refused the request itself: will not improve
+            self._api_error("client")
             raise _Permanent(f"{type(err).__name__}: {err}") from None
         except aiohttp.ClientConnectorError as err:  # never connected: clearly not posted
-            raise _Retry(f"network: {type(err).__name__}: {err}", None) from None
+            self._api_error("network")
+            raise _Retry(f"network: {describe_network_error(err)}", None) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
             # the request may have reached Slack: look before posting again
-            raise _Retry(f"network: {type(err).__name__}: {err}", None, unclear=True) from None
+            self._api_error("network")
+            raise _Retry(f"network: {describe_network_error(err)}", None, unclear=True) from None
         ts = response.get("ts")
         return str(ts) if ts is not None else None
+
+    def _api_error(self, kind: str) -> None:
+        if self.on_api_error is not None:
+            self.on_api_error(kind)
 
     def _print(self, msg: OutboxMessage) -> None:
         out = self.out or sys.stdout
@@ -572,3 +638,23 @@ def _classify(err: SlackApiError, *, unclear: bool) -> Exception:
     if info.code in PERMANENT_ERRORS:
         return _Permanent(info.code)
     return _Retry(info.code, None)
+
+
+def error_kind(err: SlackApiError) -> str:
+    """A short, bounded label for a failed call: Slack's error code, or the HTTP status class."""
+    info = slack_error(err)  # any body: JSON, text, HTML or nothing
+    if info.status == 429 or info.code == "ratelimited":
+        return "ratelimited"
+    if info.status >= 500:
+        return "http_5xx"
+    code = info.code
+    return code if code.replace("_", "").isalnum() and len(code) <= 40 else f"http_{info.status}"
+
+
+def describe_network_error(err: BaseException) -> str:
+    """A network failure in words (the exception's repr names Python classes and tuples)."""
+    if isinstance(err, aiohttp.ClientConnectorError):
+        return f"connection to {err.host}:{err.port} failed ({err.strerror or 'refused'})"
+    if isinstance(err, TimeoutError):
+        return "timed out"
+    return str(err) or type(err).__name__

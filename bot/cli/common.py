@@ -32,6 +32,15 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_tenant_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tenant",
+        metavar="NAME",
+        help="whose state to read (default: the configuration's [tenant] name); one store can "
+        "hold several tenants",
+    )
+
+
 def add_time_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--at",

@@ -1,12 +1,27 @@
-"""`relaycheck config check FILE`: validate a configuration and show what was understood."""
+"""`relaycheck config check FILE` and `relaycheck config schema`.
+
+`check` lists EVERY problem in one run, one line each (file: key: problem) on stderr, exit 2:
+the keys (all of them, not the first), the files the configuration names (exports, ca_file,
+certificate files, a PFX with its password variable) and the Slack variables `serve` would
+read. A clean file prints what was understood and which optional parts are active.
+`schema` prints the JSON Schema (draft 2020-12) generated from the parser's own declarations.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from checks.config import load_config
+from bot.slack.settings import load_settings
+from checks.config import config_schema, read_toml, validate_config
+from checks.config_files import file_problems
+from checks.errors import ConfigError, SettingsError
+from checks.model import Config
 from checks.observe import shown_path
 from checks.probes.exports import load_tenant
 from checks.report import escape_invisible
@@ -27,10 +42,92 @@ def register(subparsers: Any) -> None:
     check = actions.add_parser("check", help="validate a configuration file and print what it says")
     check.add_argument("file", metavar="FILE", help="configuration file (TOML)")
     check.set_defaults(handler=run_check)
+    schema = actions.add_parser(
+        "schema",
+        help="print the configuration's JSON Schema (draft 2020-12)",
+        description="Print the JSON Schema of the configuration file (draft 2020-12), generated "
+        "from the declarations the parser uses; editors and CI can validate with it.",
+    )
+    schema.set_defaults(handler=run_schema)
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(config_schema(), indent=2))
+    return 0
+
+
+def problems(path: Path, environ: Mapping[str, str]) -> tuple[Config | None, list[str]]:
+    """Every problem of the file as one line each (file: key: problem)."""
+    try:
+        raw = read_toml(path)
+    except ConfigError as err:
+        return None, [str(err)]
+    config, errors = validate_config(raw, base_dir=path.resolve().parent, source=str(path))
+    lines = [str(e) for e in errors]
+    lines.extend(str(e) for e in file_problems(config, environ))
+    try:
+        load_settings(environ, mode=config.slack.mode)
+    except SettingsError as err:
+        lines.append(f"{path}: environment: {err}")
+    return config, lines
+
+
+def active_parts(config: Config, environ: Mapping[str, str]) -> list[str]:
+    """Which optional parts this configuration turns on, one line each."""
+    m365 = config.microsoft365
+    if m365.enabled:
+        secret = "set" if environ.get(m365.client_secret_env) else "not set"
+        cert = environ.get(m365.client_certificate_env)
+        credential = (
+            f"certificate from ${m365.client_certificate_env}"
+            if cert
+            else f"secret ${m365.client_secret_env} ({secret})"
+        )
+        graph = f"on (tenant {m365.tenant_id}, {credential})"
+    else:
+        graph = "off (no [microsoft365] tenant_id/client_id)"
+    dns = config.dns
+    if dns.enabled:
+        via = ", ".join(dns.nameservers) if dns.nameservers else "the system resolver"
+        dns_line = f"on, asking {via}"
+    else:
+        dns_line = "off (add a [dns] section or [tenant] mx_expected)"
+    settings = load_settings(environ, mode=config.slack.mode)
+    slack = config.slack
+    if settings.console:
+        slack_line = "console (no Slack variables: alerts go to the log)"
+    elif slack.mode.value == "http":
+        slack_line = f"http mode on {slack.host}:{slack.port}/slack/events"
+    else:
+        slack_line = "socket mode"
+    if not settings.console:
+        slack_line += (
+            f", alerts to {slack.alerts_channel}" if slack.alerts_channel else ", no alerts_channel"
+        )
+    server = config.server
+    metrics = (
+        f"on http://{server.host}:{server.metrics_port} (/metrics, /healthz, /readyz)"
+        if server.enabled
+        else "off (set [server] metrics_port)"
+    )
+    return [
+        f"Microsoft Graph: {graph}",
+        f"DNS checks (mx, dns): {dns_line}",
+        f"Slack: {slack_line}",
+        f"Metrics and health: {metrics}",
+        f"Logs: {config.log.format.value} at {config.log.level}",
+        f"State: {shown_path(config.state.path)}",
+    ]
 
 
 def run_check(args: argparse.Namespace) -> int:
-    config = load_config(Path(args.file))
+    path = Path(args.file)
+    config, lines = problems(path, os.environ)
+    if lines:
+        for line in lines:
+            print(escape_invisible(line), file=sys.stderr)
+        return 2
+    assert config is not None
     facts = load_tenant(config)
     _say(f"{args.file}: OK")
     sources = [s if s == "config" else shown_path(Path(s)) for s in facts.sources]
@@ -72,12 +169,6 @@ def run_check(args: argparse.Namespace) -> int:
         _say("Forwards:")
         for f in config.forwards:
             _say(f"  {f.mailbox} -> {f.to}")
-    dns = config.dns
-    if dns.enabled:
-        via = ", ".join(dns.nameservers) if dns.nameservers else "the system resolver"
-        _say(f"DNS checks (mx, dns): on, asking {via}")
-    else:
-        _say("DNS checks (mx, dns): off (add a [dns] section or [tenant] mx_expected)")
     scenarios = ", ".join(s.value for s in config.tenant.relay_scenarios) or "none"
     _say(f"Relay readiness (relay-scenario): {scenarios}")
     policy = config.checks
@@ -85,6 +176,9 @@ def run_check(args: argparse.Namespace) -> int:
         _say("Checks disabled: " + ", ".join(sorted(c.value for c in policy.disabled)))
     for check, severity in sorted(policy.severity.items()):
         _say(f"Check {check.value} reported as {severity.value}")
+    _say("Active:")
+    for line in active_parts(config, os.environ):
+        _say(f"  {line}")
     for note in facts.notes:
         _say(f"Note: {note}")
     return 0

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.alerting.store import Store
-from bot.cli.common import add_config_argument, resolve_config
+from bot.alerting.store import Store, state_url
+from bot.cli.common import add_config_argument, add_tenant_argument, resolve_config
+from bot.cli.text import paint, plural, terminal_width, use_colour, wrap
 from bot.records import OpenFinding
 from checks.report import escape_invisible
 
@@ -18,9 +20,13 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "findings",
         help="list open findings from the state file (what the scheduled checks found)",
-        description="List the findings that are open in the state file ([state] path), worst first.",
+        description=(
+            "List the findings that are open in the state ([state] path or url), worst first, "
+            "for one tenant (--tenant; default: the config's [tenant] name)."
+        ),
     )
     add_config_argument(parser)
+    add_tenant_argument(parser)
     parser.add_argument("--json", action="store_true", help='print {"findings": [...]}')
     parser.set_defaults(handler=run)
 
@@ -39,11 +45,11 @@ def _json(item: OpenFinding) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
     now = datetime.now(UTC)
-    path = config.state.path
     items: list[OpenFinding] = []
     last = None
-    if path.exists():
-        with Store.open(path) as store:
+    # an sqlite file that does not exist yet stays so: listing creates nothing
+    if state_url(config.state, os.environ) or config.state.path.exists():
+        with Store.from_config(config, os.environ, tenant=args.tenant) as store:
             items = store.open_findings(now=now)
             last = store.last_run()
     if args.json:
@@ -61,24 +67,35 @@ def run(args: argparse.Namespace) -> int:
     if last is None:
         print("no scheduled run has recorded anything yet (relaycheck serve or run-once)", file=out)
         return 0
+    outcome = "completed" if last.ok else "failed inside relaycheck (its checks did not run)"
     print(
-        f"last run: {last.started_at:%Y-%m-%d %H:%M} UTC ({'ok' if last.ok else 'failed'})",
+        f"last run ({last.job}) {outcome} {last.started_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
         file=out,
     )
     if not items:
         print("no open findings", file=out)
         return 0
+    colour = use_colour(out)
+    width = terminal_width(out)
+    check_width = max(len(i.finding.check.value) for i in items)
+    indent = " " * (8 + 2 + check_width + 2)
     for item in items:
         f = item.finding
-        notes = [f"open since {item.opened_at:%Y-%m-%d %H:%M}"]
+        notes = [f"open since {item.opened_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"]
         if item.acknowledged_by:
             notes.append(f"acknowledged by {item.acknowledged_by}")
         if item.snoozed_until:
-            notes.append(f"snoozed until {item.snoozed_until:%Y-%m-%d %H:%M}")
+            notes.append(f"snoozed until {item.snoozed_until.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
         if item.flapping:
             notes.append("flapping")
         where = f"{f.subject} ({f.cause})" if f.cause else f.subject
-        line = f"{escape_invisible(where)}: {escape_invisible(f.message)}"
-        print(f"{f.severity.value.upper():8} {f.check.value:20} {line}", file=out)
-        print(f"{'':8} {'':20} {escape_invisible('; '.join(notes))}", file=out)
+        cell = f"{f.severity.value.upper():<8}"
+        if colour:
+            cell = paint(f.severity, cell)
+        text = f"{escape_invisible(where)}: {escape_invisible(f.message)}"
+        first, *more = wrap(text, width, indent)
+        print(f"{cell}  {f.check.value:<{check_width}}  {first}", file=out)
+        for line in [*more, *wrap(escape_invisible("; ".join(notes)), width, indent)]:
+            print(indent + line, file=out)
+    print(plural(len(items), "open finding"), file=out)
     return 0

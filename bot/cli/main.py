@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from importlib import metadata
 from types import ModuleType
 
-from bot.cli import config_cmd, demo, explain, findings, preflight, run_once, triage
+from bot.cli import config_cmd, demo, explain, findings, preflight, run_once, state, status, triage
 from bot.cli import scan as scan_cmd
 from bot.cli import serve as serve_cmd
+from bot.cli.text import degrade_unencodable
 from checks.errors import RelaycheckError
 from checks.report import escape_invisible
 
@@ -31,7 +32,9 @@ COMMANDS: tuple[ModuleType, ...] = (
     preflight,
     serve_cmd,
     findings,
+    status,
     run_once,
+    state,
     demo,
     triage,
 )
@@ -74,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    degrade_unencodable(sys.stdout, sys.stderr)  # cp1252 and friends: `→` prints as `->`
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:

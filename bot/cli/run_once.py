@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -19,11 +20,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerting.cycle import run_cycle, run_digest
 from bot.alerting.delivery import DeliveryWorker
-from bot.alerting.store import Store
+from bot.alerting.lease import Fence
+from bot.alerting.store import StateError, Store, replica_id
 from bot.cli.common import add_config_argument, monitoring_command, resolve_config
+from bot.cli.logopts import add_log_format_argument, setup_logging
 from bot.runtime.scheduler import missed_run
 from bot.slack.settings import load_bot_token
 from checks.model import Config
+from checks.report import EXIT_UNKNOWN
 from checks.rules.schedule import build_trigger
 
 DELIVERY_BUDGET_SECONDS = 60.0
@@ -41,6 +45,7 @@ def register(subparsers: Any) -> None:
         ),
     )
     add_config_argument(parser)
+    add_log_format_argument(parser)
     parser.set_defaults(handler=run)
     monitoring_command(parser)
 
@@ -54,17 +59,37 @@ async def cycle_and_deliver(config: Config, environ: dict[str, str]) -> int:
         else None
     )
     now = datetime.now(UTC)
-    with Store.open(config.state.path) as store:
-        result = await run_cycle(
-            config, store, now=now, job="certificates", channel=channel if client else None
-        )
-        digest = build_trigger(config.schedule.digest, config.schedule.timezone)
-        last_digest = store.last_job_run("digest")
-        if last_digest is None:
-            store.mark_job("digest", now)
-        elif missed_run(digest, last_digest, now):
-            await run_digest(config, store, now=now, channel=channel if client else None)
-        worker = DeliveryWorker(store, client)
+    replica = config.ha.replica or replica_id(environ)
+    with Store.from_config(config, environ) as store:
+        # a run-once is a replica for one cycle: it runs only while no `serve` leads the tenant
+        lease = store.try_lead(replica, lease_seconds=config.ha.lease_seconds)
+        if lease is None or lease.holder != replica:
+            who = lease.holder if lease is not None else "another replica"
+            raise StateError(
+                store.where,
+                f"replica {who} leads tenant {store.tenant!r}; its scheduled runs cover this one",
+            )
+        fence = Fence(holder=replica, epoch=lease.epoch)
+        try:
+            result = await run_cycle(
+                config,
+                store,
+                now=now,
+                job="certificates",
+                channel=channel if client else None,
+                fence=fence,
+            )
+            digest = build_trigger(config.schedule.digest, config.schedule.timezone)
+            last_digest = store.last_job_run("digest")
+            if last_digest is None:
+                store.mark_job("digest", now, fence=fence)
+            elif missed_run(digest, last_digest, now):
+                await run_digest(
+                    config, store, now=now, channel=channel if client else None, fence=fence
+                )
+        finally:
+            store.release_lead(replica)
+        worker = DeliveryWorker(store, client, replica=replica)
         deadline = time.monotonic() + DELIVERY_BUDGET_SECONDS
         while True:
             wait = await worker.drain()
@@ -76,4 +101,10 @@ async def cycle_and_deliver(config: Config, environ: dict[str, str]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
-    return asyncio.run(cycle_and_deliver(config, dict(os.environ)))
+    setup_logging(args, config, None)
+    try:
+        return asyncio.run(cycle_and_deliver(config, dict(os.environ)))
+    except StateError as err:
+        # like a scan that could not run: the state is unusable or another replica leads
+        print(f"relaycheck: error: {err}", file=sys.stderr)
+        return EXIT_UNKNOWN

@@ -9,14 +9,16 @@ import sys
 from typing import Any, TextIO
 
 from bot.cli.common import (
+    EXAMPLE_CONFIG,
     add_config_argument,
     add_time_argument,
     monitoring_command,
     now_from,
     resolve_config,
 )
+from bot.cli.text import paint, terminal_width, use_colour
 from checks.errors import RelaycheckError
-from checks.model import CheckId
+from checks.model import CheckId, Config, Finding, Severity
 from checks.report import EXIT_UNKNOWN, exit_code, render_nagios, render_table, to_json
 from checks.scan import run_scan
 
@@ -87,6 +89,31 @@ class ProgressBar:
             self.stream.flush()
 
 
+def example_hints(config: Config, findings: tuple[Finding, ...] | list[Finding]) -> list[str]:
+    """What the shipped example needs to scan cleanly: its smart host is a loopback listener
+    that only `relaycheck demo` starts, so out of the box the scan cannot reach it."""
+    if config.source is None or config.source.resolve() != EXAMPLE_CONFIG.resolve():
+        return []
+    down = sorted(
+        {
+            f.subject
+            for f in findings
+            if f.check is CheckId.ENDPOINT_UNREACHABLE and f.severity is Severity.CRITICAL
+        }
+    )
+    hints = []
+    for name in down:
+        endpoint = config.endpoint(name)
+        if endpoint is None or endpoint.address is None:
+            continue
+        hints.append(
+            f"Note: the example's smart host {name} ({endpoint.address}:{endpoint.port}) only "
+            "runs while `relaycheck demo` does: run `relaycheck demo` to see a scan against it, "
+            "or copy examples/contoso/relaycheck.toml and point [[endpoints]] at your smart host."
+        )
+    return hints
+
+
 def run(args: argparse.Namespace) -> int:
     only = parse_check(args.only)
     config = resolve_config(args)
@@ -104,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.finish()
+    hints = example_hints(config, report.findings)
     output = "json" if args.json else (args.format or "table")
     if output == "nagios":
         sys.stdout.write(
@@ -114,6 +142,18 @@ def run(args: argparse.Namespace) -> int:
             to_json(report.findings, report.summary), sys.stdout, indent=2, ensure_ascii=False
         )
         sys.stdout.write("\n")
+        for hint in hints:
+            print(f"relaycheck: {hint}", file=sys.stderr)
     else:
-        sys.stdout.write(render_table(report.findings, report.summary, show_ok=args.all))
+        sys.stdout.write(
+            render_table(
+                report.findings,
+                report.summary,
+                show_ok=args.all,
+                width=terminal_width(sys.stdout),
+                style=paint if use_colour(sys.stdout) else None,
+            )
+        )
+        for hint in hints:
+            sys.stdout.write(hint + "\n")
     return exit_code(report.findings)

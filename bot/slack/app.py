@@ -16,15 +16,19 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.alerting.delivery import error_kind
 from bot.alerting.store import Store
 from bot.slack.access import Access
 from bot.slack.listeners import actions, commands, home
@@ -98,7 +102,35 @@ class RelaycheckApp(AsyncApp):
         return await to_aiohttp_response(response)
 
 
-def build_client(config: Config, settings: Settings) -> AsyncWebClient:
+class CountingWebClient(AsyncWebClient):
+    """The app's Web API client, telling `on_api_error(kind)` of every call that failed
+    (after slack_sdk's own retries), so /metrics counts what the listeners met, too. The
+    outbox worker counts its own calls (it uses a twin of this client without retries)."""
+
+    def __init__(
+        self, *args: Any, on_api_error: Callable[[str], None] | None = None, **kwargs: Any
+    ):
+        super().__init__(*args, **kwargs)
+        self.on_api_error = on_api_error
+
+    async def api_call(self, *args: Any, **kwargs: Any) -> AsyncSlackResponse:
+        try:
+            return await super().api_call(*args, **kwargs)
+        except SlackApiError as err:
+            self._count(error_kind(err))
+            raise
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            self._count("network")
+            raise
+
+    def _count(self, kind: str) -> None:
+        if self.on_api_error is not None:
+            self.on_api_error(kind)
+
+
+def build_client(
+    config: Config, settings: Settings, *, on_api_error: Callable[[str], None] | None = None
+) -> AsyncWebClient:
     """The Web API client for `[slack] api_url` (GovSlack, or a test stand-in).
 
     It owns one aiohttp session, so Web API calls and `/relaycheck` answers (see
@@ -106,8 +138,11 @@ def build_client(config: Config, settings: Settings) -> AsyncWebClient:
     Call it inside the running event loop, and close `client.session` when done (`serve` does).
     """
     token = settings.bot_token.reveal() if settings.bot_token is not None else None
-    return AsyncWebClient(
-        token=token, base_url=config.slack.api_url, session=aiohttp.ClientSession()
+    return CountingWebClient(
+        token=token,
+        base_url=config.slack.api_url,
+        session=aiohttp.ClientSession(),
+        on_api_error=on_api_error,
     )
 
 

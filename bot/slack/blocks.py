@@ -34,7 +34,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.mrkdwn import escape_mrkdwn, neutralise
-from bot.records import OpenFinding, RunRecord
+from bot.records import LeaderRecord, OpenFinding, RunRecord
 from checks.explain import Explanation
 from checks.model import Config, Connector, Endpoint, Finding, Severity, Thresholds
 from checks.observations import TlsObservation
@@ -395,6 +395,16 @@ def certificate_probe_message(
 # --------------------------------------------------------------------------- status
 
 
+def leader_line(leader: LeaderRecord | None) -> str:
+    """Which replica leads the scheduled checks, and since when (or that none does now)."""
+    if leader is None:
+        return "scheduled checks: no replica has led yet"
+    name = escape_mrkdwn(leader.replica)
+    if not leader.active:
+        return f"scheduled checks: no leader (replica {name}'s lease ended {_when(leader.until)})"
+    return f"scheduled checks led by replica {name} since {_when(leader.since)}"
+
+
 def _last_scan(run: RunRecord | None, now: datetime) -> str:
     if run is None:
         return "no scan has run yet"
@@ -595,9 +605,11 @@ def home_view(
     last_run: RunRecord | None,
     now: datetime,
     readiness: RunRecord | None = None,
+    leader: LeaderRecord | None = None,
 ) -> View:
     """The App Home tab: relay readiness, connectors, certificates with days left, domains,
-    last scan. `readiness` is the last run that judged the relay scenarios (default: last_run)."""
+    last scan, and which replica runs the scheduled checks (every replica renders the same
+    tab). `readiness` is the last run that judged the relay scenarios (default: last_run)."""
     connectors = facts.connectors if facts is not None else config.connectors
     domains = (
         facts.accepted_names()
@@ -607,7 +619,7 @@ def home_view(
     ordered = _worst_first(findings)
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=_plain(f"relaycheck: {config.tenant.name}"))),
-        _context(_last_scan(last_run, now), f"{len(ordered)} open findings"),
+        _context(_last_scan(last_run, now), f"{len(ordered)} open findings", leader_line(leader)),
         DividerBlock(),
         _section(
             fit_lines(

@@ -11,6 +11,7 @@ set, in which case it is built with `configure=False` and only those servers, on
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -58,6 +59,52 @@ def make_resolver(settings: DnsSettings) -> dns.asyncresolver.Resolver:
     return resolver
 
 
+_SERVER = re.compile(r"^(?:[A-Za-z0-9]+:)?(?P<address>[^@]+)@(?P<port>\d+)$")
+
+
+def _server(text: str) -> str:
+    """dnspython's `Do53:127.0.0.1@5399` as `127.0.0.1 port 5399` (port 53 not shown)."""
+    match = _SERVER.match(text)
+    if match is None:
+        return text
+    return match["address"] if match["port"] == "53" else f"{match['address']} port {match['port']}"
+
+
+def dns_problem(err: BaseException) -> str:
+    """A resolver failure in words (dnspython's text names its classes and server objects)."""
+    if isinstance(err, dns.exception.Timeout):
+        timeout = err.kwargs.get("timeout") if hasattr(err, "kwargs") else None
+        return f"no answer within {timeout:.1f} s" if timeout else "no answer in time"
+    if isinstance(err, dns.resolver.NoNameservers):
+        return nameserver_failures(err)
+    if isinstance(err, OSError):
+        return (err.strerror or type(err).__name__).lower()
+    if isinstance(err, dns.resolver.NoResolverConfiguration):
+        return "no nameservers are configured (set [dns] nameservers)"
+    return "the resolver could not ask (" + type(err).__name__ + ")"
+
+
+def nameserver_failures(err: dns.resolver.NoNameservers) -> str:
+    """`Server Do53:127.0.0.1@5399 answered SERVFAIL` as "127.0.0.1 port 5399 answered SERVFAIL"."""
+    said: list[str] = []
+    for item in err.kwargs.get("errors") or ():
+        server = _server(str(item[0]))
+        what = item[3] if len(item) > 3 else None
+        if isinstance(what, str):
+            text = f"{server} answered {what}"
+        elif isinstance(what, dns.exception.Timeout):
+            text = f"{server} did not answer in time"
+        elif isinstance(what, OSError):
+            text = f"{server} could not be reached ({(what.strerror or 'error').lower()})"
+        else:
+            text = f"{server} gave no usable answer"
+        if text not in said:
+            said.append(text)
+    if not said:
+        return "no nameserver gave an answer"
+    return "no nameserver gave an answer: " + "; ".join(said)
+
+
 class DnsProbe:
     """Asks one resolver; every method returns data, never raises for a remote failure."""
 
@@ -73,11 +120,14 @@ class DnsProbe:
         except dns.resolver.NoAnswer:
             return Lookup(name=name, rdtype=rdtype, outcome=Outcome.NO_ANSWER), ()
         except dns.resolver.NoNameservers as err:
-            return Lookup(name=name, rdtype=rdtype, outcome=Outcome.SERVFAIL, detail=str(err)), ()
+            detail = nameserver_failures(err)
+            return Lookup(name=name, rdtype=rdtype, outcome=Outcome.SERVFAIL, detail=detail), ()
         except dns.exception.Timeout as err:
-            return Lookup(name=name, rdtype=rdtype, outcome=Outcome.TIMEOUT, detail=str(err)), ()
+            detail = dns_problem(err)
+            return Lookup(name=name, rdtype=rdtype, outcome=Outcome.TIMEOUT, detail=detail), ()
         except (dns.exception.DNSException, OSError) as err:
-            return Lookup(name=name, rdtype=rdtype, outcome=Outcome.ERROR, detail=str(err)), ()
+            detail = dns_problem(err)
+            return Lookup(name=name, rdtype=rdtype, outcome=Outcome.ERROR, detail=detail), ()
         rdatas = tuple(answer)
         texts: tuple[str, ...] = ()
         if answer.rdtype == dns.rdatatype.TXT:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import re
 import socket
 import ssl
@@ -282,6 +284,17 @@ def _facts(chain_der: Sequence[bytes]) -> tuple[CertificateFacts, ...]:
     return tuple(facts)
 
 
+def connect_failure(err: OSError, address: str, port: int) -> str:
+    """A failed TCP connect in words: asyncio's own text names a Python tuple
+    ("Connect call failed ('127.0.0.1', 2525)")."""
+    where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    if err.errno == errno.ECONNREFUSED:
+        return f"cannot connect (connection refused by {where})"
+    if err.errno:
+        return f"cannot connect to {where} ({os.strerror(err.errno).lower()})"
+    return f"cannot connect to {where}"
+
+
 async def _converse(
     endpoint: Endpoint,
     address: str,
@@ -303,9 +316,7 @@ async def _converse(
         ) from None
     except OSError as err:
         raise _fail(
-            ProbeStage.CONNECT,
-            FailureKind.REFUSED,
-            f"cannot connect ({err.strerror or err.__class__.__name__})",
+            ProbeStage.CONNECT, FailureKind.REFUSED, connect_failure(err, address, endpoint.port)
         ) from None
     session = _Session(reader, writer, settings)
     state["session"] = session
@@ -496,7 +507,11 @@ async def probe_endpoint(
                 endpoint.host, endpoint.port, settings.timeout_seconds
             )
         except (OSError, TimeoutError) as err:
-            reason = "no answer in time" if isinstance(err, TimeoutError) else str(err)
+            reason = (
+                "no answer in time"
+                if isinstance(err, TimeoutError)
+                else (err.strerror or type(err).__name__)
+            )
             failure = ProbeFailure(
                 stage=ProbeStage.RESOLVE,
                 kind=FailureKind.REFUSED

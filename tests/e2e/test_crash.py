@@ -60,7 +60,7 @@ path = "state.sqlite3"
 
 def seed(tmp_path: Path) -> None:
     now = datetime.now(UTC)
-    with Store.open(tmp_path / "state.sqlite3", channel="C0ALERTS") as store:
+    with Store.open(tmp_path / "state.sqlite3", channel="C0ALERTS", tenant="contoso") as store:
         for job in ("certificates", "domains", "digest"):
             store.mark_job(job, now - timedelta(minutes=1))  # no scan runs during the test
         drafts = [
@@ -122,7 +122,7 @@ def _run(tmp_path: Path, config: Path, slack_api: SlackApiStandIn, log: IO[bytes
             first.kill()
             first.wait()
     before = delivered(slack_api)
-    with Store.open(tmp_path / "state.sqlite3") as store:
+    with Store.open(tmp_path / "state.sqlite3", tenant="contoso") as store:
         pending_at_kill = store.outbox_counts()["pending"]
     assert pending_at_kill >= 3, "the kill must land while alerts are still pending"
 
@@ -145,7 +145,7 @@ def _run(tmp_path: Path, config: Path, slack_api: SlackApiStandIn, log: IO[bytes
     reply = next(
         c for c in slack_api.received("chat.postMessage") if c.params["text"] == EXPECTED[5]
     )
-    with Store.open(tmp_path / "state.sqlite3") as store:
+    with Store.open(tmp_path / "state.sqlite3", tenant="contoso") as store:
         assert store.outbox_counts() == {"delivered": 7, "failed": 0, "pending": 0}
         posted = store.posted_message("e0")
     assert posted is not None
@@ -171,7 +171,7 @@ def test_kill_9_while_slack_is_slow_to_answer_then_restart_posts_nothing_twice(
             if first.poll() is None:
                 first.kill()
                 first.wait()
-        with Store.open(tmp_path / "state.sqlite3") as store:
+        with Store.open(tmp_path / "state.sqlite3", tenant="contoso") as store:
             (unclear, *_) = store.pending()
         assert unclear.id == "e0#post"
         assert unclear.attempted_at is not None
@@ -189,7 +189,7 @@ def test_kill_9_while_slack_is_slow_to_answer_then_restart_posts_nothing_twice(
     assert delivered(slack_api) == EXPECTED  # e0 once: found in history, not posted again
     assert len(slack_api.received("conversations.history")) >= 1
     (update,) = slack_api.received("chat.update")
-    with Store.open(tmp_path / "state.sqlite3") as store:
+    with Store.open(tmp_path / "state.sqlite3", tenant="contoso") as store:
         assert store.outbox_counts() == {"delivered": 7, "failed": 0, "pending": 0}
         posted = store.posted_message("e0")
     assert posted is not None

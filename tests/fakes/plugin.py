@@ -8,6 +8,7 @@ can ask for `pki`, `smtp_server`, `dns_server`, `slack_api`, `graph_api` or
 from tests.fakes.dns import dns_server  # noqa: F401
 from tests.fakes.graph import graph_api  # noqa: F401
 from tests.fakes.pki import pki  # noqa: F401
+from tests.fakes.postgres import postgres, state_where  # noqa: F401
 from tests.fakes.revocation import revocation_server  # noqa: F401
 from tests.fakes.slack import slack_api  # noqa: F401
 from tests.fakes.smtp import smtp_server  # noqa: F401

@@ -33,7 +33,7 @@ REFUSED = [
     ("127.0.0.1", "loopback"),
     ("169.254.169.254", "link-local"),
     ("100.64.0.1", "carrier-grade NAT"),
-    ("0.0.0.0", "unspecified"),  # noqa: S104 - an address under test, not a bind
+    ("0.0.0.0", "unspecified"),
     ("224.0.0.1", "multicast"),
     ("240.0.0.1", "reserved"),
     ("255.255.255.255", "reserved"),

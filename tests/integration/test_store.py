@@ -1,4 +1,6 @@
-"""The state file on disk: migrations, atomic cycles, acks/snoozes, outbox bookkeeping."""
+"""The store on both back ends (sqlite file, PostgreSQL): migrations, atomic cycles, acks and
+snoozes, outbox bookkeeping. Tests taking `state_where` run once per back end; the ones about
+the file itself (corrupt, foreign, WAL) are sqlite's own."""
 
 from __future__ import annotations
 
@@ -93,8 +95,8 @@ def test_foreign_sqlite_and_newer_schema_are_refused(tmp_path: Path) -> None:
     db.close()
 
 
-def test_acknowledge_and_snooze_show_in_open_findings(tmp_path: Path) -> None:
-    with Store.open(tmp_path / "s.sqlite3") as store:
+def test_acknowledge_and_snooze_show_in_open_findings(state_where: str | Path) -> None:
+    with Store.open(state_where) as store:
         cycle(store, [finding("a")], NOW)
         key = finding("a").key
         store.acknowledge(key, "U123", NOW + timedelta(minutes=1))
@@ -106,8 +108,8 @@ def test_acknowledge_and_snooze_show_in_open_findings(tmp_path: Path) -> None:
         assert later.snoozed_until is None
 
 
-def test_bad_input_changes_nothing(tmp_path: Path) -> None:
-    with Store.open(tmp_path / "s.sqlite3") as store:
+def test_bad_input_changes_nothing(state_where: str | Path) -> None:
+    with Store.open(state_where) as store:
         cycle(store, [finding("a")], NOW)
         with pytest.raises(StateError, match="no finding"):
             store.acknowledge(("cert-chain", "nope", ""), "U1", NOW)
@@ -118,8 +120,8 @@ def test_bad_input_changes_nothing(tmp_path: Path) -> None:
         assert len(store.open_findings(now=NOW)) == 1
 
 
-def test_outbox_ts_before_delivered_and_duplicate_ids_ignored(tmp_path: Path) -> None:
-    with Store.open(tmp_path / "s.sqlite3", channel="C1") as store:
+def test_outbox_ts_before_delivered_and_duplicate_ids_ignored(state_where: str | Path) -> None:
+    with Store.open(state_where, channel="C1") as store:
         draft = OutboxDraft(id="e1#post", event_id="e1", action="post", text="hi")
         store.enqueue([draft], NOW)
         store.enqueue([draft], NOW)  # same id: suppressed
@@ -135,7 +137,7 @@ def test_outbox_ts_before_delivered_and_duplicate_ids_ignored(tmp_path: Path) ->
         assert store.outbox_counts() == {"delivered": 1, "failed": 0, "pending": 0}
 
 
-def test_certificates_latest_per_source(tmp_path: Path) -> None:
+def test_certificates_latest_per_source(state_where: str | Path) -> None:
     def snap(fp: str) -> CertificateSnapshot:
         return CertificateSnapshot(
             source="smarthost/192.0.2.1",
@@ -147,7 +149,7 @@ def test_certificates_latest_per_source(tmp_path: Path) -> None:
             chain_length=2,
         )
 
-    with Store.open(tmp_path / "s.sqlite3") as store:
+    with Store.open(state_where) as store:
         run = RunRecord(started_at=NOW, finished_at=NOW, ok=True)
         store.record_cycle(run=run, states={}, drafts=[], certificates=[snap("old")], now=NOW)
         later = NOW + timedelta(hours=6)
@@ -160,8 +162,8 @@ def test_missing_folder_is_an_error(tmp_path: Path) -> None:
         Store.open(tmp_path / "nope" / "s.sqlite3")
 
 
-def test_a_group_is_acknowledged_whole_or_not_at_all(tmp_path: Path) -> None:
-    with Store.open(tmp_path / "s.sqlite3") as store:
+def test_a_group_is_acknowledged_whole_or_not_at_all(state_where: str | Path) -> None:
+    with Store.open(state_where) as store:
         cycle(store, [finding("mail-a"), finding("mail-b")], NOW)
         known = [finding("mail-a").key, finding("mail-b").key]
         with pytest.raises(StateError):

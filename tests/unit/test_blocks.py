@@ -9,7 +9,7 @@ from typing import Any
 
 from slack_sdk.models.views import View
 
-from bot.records import OpenFinding, RunRecord
+from bot.records import LeaderRecord, OpenFinding, RunRecord
 from bot.slack.blocks import (
     MAX_HOME_BLOCKS,
     MAX_MESSAGE_BLOCKS,
@@ -296,3 +296,25 @@ async def test_app_home_lists_the_domains_graph_gave_the_last_scan(tmp_path: Pat
     text = str(view.to_dict())
     assert "graph-only.com" in text
     assert "contoso.com" in text
+
+
+def test_home_says_which_replica_leads_and_since_when(tmp_path: Path) -> None:
+    config = parse_config({"tenant": {"name": "Contoso"}}, base_dir=tmp_path)
+    since = NOW - timedelta(hours=2)
+
+    def context(leader: LeaderRecord | None) -> str:
+        view = home_view(
+            config, facts=None, certificates={}, findings=[], last_run=None, now=NOW, leader=leader
+        )
+        return json.dumps(view.to_dict()["blocks"][1])
+
+    leading = LeaderRecord(
+        replica="relaycheck-7f9 <!channel>", since=since, until=NOW, epoch=3, active=True
+    )
+    text = context(leading)
+    assert "led by replica relaycheck-7f9 &lt;!channel&gt;" in text
+    assert f"since {since:%Y-%m-%d %H:%M} UTC" in text
+    assert "no leader" in context(
+        LeaderRecord(replica="r1", since=since, until=NOW, epoch=3, active=False)
+    )
+    assert "no replica has led yet" in context(None)

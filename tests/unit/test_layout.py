@@ -73,6 +73,12 @@ def _copy_tree(tmp_path: Path) -> None:
         ("bot/slack/blocks.py", "import bot.alerting.store", "rendering imports no store"),
         ("bot/alerting/alerts.py", "import bot.alerting.store", "rendering imports no store"),
         ("bot/alerting/store.py", "import bot.alerting.alerts", "the store imports no rendering"),
+        ("bot/alerting/lease.py", "import time", "the lease decision is pure"),
+        (
+            "bot/alerting/migrations/versions/r0002_tenants_ha.py",
+            "import bot.alerting.schema",
+            "migrations are frozen",
+        ),
     ],
 )
 def test_each_room_contract_catches_a_planted_import(

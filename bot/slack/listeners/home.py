@@ -55,6 +55,7 @@ async def render_home(deps: Deps) -> View:
         last_run=store.last_run() if store is not None else None,
         readiness=store.last_run("certificates") if store is not None else None,
         now=deps.clock(),
+        leader=store.leader() if store is not None else None,
     )
 
 
