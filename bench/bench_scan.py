@@ -1,147 +1,333 @@
-"""Benchmark: `run_scan` over N loopback STARTTLS endpoints vs a sequential openssl loop.
+"""Benchmark: `relaycheck scan --json` (the real CLI, a subprocess) against the TLS floor.
 
-Not a test. Starts N fake SMTP servers (each its own port on 127.0.0.1, its own host name, a
-certificate from a private CA) in a background thread with its own event loop, so the servers do
-not share the scanner's loop. Then times one relaycheck scan of all N endpoints and a sequential
-`openssl s_client -starttls smtp` over a sample of them (all of them by default), and prints
-both and the ratio. With a sample smaller than N, the openssl time is extrapolated linearly and
-the output says so.
+Not a test. The floor is a bare asyncio client in this process that does the same SMTP dialogue
+as the probe (banner, EHLO, STARTTLS, TLS handshake, read the presented chain, QUIT, close) with
+the same concurrency and nothing else: no start-up, no parsing, no rules, no JSON. The CLI run
+includes everything a user waits for: interpreter start, imports, config, probes, rules, JSON.
 
-    .venv/bin/python bench/bench_scan.py [--endpoints 200] [--sample 200] [--concurrency 20]
+The loopback STARTTLS servers run in a child process (`--serve`), so they compete with neither
+side for the GIL; each endpoint is its own listener on its own address spread over 127.0.0.0/8
+(127.1.0.1, 127.1.0.2, ...), as a large estate spreads over many hosts. Rounds are interleaved
+(each round: floor and CLI at 500, then floor and CLI at 5,000), and the medians are compared:
+the ratio CLI/floor at 500 endpoints (target <= 1.3x), the growth from 500 to 5,000 endpoints
+for both (target <= 11x for the CLI) and the CLI's peak RSS (VmHWM, target <= 200 MB).
+CPU seconds of both are printed too (a loaded machine stretches wall time; CPU time shows what
+each side costs).
+relaycheck's modules are byte-compiled first, as an installed package is.
+
+    .venv/bin/python bench/bench_scan.py [--sizes 500 5000] [--rounds 3] [--concurrency 50]
+    .venv/bin/python bench/bench_scan.py --sizes 20 200 --rounds 1      # a quick look
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import shutil
+import compileall
+import json
+import os
+import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from checks.config import parse_config
-from checks.model import Severity
-from checks.scan import run_scan
-from tests.fakes.pki import Pki
-from tests.fakes.smtp import FakeSmtpServer, start_fake_smtp
+EHLO_NAME = "bench.relaycheck.test"
+TIMEOUT = 20.0
 
 
-class ServerThread:
-    """N fake listeners served by an event loop in a daemon thread."""
-
-    def __init__(self, count: int, tmp: Path, pki: Pki) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        leaf = pki.leaf(["*.bench.contoso.com"])
-        future = asyncio.run_coroutine_threadsafe(self._start(count, tmp, leaf), self.loop)
-        self.servers: list[FakeSmtpServer] = future.result(timeout=60)
-
-    async def _start(self, count: int, tmp: Path, leaf: object) -> list[FakeSmtpServer]:
-        return [await start_fake_smtp(tmp, "good", leaf) for _ in range(count)]  # type: ignore[arg-type]
-
-    def stop(self) -> None:
-        async def close_all() -> None:
-            for server in self.servers:
-                await server.close()
-
-        asyncio.run_coroutine_threadsafe(close_all(), self.loop).result(timeout=30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
+def address(index: int) -> str:
+    """The index-th loopback address, spread over 127.0.0.0/8 (never .0 or .255)."""
+    block, host = divmod(index, 254)
+    return f"127.{1 + block // 256}.{block % 256}.{host + 1}"
 
 
-def openssl_loop(openssl: str, ports: list[int]) -> tuple[float, int]:
-    failures = 0
-    started = time.perf_counter()
-    for index, port in enumerate(ports):
-        result = subprocess.run(
-            [
-                openssl,
-                "s_client",
-                "-starttls",
-                "smtp",
-                "-connect",
-                f"127.0.0.1:{port}",
-                "-servername",
-                f"mx{index}.bench.contoso.com",
-                "-showcerts",
-            ],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=30,
-            check=False,
+# --------------------------------------------------------------------------- servers (child)
+
+
+async def _serve_one(
+    context: ssl.SSLContext, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    try:
+        writer.write(b"220 mail.bench.contoso.com ESMTP bench\r\n")
+        while True:
+            line = (await reader.readline()).strip().upper()
+            if not line:
+                return
+            if line.startswith(b"EHLO"):
+                writer.write(b"250-mail.bench.contoso.com\r\n250-SIZE 1000000\r\n")
+                writer.write(b"250-STARTTLS\r\n250 8BITMIME\r\n")
+            elif line == b"STARTTLS":
+                writer.write(b"220 2.0.0 ready\r\n")
+                await writer.drain()
+                await writer.start_tls(context)
+            elif line == b"QUIT":
+                writer.write(b"221 2.0.0 bye\r\n")
+                writer.close()  # graceful: an abort here could reset the 221 in flight
+                async with asyncio.timeout(5):
+                    await writer.wait_closed()
+                return
+            else:
+                writer.write(b"502 5.5.2 not implemented\r\n")
+    except (ConnectionError, ssl.SSLError, OSError, TimeoutError):
+        pass
+    finally:
+        writer.transport.abort()
+
+
+async def _serve(count: int, tmp: Path) -> None:
+    from tests.fakes.pki import Pki
+
+    pki = Pki(tmp_path=tmp)
+    leaf = pki.leaf(["*.bench.contoso.com"])
+    context = leaf.server_context(tmp)
+    servers = []
+    for index in range(count):
+        server = await asyncio.start_server(
+            lambda r, w: _serve_one(context, r, w), address(index), 0, backlog=512
         )
-        if b"BEGIN CERTIFICATE" not in result.stdout:
-            failures += 1
-    return time.perf_counter() - started, failures
+        servers.append(server)
+    ports = [int(s.sockets[0].getsockname()[1]) for s in servers]
+    print(json.dumps({"ca_file": str(pki.ca_file), "ports": ports}), flush=True)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.read)  # until the parent closes our stdin
+    for server in servers:
+        server.close()
+
+
+# --------------------------------------------------------------------------- the floor
+
+
+async def _reply(reader: asyncio.StreamReader) -> int:
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionError("closed")
+        if line[3:4] != b"-":
+            return int(line[:3])
+
+
+async def _floor_one(host: str, port: int, context: ssl.SSLContext, index: int) -> int:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        await _reply(reader)
+        writer.write(f"EHLO {EHLO_NAME}\r\n".encode())
+        await _reply(reader)
+        writer.write(b"STARTTLS\r\n")
+        await _reply(reader)
+        await writer.start_tls(context, server_hostname=f"mx{index}.bench.contoso.com")
+        ssl_object = writer.get_extra_info("ssl_object")
+        chain = ssl_object._sslobj.get_unverified_chain()  # what the probe reads too
+        writer.write(b"QUIT\r\n")
+        await _reply(reader)
+        writer.close()
+        await writer.wait_closed()
+        return len(chain)
+    finally:
+        writer.transport.abort()
+
+
+async def floor(targets: list[tuple[str, int]], concurrency: int) -> tuple[float, float, int]:
+    """Seconds, CPU seconds of this process, and failures of one floor pass."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    limit = asyncio.Semaphore(concurrency)
+    failures = 0
+    reasons: dict[str, str] = {}
+
+    async def one(index: int, host: str, port: int) -> None:
+        nonlocal failures
+        async with limit:
+            try:
+                async with asyncio.timeout(TIMEOUT):
+                    if await _floor_one(host, port, context, index) < 1:
+                        failures += 1
+            except (OSError, TimeoutError, ssl.SSLError) as err:
+                failures += 1
+                reasons[type(err).__name__] = str(err)
+
+    started = time.perf_counter()
+    cpu = time.process_time()
+    await asyncio.gather(*(one(i, h, p) for i, (h, p) in enumerate(targets)))
+    cpu = time.process_time() - cpu
+    if reasons:
+        print(f"  floor failures: {reasons}", file=sys.stderr)
+    return time.perf_counter() - started, cpu, failures
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def write_config(
+    path: Path, targets: list[tuple[str, int]], ca_file: str, concurrency: int
+) -> None:
+    lines = [
+        '[tenant]\nname = "bench"\naccepted_domains = ["bench.contoso.com"]\n',
+        f"[trust]\nca_file = {json.dumps(ca_file)}\n",
+        f'[probe]\nehlo_name = "{EHLO_NAME}"\ntimeout_seconds = 10\nconcurrency = {concurrency}\n',
+        "[dns]\nenabled = false\n",
+    ]
+    for index, (host, port) in enumerate(targets):
+        lines.append(
+            f'[[endpoints]]\nname = "mx{index}"\nhost = "mx{index}.bench.contoso.com"\n'
+            f'address = "{host}"\nport = {port}\ntls = "starttls"\nrole = "smarthost"\n'
+        )
+    path.write_text("\n".join(lines))
+
+
+class PeakRss:
+    """The peak RSS of one process, read from /proc/PID/status (VmHWM) until it exits.
+
+    `wait4`'s `ru_maxrss` would not do: Linux carries the parent's high-water mark across
+    fork and exec into the child's, so every CLI would report at least this process's size."""
+
+    def __init__(self, pid: int) -> None:
+        self.path = Path(f"/proc/{pid}/status")
+        self.kib = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        while not self.done.is_set():
+            try:
+                for line in self.path.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.kib = max(self.kib, int(line.split()[1]))
+            except (OSError, ValueError):
+                return  # gone (or a zombie without memory): the last reading stands
+            self.done.wait(0.01)
+
+    def stop(self) -> int:
+        self.done.set()
+        self.thread.join()
+        return self.kib
+
+
+def cli_with_rss(config: Path) -> tuple[float, float, int, int, int]:
+    """One `relaycheck scan --json`: seconds, CPU seconds, peak RSS (KiB), findings, non-ok.
+
+    CPU time comes from `wait4` (the child's own); the peak RSS from `PeakRss`."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "scan", "--config", str(config), "--json"],
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
+        peak = PeakRss(process.pid)
+        _pid, _status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        rss = peak.stop()
+        process.returncode = 0  # reaped here; keep Popen from waiting again
+        out.seek(0)
+        document = json.loads(out.read())
+    bad = sum(1 for f in document["findings"] if f["severity"] in ("warning", "critical"))
+    cpu = usage.ru_utime + usage.ru_stime
+    return elapsed, cpu, rss, len(document["findings"]), bad
+
+
+def compile_sources() -> None:
+    """Byte-compile relaycheck's own modules, as installing a package does (pip compiles on
+    install). An editable install run with PYTHONDONTWRITEBYTECODE set would otherwise compile
+    every module from source on each start, which no installed CLI does."""
+    for package in ("checks", "bot"):
+        compileall.compile_dir(ROOT / package, quiet=1)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--endpoints", type=int, default=200)
-    parser.add_argument("--sample", type=int, default=None, help="openssl sample (default: all)")
-    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 5000])
+    parser.add_argument(
+        "--endpoints", type=int, help="one size only (the earlier flag; same as --sizes N)"
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--tmp", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    # the fake servers' SSL transports log a notice for each openssl EOF; not our subject
-    logging.getLogger("asyncio").setLevel(logging.ERROR)
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        parser.error("openssl is not on PATH; the baseline needs it")
+    compile_sources()
+    if args.serve:
+        asyncio.run(_serve(args.serve, Path(args.tmp)))
+        return 0
+    if args.endpoints is not None:
+        args.sizes = [args.endpoints]
+    if min(args.sizes) < 1 or args.rounds < 1:
+        parser.error("--sizes and --rounds must be at least 1")
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        pki = Pki(tmp_path=tmp)
-        servers = ServerThread(args.endpoints, tmp, pki)
+        server = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(max(args.sizes)), "--tmp", tmpdir],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        assert server.stdout is not None
+        assert server.stdin is not None
+        started = json.loads(server.stdout.readline())
+        ports: list[int] = started["ports"]
+        everything = [(address(i), port) for i, port in enumerate(ports)]
+        results: dict[int, dict[str, list[float]]] = {}
+        configs: dict[int, Path] = {}
         try:
-            config = parse_config(
-                {
-                    "tenant": {"name": "bench"},
-                    "trust": {"ca_file": str(pki.ca_file)},
-                    "probe": {
-                        "concurrency": args.concurrency,
-                        "timeout_seconds": 5,
-                        "ehlo_name": "bench.relaycheck.test",
-                    },
-                    "endpoints": [
-                        {
-                            "name": f"mx{i}",
-                            "host": f"mx{i}.bench.contoso.com",
-                            "address": "127.0.0.1",
-                            "port": server.port,
-                        }
-                        for i, server in enumerate(servers.servers)
-                    ],
-                },
-                base_dir=tmp,
-            )
-            started = time.perf_counter()
-            report = asyncio.run(run_scan(config, now=datetime.now(UTC), environ={}))
-            scan_seconds = time.perf_counter() - started
-            bad = [f for f in report.findings if f.severity > Severity.INFO]
-            ports = [s.port for s in servers.servers]
-            sample = ports[: args.sample] if args.sample else ports
-            openssl_seconds, openssl_failures = openssl_loop(openssl, sample)
+            for size in args.sizes:
+                configs[size] = tmp / f"bench-{size}.toml"
+                write_config(configs[size], everything[:size], started["ca_file"], args.concurrency)
+                # warm-up: page cache, accept queues, the server's first handshakes
+                asyncio.run(floor(everything[:size], args.concurrency))
+                results[size] = {k: [] for k in ("floor", "cli", "rss", "floor_cpu", "cli_cpu")}
+            # each round runs every size, floor then CLI, so the growth from 500 to 5,000 is
+            # measured within the same minutes of machine noise as the ratios
+            for _ in range(args.rounds):
+                for size in args.sizes:
+                    rows = results[size]
+                    targets = everything[:size]
+                    seconds, floor_cpu, failures = asyncio.run(floor(targets, args.concurrency))
+                    rows["floor"].append(seconds)
+                    rows["floor_cpu"].append(floor_cpu)
+                    elapsed, cli_cpu, rss, total, bad = cli_with_rss(configs[size])
+                    rows["cli"].append(elapsed)
+                    rows["cli_cpu"].append(cli_cpu)
+                    rows["rss"].append(rss / 1024)
+                    print(
+                        f"  {size:>5} endpoints: floor {seconds:6.2f} s (cpu {floor_cpu:.2f}, "
+                        f"{failures} failed)  cli {elapsed:6.2f} s (cpu {cli_cpu:.2f}, "
+                        f"{total} findings, {bad} not ok, peak RSS {rss / 1024:.0f} MB)",
+                        flush=True,
+                    )
         finally:
-            servers.stop()
-    extrapolated = openssl_seconds * len(ports) / len(sample)
-    print(f"endpoints:            {len(ports)} (loopback, STARTTLS, EC P-256 chain of 2)")
-    print(
-        f"relaycheck scan:      {scan_seconds:.2f} s  (concurrency {args.concurrency}, "
-        f"{len(report.certificates)} chains observed, {len(bad)} non-ok findings)"
-    )
-    note = "" if len(sample) == len(ports) else f", extrapolated from {len(sample)} sampled"
-    print(
-        f"openssl s_client loop: {extrapolated:.2f} s  (sequential{note}; "
-        f"{openssl_failures} without a certificate)"
-    )
-    print(f"ratio:                {extrapolated / scan_seconds:.1f}x faster")
+            server.stdin.close()
+            server.wait(timeout=60)
+    print(f"concurrency {args.concurrency}, {args.rounds} interleaved rounds, medians:")
+    for size, rows in results.items():
+        f, c = statistics.median(rows["floor"]), statistics.median(rows["cli"])
+        fc, cc = statistics.median(rows["floor_cpu"]), statistics.median(rows["cli_cpu"])
+        print(
+            f"{size:>5} endpoints: floor {f:6.2f} s  relaycheck scan --json {c:6.2f} s  "
+            f"ratio {c / f:.2f}x  (cpu {fc:.2f} vs {cc:.2f} s: {cc / fc:.2f}x)  "
+            f"peak RSS {max(rows['rss']):.0f} MB"
+        )
+    if len(results) >= 2:
+        small, large = min(results), max(results)
+        grow_cli = statistics.median(results[large]["cli"]) / statistics.median(
+            results[small]["cli"]
+        )
+        grow_floor = statistics.median(results[large]["floor"]) / statistics.median(
+            results[small]["floor"]
+        )
+        print(
+            f"growth {small} -> {large}: relaycheck {grow_cli:.2f}x, floor {grow_floor:.2f}x "
+            f"(linear would be {large / small:.0f}x)"
+        )
     return 0
 
 

@@ -64,7 +64,7 @@ from checks.model import (
 )
 from checks.rules.addresses import parse_address
 from checks.rules.names import InvalidName, parse_connector_name, to_ascii_domain
-from checks.rules.schedule import InvalidSchedule, build_trigger, parse_schedule
+from checks.rules.schedule import InvalidSchedule, validate_schedule
 
 T = TypeVar("T")
 
@@ -1061,8 +1061,7 @@ def _schedule(reader: _Reader) -> ScheduleSettings:
     for name in ("certificates", "domains", "digest"):
         text: str = reader.get(name)
         try:
-            values[name] = parse_schedule(text).text
-            build_trigger(text, timezone)
+            values[name] = validate_schedule(text, timezone)
         except InvalidSchedule as err:
             reader.report(name, f"{text!r}: {err}")
             values[name] = getattr(ScheduleSettings(), name)

@@ -6,21 +6,15 @@ They plug into `checks.scan.DOMAIN_STAGES`; the stage types live in `checks.stag
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-import httpx
+from typing import TYPE_CHECKING
 
 from checks.model import CheckId, Finding
-from checks.probes.dns import observe_domains
 from checks.rules.certificates import CertificateFacts
-from checks.rules.dns import (
-    mta_sts_findings,
-    mx_endpoints,
-    mx_findings,
-    spf_findings,
-    tlsa_findings,
-)
 from checks.rules.domains import accepted_domain_findings
 from checks.stages import ScanContext, StageResult
+
+if TYPE_CHECKING:
+    import httpx
 
 # Microsoft-managed routing domains: their MX is Microsoft's business, not the mail team's
 MANAGED_SUFFIXES = (".onmicrosoft.com", ".mail.onmicrosoft.com")
@@ -48,6 +42,16 @@ async def dns_stage(ctx: ScanContext, *, http: httpx.AsyncClient | None = None) 
     domains = dns_domains(ctx)
     if not domains:
         return StageResult()
+    # dnspython, httpx and the DNS rules (~100 ms of imports) load only for a scan that asks DNS
+    from checks.probes.dns import observe_domains
+    from checks.rules.dns import (
+        mta_sts_findings,
+        mx_endpoints,
+        mx_findings,
+        spf_findings,
+        tlsa_findings,
+    )
+
     observations = await observe_domains(
         ctx.config.dns, domains, http=http, ca_file=ctx.config.trust.ca_file
     )

@@ -26,6 +26,7 @@ from checks.rules.certcheck import EKU_EXPLANATION
 from checks.rules.certificates import CertificateObservation, ChainStatus, validity_problem
 from checks.rules.names import (
     Acceptance,
+    AcceptedLookup,
     ConnectorDomain,
     ConnectorMatch,
     ConnectorName,
@@ -180,13 +181,17 @@ def _domain_of(address: Address) -> str:
 
 
 def classify(
-    envelope: Envelope, facts: TenantFacts, forwards: Sequence[Forward] = ()
+    envelope: Envelope,
+    facts: TenantFacts,
+    forwards: Sequence[Forward] = (),
+    *,
+    situation: Situation | None = None,
 ) -> tuple[Scenario, Address | None, list[str], list[str]]:
     """The scenario id, the forwarding mailbox (if any), reasons and warnings."""
+    known = situation if situation is not None else Situation.of(facts, forwards, {}, None)
     reasons: list[str] = []
     warnings: list[str] = []
-    accepted = facts.accepted_domains
-    rcpt = lookup_accepted(envelope.recipient.domain, accepted)
+    rcpt = known.lookup(envelope.recipient.domain)
     if rcpt.acceptance is not Acceptance.NOT_ACCEPTED:
         if rcpt.acceptance is Acceptance.UNCERTAIN and rcpt.via is not None:
             warnings.append(
@@ -207,7 +212,7 @@ def classify(
             "a non-delivery report relayed to the internet."
         )
         return Scenario.NDR, None, reasons, warnings
-    sender = lookup_accepted(envelope.sender.domain, accepted)
+    sender = known.lookup(envelope.sender.domain)
     if sender.acceptance is Acceptance.ACCEPTED:
         reasons.append(
             f"The MAIL FROM domain {_domain_of(envelope.sender)} is an accepted domain and "
@@ -229,7 +234,7 @@ def classify(
         f"Neither the MAIL FROM domain {_domain_of(envelope.sender)} nor the recipient domain "
         f"{_domain_of(envelope.recipient)} is an accepted domain"
     )
-    mailbox = envelope.via or _forwarding_mailbox(envelope, forwards)
+    mailbox = envelope.via or known.forwarding_mailbox(envelope.recipient)
     if mailbox is not None:
         how = (
             "as given" if envelope.via is not None else "by a forwarding rule in the configuration"
@@ -246,12 +251,15 @@ def classify(
     return Scenario.UNREGISTERED_SENDER, None, reasons, warnings
 
 
-def _forwarding_mailbox(envelope: Envelope, forwards: Sequence[Forward]) -> Address | None:
-    for forward in forwards:
-        target = parse_address(forward.to, role="forward target")
-        if target.same_mailbox(envelope.recipient):
-            return parse_address(forward.mailbox, role="forwarding mailbox")
-    return None
+def _parsed_forwards(forwards: Sequence[Forward]) -> tuple[tuple[Address, Address], ...]:
+    """(mailbox, target) of each forwarding rule, parsed once per situation."""
+    return tuple(
+        (
+            parse_address(forward.mailbox, role="forwarding mailbox"),
+            parse_address(forward.to, role="forward target"),
+        )
+        for forward in forwards
+    )
 
 
 # --------------------------------------------------------------------------- connectors
@@ -510,6 +518,112 @@ def _scenario_alternatives(scenario: Scenario, envelope: Envelope) -> list[str]:
     return []
 
 
+@dataclass(slots=True, eq=False)
+class Situation:
+    """Everything an answer depends on except the envelope: tenant, forwards, certificates, now.
+
+    The connector sessions (how the on-prem server matches each connector) depend only on
+    these, never on the sender or recipient, so they are evaluated once per situation instead
+    of once per answer; accepted-domain lookups are remembered per domain. `prepare` builds
+    one for many envelopes (`relaycheck explain --batch`); `explain` reuses the last one when
+    it is asked about the same objects again. The inputs are values: a caller that changes
+    them builds a new situation.
+    """
+
+    facts: TenantFacts
+    forwards: Sequence[Forward]
+    certificates: Mapping[str, CertificateObservation]
+    now: datetime | None
+    _sessions: tuple[ConnectorSession, ...] | None = None
+    _lookups: dict[str, AcceptedLookup] = field(default_factory=dict)
+    _forwards: tuple[tuple[Address, Address], ...] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        facts: TenantFacts,
+        forwards: Sequence[Forward],
+        certificates: Mapping[str, CertificateObservation],
+        now: datetime | None,
+    ) -> Situation:
+        return cls(facts=facts, forwards=forwards, certificates=certificates, now=now)
+
+    def same(
+        self,
+        facts: TenantFacts,
+        forwards: Sequence[Forward],
+        certificates: Mapping[str, CertificateObservation],
+        now: datetime,
+    ) -> bool:
+        return (
+            self.facts is facts
+            and self.forwards is forwards
+            and self.certificates is certificates
+            and self.now == now
+        )
+
+    def sessions(self) -> tuple[ConnectorSession, ...]:
+        if self._sessions is None:
+            assert self.now is not None
+            self._sessions = tuple(
+                session
+                for connector in self.facts.connectors
+                for session in evaluate_connector(
+                    connector, self.facts, self.certificates.get(connector.name), now=self.now
+                )
+            )
+        return self._sessions
+
+    def lookup(self, domain: str) -> AcceptedLookup:
+        found = self._lookups.get(domain)
+        if found is None:
+            if len(self._lookups) >= _LOOKUP_CACHE_SIZE:
+                self._lookups.clear()
+            found = lookup_accepted(domain, self.facts.accepted_domains)
+            self._lookups[domain] = found
+        return found
+
+    def parsed_forwards(self) -> tuple[tuple[Address, Address], ...]:
+        if self._forwards is None:
+            self._forwards = _parsed_forwards(self.forwards)
+        return self._forwards
+
+    def forwarding_mailbox(self, recipient: Address) -> Address | None:
+        """The on-prem mailbox a configured forwarding rule sends to `recipient` from."""
+        for mailbox, target in self.parsed_forwards():
+            if target.same_mailbox(recipient):
+                return mailbox
+        return None
+
+    def forward_target(self, mailbox: Address) -> Address | None:
+        """Where a configured forwarding rule sends the mail of `mailbox`."""
+        for source, target in self.parsed_forwards():
+            if source.same_mailbox(mailbox):
+                return target
+        return None
+
+
+# distinct domains whose accepted-domain standing a situation remembers
+_LOOKUP_CACHE_SIZE = 4096
+_last: Situation | None = None
+
+
+def prepare(
+    facts: TenantFacts,
+    *,
+    forwards: Sequence[Forward] = (),
+    certificates: Mapping[str, CertificateObservation] | None = None,
+    now: datetime,
+) -> Situation:
+    """The situation to explain many envelopes in (see `explain_in`)."""
+    return Situation.of(facts, forwards, certificates if certificates is not None else {}, now)
+
+
+def explain_in(situation: Situation, envelope: Envelope) -> Explanation:
+    """Classify the envelope and decide, in a prepared situation."""
+    return _explain(envelope, situation, with_forward=True)
+
+
 def explain(
     envelope: Envelope,
     facts: TenantFacts,
@@ -519,26 +633,24 @@ def explain(
     now: datetime,
 ) -> Explanation:
     """Classify the envelope and decide whether Exchange Online would take it from on-prem."""
-    return _explain(envelope, facts, forwards, certificates or {}, now, with_forward=True)
+    global _last
+    observed = certificates if certificates is not None else _NO_CERTIFICATES
+    situation = _last
+    if situation is None or not situation.same(facts, forwards, observed, now):
+        situation = Situation.of(facts, forwards, observed, now)
+        _last = situation
+    return _explain(envelope, situation, with_forward=True)
 
 
-def _explain(
-    envelope: Envelope,
-    facts: TenantFacts,
-    forwards: Sequence[Forward],
-    certificates: Mapping[str, CertificateObservation],
-    now: datetime,
-    *,
-    with_forward: bool,
-) -> Explanation:
-    scenario, _mailbox, reasons, warnings = classify(envelope, facts, forwards)
-    sessions = [
-        session
-        for connector in facts.connectors
-        for session in evaluate_connector(
-            connector, facts, certificates.get(connector.name), now=now
-        )
-    ]
+_NO_CERTIFICATES: Mapping[str, CertificateObservation] = {}
+
+
+def _explain(envelope: Envelope, situation: Situation, *, with_forward: bool) -> Explanation:
+    facts = situation.facts
+    scenario, _mailbox, reasons, warnings = classify(
+        envelope, facts, situation.forwards, situation=situation
+    )
+    sessions = situation.sessions()
     for session in sessions:
         reasons.append(session.summary)
         warnings.extend(session.warnings)
@@ -565,8 +677,7 @@ def _explain(
             )
             if (
                 envelope.sender is not None
-                and lookup_accepted(envelope.sender.domain, facts.accepted_domains).acceptance
-                is Acceptance.ACCEPTED
+                and situation.lookup(envelope.sender.domain).acceptance is Acceptance.ACCEPTED
             ):
                 warnings.append(
                     "with RejectDirectSend on, mail from an accepted domain that matches no connector "
@@ -645,7 +756,7 @@ def _explain(
 
     forwarded = None
     if with_forward and scenario is Scenario.ACCEPTED_SENDER and envelope.sender is not None:
-        forwarded = _forward_outcome(envelope, facts, forwards, certificates, now)
+        forwarded = _forward_outcome(envelope, situation)
         verdict = (
             "would be relayed"
             if forwarded.accepted
@@ -673,19 +784,9 @@ def _explain(
     )
 
 
-def _forward_outcome(
-    envelope: Envelope,
-    facts: TenantFacts,
-    forwards: Sequence[Forward],
-    certificates: Mapping[str, CertificateObservation],
-    now: datetime,
-) -> Explanation:
+def _forward_outcome(envelope: Envelope, situation: Situation) -> Explanation:
     """What happens when this accepted-domain mailbox forwards mail from an outside sender."""
     assert envelope.sender is not None
-    target = envelope.recipient
-    for forward in forwards:
-        if parse_address(forward.mailbox, role="forwarding mailbox").same_mailbox(envelope.sender):
-            target = parse_address(forward.to, role="forward target")
-            break
+    target = situation.forward_target(envelope.sender) or envelope.recipient
     forwarded_envelope = Envelope(sender=OUTSIDE_SENDER, recipient=target, via=envelope.sender)
-    return _explain(forwarded_envelope, facts, forwards, certificates, now, with_forward=False)
+    return _explain(forwarded_envelope, situation, with_forward=False)

@@ -36,7 +36,6 @@ from checks.observations import TlsObservation
 from checks.observe import served_observation, shown_path
 from checks.preflight import Target, preflight, waiting_note
 from checks.probes.certfile import read_certificate_file
-from checks.probes.dns import address_resolver
 from checks.probes.revocation import RevocationFetcher
 from checks.probes.smtp import AddressLocks, ClientContexts, probe_endpoint
 from checks.probes.trust import load_trust_anchors
@@ -393,7 +392,11 @@ async def probe_all(
     slots = asyncio.Semaphore(config.probe.concurrency)
     locks = AddressLocks()
     contexts = ClientContexts.create(every_key_type=config.probe.every_key_type)
-    resolver = address_resolver(config.dns) if config.dns.nameservers else None
+    resolver = None
+    if config.dns.nameservers:
+        from checks.probes.dns import address_resolver  # dnspython only when configured
+
+        resolver = address_resolver(config.dns)
     results: dict[str, tuple[TlsObservation, ...]] = {}
     bugs: list[Finding] = []
     done = 0
@@ -468,7 +471,7 @@ async def certificate_stage(
         else None
     )
     certificates: list[ObservedCertificate] = []
-    for endpoint in endpoints:
+    for endpoint in endpoints:  # findings in the configured order, however probes finished
         seen = observations.get(endpoint.name, ())
         certificates.extend(
             ObservedCertificate(

@@ -8,16 +8,13 @@ Graph answers it is the freshest truth, so its accepted domains replace the conf
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-
-import httpx
+from typing import TYPE_CHECKING
 
 from checks.model import AcceptedDomain, CheckId, Config, Connector, Finding, Severity
 from checks.probes.exports import load_exports, load_tenant
-from checks.probes.graph import Sleep, fetch_domains
 from checks.rules.domains import (
     GraphObservation,
     drift_findings,
@@ -26,6 +23,11 @@ from checks.rules.domains import (
     graph_finding,
 )
 from checks.rules.tenant import TenantFacts, merge_tenant
+
+if TYPE_CHECKING:  # the Graph probe (and httpx) load only when [microsoft365] is configured
+    import httpx
+
+    from checks.probes.graph import Sleep
 
 
 def combine(
@@ -82,7 +84,7 @@ async def collect_tenant(
     environ: Mapping[str, str],
     http: httpx.AsyncClient | None = None,
     previous_domains: frozenset[str] | None = None,
-    sleep: Sleep = asyncio.sleep,
+    sleep: Sleep | None = None,
 ) -> tuple[TenantFacts, list[Finding]]:
     """Config + exports + Graph (when `[microsoft365]` is configured) as one `TenantFacts`.
 
@@ -94,7 +96,13 @@ async def collect_tenant(
     findings = [export_finding(err) for err in exports.errors]
     graph: GraphObservation | None = None
     if config.microsoft365.enabled:
-        graph = await fetch_domains(config.microsoft365, environ=environ, http=http, sleep=sleep)
+        import asyncio
+
+        from checks.probes.graph import fetch_domains  # httpx: ~70 ms of imports, only when used
+
+        graph = await fetch_domains(
+            config.microsoft365, environ=environ, http=http, sleep=sleep or asyncio.sleep
+        )
     facts, more = combine(
         config,
         exported_domains=exports.domains,

@@ -15,7 +15,6 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from bot.slack.settings import load_settings
 from checks.config import config_schema, read_toml, validate_config
@@ -33,8 +32,7 @@ def _say(line: str) -> None:
     print(escape_invisible(line))
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("config", help="work with configuration files")
+def register(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(
         dest="config_action", metavar="ACTION", parser_class=type(parser)
     )

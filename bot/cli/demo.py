@@ -6,22 +6,17 @@ import argparse
 import asyncio
 import sys
 from datetime import UTC, datetime
-from typing import Any
 
 from bot.cli.common import EXAMPLE_CONFIG
 from bot.demo import run_demo
 from checks.errors import ConfigError
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="watch relaycheck catch a certificate renewal that breaks relay (all on loopback)",
-        description=(
-            "Serves the Contoso example's smart host on 127.0.0.1 with a throwaway CA, runs two "
-            "scheduled checks around a bad renewal, prints the alerts as 'serve' does without "
-            "Slack, and explains the bounce. Nothing leaves this machine."
-        ),
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Serves the Contoso example's smart host on 127.0.0.1 with a throwaway CA, runs two "
+        "scheduled checks around a bad renewal, prints the alerts as 'serve' does without "
+        "Slack, and explains the bounce. Nothing leaves this machine."
     )
     parser.set_defaults(handler=run)
 

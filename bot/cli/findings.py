@@ -16,14 +16,10 @@ from bot.records import OpenFinding
 from checks.report import escape_invisible
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "findings",
-        help="list open findings from the state file (what the scheduled checks found)",
-        description=(
-            "List the findings that are open in the state ([state] path or url), worst first, "
-            "for one tenant (--tenant; default: the config's [tenant] name)."
-        ),
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "List the findings that are open in the state ([state] path or url), worst first, "
+        "for one tenant (--tenant; default: the config's [tenant] name)."
     )
     add_config_argument(parser)
     add_tenant_argument(parser)

@@ -15,7 +15,6 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from bot.cli.common import (
     add_config_argument,
@@ -33,17 +32,13 @@ from checks.report import EXIT_UNKNOWN, escape_invisible
 from checks.rules.certificates import CertificateFacts
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "preflight",
-        help="before binding a renewed certificate: would relay and every check still hold?",
-        description=(
-            "Judge the tenant as if CERT were bound: every relay scenario before and after, "
-            "every certificate check, the Exchange send connector's TlsCertificateName, and "
-            "what changes against today's certificate. CERT is a PEM chain, a PEM leaf followed "
-            "by the chain files the server will send, or a PFX (--password-env). Exit code: 0 "
-            "safe to bind, 1 bind with care, 2 binding breaks relay, 3 bad input."
-        ),
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Judge the tenant as if CERT were bound: every relay scenario before and after, "
+        "every certificate check, the Exchange send connector's TlsCertificateName, and "
+        "what changes against today's certificate. CERT is a PEM chain, a PEM leaf followed "
+        "by the chain files the server will send, or a PFX (--password-env). Exit code: 0 "
+        "safe to bind, 1 bind with care, 2 binding breaks relay, 3 bad input."
     )
     add_config_argument(parser)
     add_time_argument(parser)

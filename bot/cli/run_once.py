@@ -14,7 +14,6 @@ import os
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -33,16 +32,12 @@ from checks.rules.schedule import build_trigger
 DELIVERY_BUDGET_SECONDS = 60.0
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "run-once",
-        help="run one scheduled cycle now and deliver its alerts (for cron)",
-        description=(
-            "Run one scheduled cycle now (scan, lifecycle, alerts) and deliver its alerts: to "
-            "Slack when SLACK_BOT_TOKEN and [slack] alerts_channel are set, else to the console. "
-            "For cron users who do not run the daemon. Exit code (as monitoring plugins): 0 ok, "
-            "1 warning, 2 critical, 3 unknown: bad input or the scan could not run."
-        ),
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Run one scheduled cycle now (scan, lifecycle, alerts) and deliver its alerts: to "
+        "Slack when SLACK_BOT_TOKEN and [slack] alerts_channel are set, else to the console. "
+        "For cron users who do not run the daemon. Exit code (as monitoring plugins): 0 ok, "
+        "1 warning, 2 critical, 3 unknown: bad input or the scan could not run."
     )
     add_config_argument(parser)
     add_log_format_argument(parser)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.cli.common import (
     EXAMPLE_CONFIG,
@@ -15,29 +13,33 @@ from bot.cli.common import (
     monitoring_command,
     now_from,
     resolve_config,
+    run_async,
 )
 from bot.cli.text import paint, terminal_width, use_colour
 from checks.errors import RelaycheckError
 from checks.model import CheckId, Config, Finding, Severity
-from checks.report import EXIT_UNKNOWN, exit_code, render_nagios, render_table, to_json
-from checks.scan import run_scan
+from checks.report import EXIT_UNKNOWN, dumps_json, exit_code, render_nagios, render_table
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from checks.scan import Progress, ScanReport
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "scan",
-        help="check certificates, endpoints and domains now",
-        description=(
-            "Probe every configured endpoint (SMTP STARTTLS or implicit TLS), read certificate "
-            "files, and judge certificates, connectors, domains and the relay scenarios the "
-            "tenant relies on. Exit code (as monitoring plugins): 0 ok, 1 warning, 2 critical, "
-            "3 unknown: bad input (config, --only, a missing file) or the scan could not run."
-        ),
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Probe every configured endpoint (SMTP STARTTLS or implicit TLS), read certificate "
+        "files, and judge certificates, connectors, domains and the relay scenarios the "
+        "tenant relies on. Exit code (as monitoring plugins): 0 ok, 1 warning, 2 critical, "
+        "3 unknown: bad input (config, --only, a missing file) or the scan could not run."
     )
     add_config_argument(parser)
     add_time_argument(parser)
     parser.add_argument(
         "--json", action="store_true", help='print {"findings": [...], "summary": {...}}'
+    )
+    parser.add_argument(
+        "--pretty", action="store_true", help="indent the JSON for people (default: compact)"
     )
     parser.add_argument(
         "--format",
@@ -114,13 +116,22 @@ def example_hints(config: Config, findings: tuple[Finding, ...] | list[Finding])
     return hints
 
 
+def scan_once(
+    config: Config, *, now: datetime, only: CheckId | None, progress: Progress | None
+) -> ScanReport:
+    """`run_scan` on a fresh event loop (see `run_async` for why not plain `asyncio.run`)."""
+    from checks.scan import run_scan  # the probes load only for a scan that runs (not --help)
+
+    return run_async(run_scan(config, now=now, only=only, progress=progress))
+
+
 def run(args: argparse.Namespace) -> int:
     only = parse_check(args.only)
     config = resolve_config(args)
     now = now_from(args)
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     try:
-        report = asyncio.run(run_scan(config, now=now, only=only, progress=bar))
+        report = scan_once(config, now=now, only=only, progress=bar)
     except RelaycheckError:
         raise
     except Exception as err:  # the scan itself could not run: UNKNOWN, one line, no traceback
@@ -138,10 +149,8 @@ def run(args: argparse.Namespace) -> int:
             render_nagios(report.findings, report.summary, thresholds=config.thresholds)
         )
     elif output == "json":
-        json.dump(
-            to_json(report.findings, report.summary), sys.stdout, indent=2, ensure_ascii=False
-        )
-        sys.stdout.write("\n")
+        # one write: json.dump to a pipe made ~300,000 small writes at 500 endpoints
+        sys.stdout.write(dumps_json(report.findings, report.summary, pretty=args.pretty) + "\n")
         for hint in hints:
             print(f"relaycheck: {hint}", file=sys.stderr)
     else:

@@ -7,7 +7,6 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from bot.alerting.store import Store
 from bot.cli.logopts import add_log_format_argument, setup_logging
@@ -16,16 +15,12 @@ from bot.slack.settings import load_settings
 from checks.config import load_config
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "serve",
-        help="run the Slack bot (socket or http mode) and the scheduled checks",
-        description=(
-            "Run the Slack bot and the scheduled checks. Secrets come from the environment: "
-            "SLACK_BOT_TOKEN, SLACK_APP_TOKEN (socket mode), SLACK_SIGNING_SECRET (http mode), "
-            "or their *_FILE variants. Without any, checks run and alerts go to the console. "
-            "[server] metrics_port turns on /healthz, /readyz and /metrics."
-        ),
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Run the Slack bot and the scheduled checks. Secrets come from the environment: "
+        "SLACK_BOT_TOKEN, SLACK_APP_TOKEN (socket mode), SLACK_SIGNING_SECRET (http mode), "
+        "or their *_FILE variants. Without any, checks run and alerts go to the console. "
+        "[server] metrics_port turns on /healthz, /readyz and /metrics."
     )
     parser.add_argument("--config", required=True, type=Path, metavar="FILE")
     add_log_format_argument(parser)

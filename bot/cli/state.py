@@ -10,17 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 
 from bot.alerting.store import Store, state_url
 from bot.cli.common import add_config_argument, add_tenant_argument, resolve_config
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "state",
-        help="manage the state store (migrate its schema)",
-        description="Manage the state store named by [state] path or url (or RELAYCHECK_STATE_URL).",
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Manage the state store named by [state] path or url (or RELAYCHECK_STATE_URL)."
     )
     actions = parser.add_subparsers(dest="state_command", metavar="ACTION")
     actions.required = True

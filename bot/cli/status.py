@@ -25,12 +25,11 @@ from checks.model import Config, Severity
 from checks.rules.schedule import build_trigger
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "status",
-        help="last and next scheduled runs, open findings by severity, the outbox",
-        description="Show the last run of each scheduled job and its outcome, the next runs, "
-        "open findings by severity and the Slack outbox, from the state file ([state] path).",
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Show the last run of each scheduled job and its outcome, the next runs, open findings "
+        "by severity, the Slack outbox and the replica that leads, from the state ([state] path "
+        "or url)."
     )
     add_config_argument(parser)
     add_tenant_argument(parser)

@@ -10,21 +10,16 @@ import argparse
 import json
 import sys
 import textwrap
-from typing import Any
 
 from checks.rules.replies import Triage, TriageInputError, triage
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "triage",
-        help="explain an Exchange Online reply (NDR, queue error, protocol log line)",
-        description=(
-            "Recognise what Exchange Online answered (e.g. '550 5.7.64 TenantAttribution; "
-            "Relay Access Denied SMTP') by its tokens and print what it means, the likely "
-            "causes, what to check and fix, and which relaycheck checks would catch it. "
-            "TEXT '-' reads the text from standard input."
-        ),
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Recognise what Exchange Online answered (e.g. '550 5.7.64 TenantAttribution; "
+        "Relay Access Denied SMTP') by its tokens and print what it means, the likely "
+        "causes, what to check and fix, and which relaycheck checks would catch it. "
+        "TEXT '-' reads the text from standard input."
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("text", nargs="+", metavar="TEXT", help="the reply as pasted")

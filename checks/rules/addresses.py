@@ -23,6 +23,10 @@ MAX_ADDRESS = 254
 _SLACK_MAILTO = re.compile(r"<mailto:([^|>]*)(?:\|[^>]*)?>", re.IGNORECASE)
 _VIA = re.compile(r"(?:^|\s)(?:--via[\s=]+|via\s+)(\S+)\s*$", re.IGNORECASE)
 _SEPARATORS = re.compile(r"\s*(?:->|→|⟶|=>)\s*|\s+to\s+", re.IGNORECASE)
+# control characters other than tab and line ends (one regex, not a loop over characters)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# only text made of these can be an IP address literal: others skip `ipaddress`
+_IP_LIKE = re.compile(r"[0-9A-Fa-f.:%]+")
 # RFC 5321 atext, plus any non-ASCII character (SMTPUTF8 local parts)
 _ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010FFFF]+$")
 
@@ -93,6 +97,8 @@ def parse_address(text: str, *, role: str = "address") -> Address:
 
 
 def _is_ip(text: str) -> bool:
+    if not _IP_LIKE.fullmatch(text):
+        return False  # a name (most domains): no exception raised and caught per address
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -129,7 +135,7 @@ def parse_pair(text: str, *, via: str | None = None) -> Envelope:
         raise AddressError(
             f"the input is too long ({len(text)} characters; at most {MAX_INPUT_LENGTH})"
         )
-    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in text):
+    if _CONTROL.search(text):
         raise AddressError("the input contains control characters")
     cleaned = _SLACK_MAILTO.sub(lambda m: m.group(1), _unescape_slack(text)).strip()
     if not cleaned:

@@ -29,6 +29,8 @@ from cryptography.x509.verification import (
 from checks.rules.certificates import CertificateFacts, ChainStatus, ChainVerdict
 
 _PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
+# (chain, moment) verdicts remembered per set of anchors
+VERDICT_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,10 @@ class TrustAnchors:
     _store: Store | None = field(default=None, init=False, repr=False, compare=False)
     _anchor_names: frozenset[str] | None = field(
         default=None, init=False, repr=False, compare=False
+    )
+    # verdicts by (presented chain, moment): see `verify_chain`
+    _verdicts: dict[tuple[tuple[bytes, ...], datetime], ChainVerdict] = field(
+        default_factory=dict, init=False, repr=False, compare=False
     )
 
     def subjects(self) -> frozenset[bytes]:
@@ -88,9 +94,28 @@ def _policy_builder(anchors: TrustAnchors, now: datetime) -> PolicyBuilder:
 def verify_chain(
     chain: Sequence[CertificateFacts], anchors: TrustAnchors, *, now: datetime
 ) -> ChainVerdict:
-    """Verify the presented chain (leaf first) as Exchange Online would, without fetching."""
+    """Verify the presented chain (leaf first) as Exchange Online would, without fetching.
+
+    The verdict is a pure function of the chain, the moment and the anchors, so it is kept on
+    the anchors (loaded once per scan, once per bot) keyed by (chain, moment): a scan of many
+    endpoints serving one chain verifies it once instead of ~400 us per endpoint. Bounded, as
+    the bot verifies at a new moment on every answer."""
     if not chain:
         return ChainVerdict(status=ChainStatus.INVALID, detail="no certificate was presented")
+    key = (tuple(c.der for c in chain), now)
+    cached = anchors._verdicts.get(key)
+    if cached is not None:
+        return cached
+    verdict = _verify(chain, anchors, now=now)
+    if len(anchors._verdicts) >= VERDICT_CACHE_SIZE:
+        anchors._verdicts.clear()
+    anchors._verdicts[key] = verdict
+    return verdict
+
+
+def _verify(
+    chain: Sequence[CertificateFacts], anchors: TrustAnchors, *, now: datetime
+) -> ChainVerdict:
     leaf = x509.load_der_x509_certificate(chain[0].der)
     intermediates = [x509.load_der_x509_certificate(c.der) for c in chain[1:]]
     if not anchors.certificates:

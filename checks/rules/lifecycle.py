@@ -249,15 +249,16 @@ def unobserved_subjects(findings: Iterable[Finding]) -> frozenset[str]:
     )
 
 
+_CHECK_IDS = {c.value: c for c in CheckId}
+_BAD = frozenset(s for s in Severity if s >= Severity.WARNING)
+
+
 def _check_id(value: str) -> CheckId | None:
-    try:
-        return CheckId(value)
-    except ValueError:
-        return None
+    return _CHECK_IDS.get(value)  # a dict, not `CheckId(value)`: called once per finding
 
 
 def _is_bad(finding: Finding | None) -> bool:
-    return finding is not None and finding.severity >= Severity.WARNING
+    return finding is not None and finding.severity in _BAD
 
 
 def _flapped(history: Sequence[bool]) -> bool:
@@ -311,14 +312,19 @@ def advance(
     seen: dict[FindingKey, Finding] = {}
     for item in findings:
         # the same identity twice in one run: keep the worst
-        old = seen.get(item.key)
+        key = item.key  # built once: a run of 5,000 endpoints has ~45,000 findings
+        old = seen.get(key)
         if old is None or item.severity > old.severity:
-            seen[item.key] = item
+            seen[key] = item
     states = dict(previous)
     events: list[Event] = []
     window = max(policy.flap_runs, 2)
 
-    for key in sorted(set(states) | set(seen)):
+    # a finding that is neither bad nor remembered leaves no trace (see `state is None` below):
+    # skipping those up front keeps a run of 5,000 healthy endpoints (45,000 OK findings) cheap
+    relevant = set(states)
+    relevant.update(key for key, item in seen.items() if item.severity in _BAD)
+    for key in sorted(relevant):
         state = states.get(key)
         finding = seen.get(key)
         check = _check_id(key[0])

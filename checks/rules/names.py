@@ -11,26 +11,44 @@ Two matching semantics live here on purpose, side by side, because confusing the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 import idna
 
 from checks.model import AcceptedDomain
 
 MAX_DOMAIN_LENGTH = 253
+# distinct names remembered by `to_ascii_domain` and `display_domain`
+NAME_CACHE_SIZE = 4096
 
 
 class InvalidName(ValueError):
     """A domain name that is not a valid DNS/IDNA name (message says why)."""
 
 
+# a plain lower-case LDH name (no A-labels): valid as it stands, no IDNA work needed
+_PLAIN_NAME = re.compile(r"(?:(?!-)[a-z0-9_-]{1,63}(?<!-)\.)*(?!-)[a-z0-9_-]{1,63}(?<!-)")
+
+
+@lru_cache(maxsize=NAME_CACHE_SIZE)
 def to_ascii_domain(name: str) -> str:
     """The lower-case A-label form of `name`, so Unicode and punycode spellings compare equal.
 
     Accepts a trailing dot (absolute names from DNS). Raises `InvalidName` with a reason.
+    Memoised (a pure function of the text; a scan and a batch of explanations ask about the
+    same few names thousands of times), and plain lower-case names skip the IDNA codec.
     """
+    if len(name) <= MAX_DOMAIN_LENGTH and _PLAIN_NAME.fullmatch(name) and "xn--" not in name:
+        return name
+    return _normalise(name)
+
+
+def _normalise(name: str) -> str:
+    """`to_ascii_domain` the long way: validation and the IDNA codec."""
     text = name.strip()
     if text.endswith("."):
         text = text[:-1]
@@ -73,8 +91,16 @@ def _check_ascii_label(label: str) -> None:
             raise InvalidName(f"character {ch!r} is not allowed in a domain name")
 
 
+@lru_cache(maxsize=NAME_CACHE_SIZE)
 def display_domain(ascii_name: str) -> str:
-    """The Unicode form for people; falls back to the A-label when it does not decode."""
+    """The Unicode form for people; falls back to the A-label when it does not decode.
+
+    Only a name with an A-label (`xn--`) has another form: the others are returned as they
+    are, without IDNA decoding (which was more than half of an explanation's time); what
+    decoding would change about them (upper case) still goes through it."""
+    lowered = ascii_name.lower()
+    if "xn--" not in lowered and lowered == ascii_name:
+        return ascii_name
     try:
         return str(idna.decode(ascii_name))
     except (idna.IDNAError, UnicodeError):

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+if TYPE_CHECKING:  # APScheduler is imported when a trigger is built, not with the config
+    from apscheduler.triggers.base import BaseTrigger
 
 _INTERVAL = re.compile(r"^every\s+(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)$", re.I)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -160,15 +159,71 @@ def parse_schedule(text: str) -> Schedule:
     return Schedule(text=value, cron=(minute, hour, day, month, _weekday_names(dow)))
 
 
+# cron fields the fast path can vouch for: numbers, `*`, ranges, steps and lists
+_RANGES = {"minute": (0, 59), "hour": (0, 23), "day": (1, 31), "month": (1, 12)}
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SIMPLE_TERM = re.compile(r"^(\*|(\w+)(?:-(\w+))?)(?:/(\d+))?$")
+
+
+def _simple_field(item: str, low: int, high: int, names: tuple[str, ...] = ()) -> bool:
+    """True when every term of a cron field is plainly valid (so APScheduler would accept it)."""
+
+    def value(word: str | None) -> int | None:
+        if word is None:
+            return None
+        if names:
+            return names.index(word) if word in names else -1
+        return int(word) if word.isdigit() else -1
+
+    for term in item.lower().split(","):
+        match = _SIMPLE_TERM.match(term)
+        if match is None:
+            return False
+        star, first, last, step = match.groups()
+        if step is not None and not 1 <= int(step) <= high - low + 1:
+            return False
+        if star == "*":
+            continue
+        start, end = value(first), value(last)
+        if start is None or not low <= start <= high:
+            return False
+        if end is not None and not start <= end <= high:
+            return False
+    return True
+
+
+def validate_schedule(text: str, timezone: str) -> str:
+    """Validate a schedule expression and return its normal form; raises `InvalidSchedule`.
+
+    Plain cron fields (numbers, ranges, steps, lists, day names) are checked here; anything
+    else goes to APScheduler, which has the last word (`build_trigger`). So loading an ordinary
+    configuration never imports APScheduler, and `explain` or `scan` start without it."""
+    schedule = parse_schedule(text)
+    if schedule.cron is not None:
+        *numbered, weekday = schedule.cron
+        plain = all(
+            _simple_field(item, *_RANGES[name])
+            for name, item in zip(("minute", "hour", "day", "month"), numbered, strict=True)
+        ) and _simple_field(weekday, 0, 6, _WEEKDAYS)
+        if not plain:
+            build_trigger(text, timezone)
+    return schedule.text
+
+
 def build_trigger(text: str, timezone: str) -> BaseTrigger:
     """The APScheduler trigger for a schedule expression; raises `InvalidSchedule`.
 
     APScheduler's own parser has the last word on field values (`99 * * * *`), so the config
-    is validated by building the trigger it will run with."""
+    is validated by building the trigger it will run with. APScheduler is imported here, not at
+    the top: `explain` and `scan` load the config but never schedule anything, and the import
+    costs them ~15 ms of start-up."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
     schedule = parse_schedule(text)
     tz = ZoneInfo(timezone)
     if schedule.interval_seconds is not None:
-        return cast(BaseTrigger, IntervalTrigger(seconds=schedule.interval_seconds, timezone=tz))
+        return cast("BaseTrigger", IntervalTrigger(seconds=schedule.interval_seconds, timezone=tz))
     assert schedule.cron is not None
     minute, hour, day, month, dow = schedule.cron
     try:
@@ -181,4 +236,4 @@ def build_trigger(text: str, timezone: str) -> BaseTrigger:
         raise InvalidSchedule(
             "not a valid cron expression (minute hour day month weekday, e.g. '0 */6 * * *')"
         ) from None
-    return cast(BaseTrigger, trigger)
+    return cast("BaseTrigger", trigger)

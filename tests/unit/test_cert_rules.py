@@ -226,3 +226,69 @@ def test_a_certificate_issued_for_three_days_has_three_days_left(pki: Pki) -> No
         "x", leaf, now=pki.now + timedelta(seconds=1), thresholds=Thresholds(), cause="", details={}
     )
     assert "(3 days left)" in finding.message
+
+
+def test_cli_scan_json_is_compact_unless_pretty(
+    pki: Pki, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fakes.smtp import closed_port
+
+    config = pki.tmp_path / "relaycheck.toml"
+    config.write_text(
+        f"""
+[tenant]
+name = "contoso"
+accepted_domains = ["contoso.com"]
+
+[probe]
+timeout_seconds = 0.5
+ehlo_name = "probe.relaycheck.test"
+
+[[endpoints]]
+name = "relay"
+host = "mail.contoso.com"
+address = "127.0.0.1"
+port = {closed_port()}
+""",
+        encoding="utf-8",
+    )
+    args = ["scan", "--config", str(config), "--json", "--only", "endpoint-unreachable"]
+    assert main(args) == 2
+    compact = capsys.readouterr().out
+    assert main([*args, "--pretty"]) == 2
+    pretty = capsys.readouterr().out
+    # one line of JSON for scripts, the indented form for people; the same document
+    assert compact.count("\n") == 1
+    assert compact.endswith("}\n")
+    assert pretty.count("\n") > 10
+    assert pretty.startswith('{\n  "findings": [')
+    first, second = json.loads(compact), json.loads(pretty)
+    for data in (first, second):
+        for finding in data["findings"]:
+            finding["details"].pop("elapsed_seconds", None)
+            finding["message"] = finding["message"].split(" (")[0]
+    assert first == second
+
+
+def test_chain_verdicts_are_remembered_per_chain_and_moment(pki: Pki) -> None:
+    from checks.rules.certificates import ChainStatus, facts_from_der
+    from checks.rules.chain import verify_chain
+
+    issued = pki.leaf(["mail.contoso.com"], days=30)
+    chain = (issued.facts, facts_from_x509(pki.intermediate))
+    anchors = load_trust_anchors(pki.ca_file, include_system=False)
+    now = pki.now
+    first = verify_chain(chain, anchors, now=now)
+    again = verify_chain(chain, anchors, now=now)
+    assert first.trusted
+    assert again is first  # the same verdict, not verified twice
+    # another moment is another question: after the leaf expired the answer changes
+    later = verify_chain(chain, anchors, now=now + timedelta(days=60))
+    assert later.status is ChainStatus.INVALID
+    # other anchors are other answers: without the private root nothing is trusted
+    bare = verify_chain(chain, load_trust_anchors(None, include_system=False), now=now)
+    assert bare.status is ChainStatus.UNTRUSTED_ROOT
+    # parsed facts are shared by DER bytes, and equal to a fresh parse
+    der = issued.facts.der
+    assert facts_from_der(der) is facts_from_der(bytes(der))
+    assert facts_from_der(der) == facts_from_x509(issued.cert)

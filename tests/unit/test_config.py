@@ -13,6 +13,7 @@ from checks.config import load_config, parse_config
 from checks.errors import ConfigError, ExportError
 from checks.model import ConnectorType, EndpointRole, SlackMode, TlsMode
 from checks.probes.exports import load_tenant
+from checks.rules.schedule import InvalidSchedule, build_trigger, validate_schedule
 from checks.rules.tenant import parse_accepted_domains, parse_inbound_connectors
 
 REPO = Path(__file__).resolve().parents[2]
@@ -374,3 +375,38 @@ def test_non_finite_numbers_are_refused(value: float) -> None:
         parse_config(
             {"tenant": {"name": "c"}, "probe": {"timeout_seconds": value}}, base_dir=Path()
         )
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "0 */6 * * *",
+        "15 7 * * *",
+        "0 9 * * MON",
+        "*/15 8-18 * * mon-fri",
+        "0,30 1,2 1-31/2 1-12 SAT,sun",
+        "59 23 31 12 *",
+        "60 * * * *",
+        "0 24 * * *",
+        "0 0 0 * *",
+        "0 0 31 2-13 *",
+        "0 0 * * FRI-MON",
+        "*/0 * * * *",
+        "0 0 L * *",
+        "0 0 * jan *",
+        "5-2 * * * *",
+    ],
+)
+def test_schedule_fast_path_agrees_with_apscheduler(expression: str) -> None:
+    """Plain cron fields are validated without APScheduler; the verdict must be the same."""
+    try:
+        build_trigger(expression, "UTC")
+        expected = True
+    except InvalidSchedule:
+        expected = False
+    try:
+        validate_schedule(expression, "UTC")
+        got = True
+    except InvalidSchedule:
+        got = False
+    assert got == expected, expression

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import idna
 import pytest
 
 from checks.model import AcceptedDomain
@@ -10,9 +13,11 @@ from checks.rules.names import (
     DomainStanding,
     InvalidName,
     NameMatch,
+    _normalise,
     certificate_covers_host,
     connector_covers,
     connector_domain_standing,
+    display_domain,
     lookup_accepted,
     match_connector,
     parse_connector_name,
@@ -127,3 +132,35 @@ def test_rfc6125_host_coverage(host: str, cn: str | None, sans: list[str], expec
 def test_invalid_domains(bad: str) -> None:
     with pytest.raises(InvalidName):
         to_ascii_domain(bad)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "contoso.com",
+        "mail-1.contoso.co.jp",
+        "_dmarc.contoso.com",
+        "xn--bcher-kva.example",
+        "Contoso.COM",
+        "XN--BCHER-KVA.example",
+        "-bad.example",
+        "a..b",
+        "bücher.example",
+        "x" * 64 + ".example",
+    ],
+)
+def test_fast_paths_answer_like_the_idna_codec(name: str) -> None:
+    """Plain names skip IDNA; the answers (and the errors) must be those of the long way."""
+    try:
+        expected_display = str(idna.decode(name))
+    except (idna.IDNAError, UnicodeError):
+        expected_display = name
+    assert display_domain(name) == expected_display
+    try:
+        expected: str | None = _normalise(name)
+    except InvalidName as err:
+        expected = None
+        with pytest.raises(InvalidName, match=re.escape(str(err))):
+            to_ascii_domain(name)
+    if expected is not None:
+        assert to_ascii_domain(name) == expected

@@ -26,7 +26,6 @@ import asyncio
 import ipaddress
 import logging
 import math
-import os
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -58,7 +57,6 @@ from checks.errors import AddressError, RelaycheckError
 from checks.explain import explain
 from checks.model import Endpoint, TlsMode
 from checks.observations import FailureKind, ProbeFailure, ProbeStage, TlsObservation
-from checks.observe import observe_connector_certificates
 from checks.probes.dns import address_resolver
 from checks.probes.smtp import probe_endpoint, resolve
 from checks.rules.addresses import parse_pair
@@ -66,7 +64,6 @@ from checks.rules.certcheck import evaluate_endpoint
 from checks.rules.names import InvalidName, to_ascii_domain
 from checks.rules.replies import Triage, TriageInputError, triage
 from checks.rules.targets import refusal
-from checks.sources import explain_tenant
 
 COMMAND = "/relaycheck"
 _LINK = re.compile(r"^<([^|>]*)(?:\|([^>]*))?>$")
@@ -94,12 +91,13 @@ async def answer_text(
     """
     envelope = parse_pair(text)
     now = deps.clock()
-    facts = await explain_tenant(deps.config, now=now, environ=os.environ)
-    certificates = await observe_connector_certificates(
-        deps.config, facts, now=now, anchors=deps.trust_anchors()
-    )
+    context = await deps.explain_context(now)
     explanation = explain(
-        envelope, facts, forwards=deps.config.forwards, certificates=certificates, now=now
+        envelope,
+        context.facts,
+        forwards=deps.config.forwards,
+        certificates=context.certificates,
+        now=now,
     )
     return explanation_message(
         explanation,
@@ -299,6 +297,15 @@ def answerer(response_url: str, client: AsyncWebClient) -> Answer:
 def register(app: AsyncApp, deps: Deps) -> None:
     @app.command(COMMAND)
     async def relaycheck(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
+        # counted until acknowledged: follow-ups wait for the acks (`FollowUps`)
+        deps.follow_ups.arrived()
+        try:
+            await _command(ack, command, client)
+        finally:
+            deps.follow_ups.acked()
+
+    async def _command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
+        """Acknowledge at once; whatever reads the tenant, explains or probes follows it."""
         respond = answerer(command["response_url"], client)
         user = command.get("user_id")
         if not deps.access.user_allowed(user):
@@ -320,7 +327,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
         if keyword == "status":
             await ack()
-            await _status(respond, deps)
+            deps.follow_ups.start(_status(respond, deps))
             return
         if keyword == "cert":
             if not rest.strip():
@@ -333,7 +340,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 await ack(**_reply(help_message(str(err))))
                 return
             await ack(text=f"Probing {escape_mrkdwn(rest.strip())}…", response_type="ephemeral")
-            await _cert(rest, respond, deps, user=user or "")
+            deps.follow_ups.start(_cert(rest, respond, deps, user=user or ""), slow=True)
             return
         if keyword == "triage":
             await ack(**_reply(_triage(rest)))  # pure: answered in the acknowledgement
@@ -349,7 +356,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await ack(**_reply(help_message(f"could not read {text!r}: {err}")))
             return
         await ack()
-        await _explain(text, respond, deps)
+        deps.follow_ups.start(_explain(text, respond, deps))
 
     # A click, not the hot path: bolt's `respond` finds the response_url(s) in the action body.
     @app.action(SHARE_ACTION_ID)
