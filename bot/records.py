@@ -63,6 +63,8 @@ class OutboxMessage:
     next_attempt_at: datetime | None
     ts: str | None
     created_at: datetime
+    attempted_at: datetime | None = None  # a post sent without a clear answer (see delivery)
+    failures: int = 0  # 5xx/network failures since the last success (the backoff exponent)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from checks.explain import Explanation
 from checks.i18n import _, format_day, format_moment, ngettext
+from checks.report import escape_invisible
 from checks.rules.certcheck import days_left
 
 
@@ -86,4 +87,5 @@ def render_text(result: Explanation, *, now: datetime, indent: str = "") -> str:
     if result.fix:
         lines.append(indent + _("Fix:"))
         lines.extend(f"{indent}  {n}. {step}" for n, step in enumerate(result.fix, 1))
-    return "\n".join(lines) + "\n"
+    # connector names, certificate names and addresses came from the tenant or a user
+    return "\n".join(escape_invisible(line) for line in lines) + "\n"

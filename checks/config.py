@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import math
+import re
 import tomllib
 import zoneinfo
 from collections.abc import Callable, Mapping
@@ -432,7 +434,14 @@ SPEC = Table(
                     _SLACK.api_url,
                     url=True,
                 ),
-                _strs("allowed_channels", "where /relaycheck may be used (empty: anywhere)"),
+                _strs(
+                    "allowed_channels",
+                    "where /relaycheck may be used: channel ids or #names (empty: anywhere)",
+                ),
+                _strs(
+                    "allowed_users",
+                    "Slack user ids who may use relaycheck (empty: anyone in its channels)",
+                ),
                 _strs("probe_allowed_domains", "ad-hoc /relaycheck cert HOST only within these"),
                 Key(
                     name="allow_private_targets",
@@ -628,10 +637,16 @@ def check_value(key: Key, value: Any) -> tuple[Any, str | None]:
             return None, f"expected an integer, got {_type_name(value)}"
         if not _number(value):
             return None, f"expected a number, got {_type_name(value)}"
+        if kind is Kind.NUMBER:
+            try:
+                value = float(value)
+            except OverflowError:
+                return None, "is too large a number"
+            if not math.isfinite(value):
+                # nan fails every comparison (every endpoint "timed out"); inf removes a deadline
+                return None, f"must be a finite number, got {value}"
         problem = _range_problem(key, value)
-        return (
-            (None, problem) if problem else (float(value) if kind is Kind.NUMBER else value, None)
-        )
+        return (None, problem) if problem else (value, None)
     if kind is Kind.STRING:
         if not isinstance(value, str):
             return None, f"expected a string, got {_type_name(value)}"
@@ -1008,6 +1023,33 @@ def _host(reader: _Reader, name: str) -> str:
     return value
 
 
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_CHANNEL_NAME = re.compile(r"#?[a-z0-9][a-z0-9._-]{0,79}")
+
+
+def _users(reader: _Reader) -> tuple[str, ...]:
+    values: tuple[str, ...] = reader.get("allowed_users") or ()
+    for index, value in enumerate(values):
+        if not _USER_ID.fullmatch(value):
+            reader.report(
+                f"allowed_users[{index}]",
+                f"{value!r} is not a Slack user id (such as U0123ABCD; names can change, ids not)",
+            )
+    return values
+
+
+def _channels(reader: _Reader) -> tuple[str, ...]:
+    values: tuple[str, ...] = reader.get("allowed_channels") or ()
+    for index, value in enumerate(values):
+        if not (_CHANNEL_ID.fullmatch(value) or _CHANNEL_NAME.fullmatch(value)):
+            reader.report(
+                f"allowed_channels[{index}]",
+                f"{value!r} is neither a channel id (C0123ABCD) nor a channel name (#ops)",
+            )
+    return values
+
+
 def _slack(reader: _Reader) -> SlackSettings:
     return SlackSettings(
         mode=SlackMode(reader.get("mode")),
@@ -1015,7 +1057,8 @@ def _slack(reader: _Reader) -> SlackSettings:
         host=_host(reader, "host"),
         alerts_channel=reader.get("alerts_channel"),
         api_url=_url(reader, "api_url"),
-        allowed_channels=reader.get("allowed_channels") or (),
+        allowed_channels=_channels(reader),
+        allowed_users=_users(reader),
         probe_allowed_domains=_domains(reader, "probe_allowed_domains", strip_wildcard=True),
         allow_private_targets=reader.get("allow_private_targets"),
     )
@@ -1190,6 +1233,10 @@ def read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"not valid TOML ({err})", file=shown) from None
+    except RecursionError:
+        raise ConfigError("not a usable configuration (nested too deeply)", file=shown) from None
+    except ValueError as err:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(f"not valid TOML ({str(err)[:120]})", file=shown) from None
 
 
 def load_config(path: Path) -> Config:

@@ -296,7 +296,8 @@ class SlackSettings:
     host: str = "0.0.0.0"  # noqa: S104
     alerts_channel: str | None = None
     api_url: str = "https://slack.com/api/"
-    allowed_channels: tuple[str, ...] = ()
+    allowed_channels: tuple[str, ...] = ()  # channel ids, or names resolved to ids at start
+    allowed_users: tuple[str, ...] = ()  # user ids; empty: anyone (see README, access policy)
     probe_allowed_domains: tuple[str, ...] = ()
     allow_private_targets: bool = False
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -51,6 +52,32 @@ def _width(text: str) -> int:
 
 def _pad(text: str, width: int) -> str:
     return text + " " * max(0, width - _width(text))
+
+
+# invisible or reordering characters besides Cc/Cf/Cs: line and paragraph separators
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def escape_invisible(text: str, *, keep: str = "") -> str:
+    """Show control, bidirectional and zero-width characters as visible escapes.
+
+    Why: a certificate subject, a connector name or a user's input is printed into a
+    terminal. `\x1b[2K\r\x1b[32mOK` would erase a CRITICAL row and paint OK in its place;
+    U+202E (right-to-left override) makes `rtl\u202emoc.live` read as another name. C0/C1
+    controls and DEL become `\x1b`-style escapes, format characters (bidi overrides and
+    isolates, zero-width space/joiners, BOM, soft hyphen) `U+202E`-style ones. `keep` names
+    characters to pass through (Slack text keeps newlines and tabs)."""
+    if text.isascii() and text.isprintable():
+        return text
+    out: list[str] = []
+    for ch in text:
+        if ch in keep or unicodedata.category(ch) not in _INVISIBLE_CATEGORIES:
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(f"U+{ord(ch):04X}")
+    return "".join(out)
 
 
 def dumps_json(
@@ -114,7 +141,9 @@ def render_table(
     lines: list[str] = []
     if rows:
         subject_label, check_label = _("SUBJECT"), _("CHECK")
-        subject_width = max(min(max(len(f.subject) for f in rows), 28), _width(subject_label))
+        subject_width = max(
+            min(max(len(escape_invisible(f.subject)) for f in rows), 28), _width(subject_label)
+        )
         check_width = max(*(len(f.check.value) for f in rows), _width(check_label))
         header = (
             _pad(_("SEVERITY"), 8)
@@ -131,16 +160,18 @@ def render_table(
             cell = f"{finding.severity.value.upper():<8}"
             if style is not None:
                 cell = style(finding.severity, cell)
-            message, *more = _wrapped(finding.message, width, indent)
+            message, *more = _wrapped(escape_invisible(finding.message), width, indent)
             lines.append(
                 f"{cell}  {finding.check.value:<{check_width}}  "
-                f"{_clip(finding.subject, subject_width):<{subject_width}}  {message}"
+                f"{_clip(escape_invisible(finding.subject), subject_width):<{subject_width}}  {message}"
             )
             lines.extend(indent + line for line in more)
             if finding.severity > Severity.INFO:
                 for step in _fix_steps(finding):
                     first, *rest = _wrapped(
-                        _("fix: {step}").format(step=step), width, indent + "     "
+                        _("fix: {step}").format(step=escape_invisible(step)),
+                        width,
+                        indent + "     ",
                     )
                     lines.append(indent + first)
                     lines.extend(indent + "     " + line for line in rest)

@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.mrkdwn import escape_mrkdwn
+from bot.mrkdwn import escape_mrkdwn, neutralise
 from bot.records import OutboxDraft
 from checks.i18n import N_, _, format_day, format_moment, ngettext
 from checks.model import AlertSettings, CheckId, Finding, Severity
@@ -137,7 +137,8 @@ def _title(event: Event) -> str:
         subject = _("{count} endpoints share one cause").format(count=len(findings))
     # header text is plain_text: Slack does not interpret mrkdwn there, so no escaping needed
     title = ALERT_TITLES.get(event.kind, N_("{check}: {subject}"))
-    return _clip(_(title).format(check=check, subject=subject), HEADER_LIMIT)
+    # (no `& < >` escaping in plain_text), but a bidi override in a subject would spoof it
+    return _clip(neutralise(_(title).format(check=check, subject=subject)), HEADER_LIMIT)
 
 
 def _dicts(blocks: Iterable[Block]) -> tuple[dict[str, Any], ...]:
@@ -264,7 +265,8 @@ def render_resolution(event: Event) -> tuple[OutboxDraft, ...]:
         else names
     )
     header = _clip(
-        _(ALERT_TITLES[EventKind.RESOLVED]).format(check=check, subject=subject), HEADER_LIMIT
+        neutralise(_(ALERT_TITLES[EventKind.RESOLVED]).format(check=check, subject=subject)),
+        HEADER_LIMIT,
     )
     note = ":white_check_mark: " + _("resolved {when} ({reason})").format(
         when=format_moment(event.at), reason=_esc(event.reason)
@@ -377,7 +379,7 @@ def render_cert_change(event: Event) -> OutboxDraft:
         )
     title = _(ALERT_TITLES[EventKind.CERT_CHANGED]).format(check="cert-changed", subject=sources[0])
     blocks: list[Block] = [
-        HeaderBlock(text=_clip(title, HEADER_LIMIT)),
+        HeaderBlock(text=_clip(neutralise(title), HEADER_LIMIT)),
         SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(lines), SECTION_LIMIT))),
     ]
     return OutboxDraft(

@@ -95,6 +95,10 @@ outbox = sa.Table(
     sa.Column("last_error", _T),
     sa.Column("claimed_by", _T),
     sa.Column("claimed_until", sa.Float),
+    # a post sent without a clear answer (looked up before posting again); 5xx/network
+    # failures since the last success (the backoff exponent)
+    sa.Column("attempted_at", _T),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("tenant", "id", name="outbox_tenant_id"),
     sqlite_autoincrement=True,
 )

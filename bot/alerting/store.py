@@ -18,11 +18,16 @@ that says they were raised, or neither is (a crash in between cannot lose or dou
 With a `Fence` (the scheduler's lease epoch) that transaction first checks, under a row lock,
 that the lease is still this replica's: a leader that lost its lease writes nothing.
 
-Outbox claims: on PostgreSQL the head message is locked with `FOR UPDATE SKIP LOCKED` for the
-time of its delivery, so any replica can drain the outbox and a message being delivered by one
-is skipped by the others (who then wait: messages leave in queue order). sqlite has one writer
-at a time; there the claim is a `claimed_by`/`claimed_until` mark taken in a short write
-transaction (a claim that outlives a crashed process expires).
+Outbox claims: on PostgreSQL the message being delivered (`claim_next`: the head; `claim`: a
+given message) is locked with `FOR UPDATE SKIP LOCKED` for the time of its delivery, so any
+replica can drain the outbox and a message being delivered by one is skipped by the others (who
+then wait for it). sqlite has one writer at a time; there the claim is a
+`claimed_by`/`claimed_until` mark taken in a short write transaction (a claim that outlives a
+crashed process expires).
+
+An existing sqlite file is first judged through a read-only connection (its schema, then
+`PRAGMA quick_check`): a foreign file, one from a newer relaycheck or a corrupt one is refused
+before anything writes to it (it is never switched to WAL).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import contextlib
 import json
 import os
 import socket
+import sqlite3
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,8 +67,11 @@ from checks.rules.lifecycle import (
     snooze_active,
 )
 
-# the pre-Alembic counter, still kept: a relaycheck from before tenants refuses this schema
-SCHEMA_VERSION = 4
+# the pre-Alembic counter, still kept (each revision that older relaycheck versions must refuse
+# sets it): a relaycheck from before tenants refuses 4, one without delivery attempts 5
+SCHEMA_VERSION = 5
+# the newest pre-Alembic counter: a file without alembic_version above it is from elsewhere
+_LEGACY_VERSION = 3
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 DEFAULT_TENANT = "default"
 URL_ENV = "RELAYCHECK_STATE_URL"
@@ -85,8 +94,9 @@ class LeaseLost(StateError):
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """The outbox head this worker may deliver now (`message`), or why not: the outbox is empty
-    (`message` None, `busy` False) or another worker is delivering the head (`busy` True)."""
+    """The message this worker may deliver now (`message`, as it stands under the claim), or why
+    not: there is none (the outbox is empty, or the message was delivered or failed meanwhile:
+    `message` None, `busy` False) or another worker is delivering it (`busy` True)."""
 
     message: OutboxMessage | None
     busy: bool = False
@@ -230,6 +240,8 @@ def _message(row: Any) -> OutboxMessage:
         next_attempt_at=_dt(row.next_attempt_at),
         ts=row.ts,
         created_at=datetime.fromisoformat(row.created_at),
+        attempted_at=_dt(row.attempted_at),
+        failures=int(row.failures or 0),
     )
 
 
@@ -246,6 +258,8 @@ _OUTBOX_COLUMNS = (
     t.outbox.c.next_attempt_at,
     t.outbox.c.ts,
     t.outbox.c.created_at,
+    t.outbox.c.attempted_at,
+    t.outbox.c.failures,
 )
 
 
@@ -283,6 +297,8 @@ def _sqlite_backend(path: Path) -> _Backend:
         raise StateError(shown, "is a directory, not a relaycheck state file")
     if path.parent and not path.parent.exists():
         raise StateError(shown, f"folder {path.parent} does not exist")
+    if path.exists():
+        _inspect_read_only(path, shown)
     engine = sa.create_engine(
         URL.create("sqlite", database=str(path)),
         connect_args={"timeout": 10.0, "check_same_thread": False},
@@ -305,6 +321,55 @@ def _sqlite_backend(path: Path) -> _Backend:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return _Backend(engine, shown, secret=None, path=path)
+
+
+def _inspect_read_only(path: Path, shown: str) -> None:
+    """Judge an existing sqlite file through a read-only connection before anything writes to it.
+
+    Opening it read-write would already switch it to WAL (another program's database changed),
+    and a corrupt page would surface later, as a traceback in the middle of a command. Here a
+    foreign schema, a newer relaycheck's schema or a corrupt file is refused untouched."""
+    if path.stat().st_size == 0:
+        return  # an empty file is a new database
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
+    except sqlite3.Error as err:
+        raise StateError(shown, f"cannot open ({err})") from None
+    try:
+        db.execute("PRAGMA busy_timeout = 10000")
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        legacy: int | None = None
+        if "schema_version" in tables:
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            legacy = int(row[0]) if row and isinstance(row[0], int) else 0
+        if "alembic_version" in tables:
+            row = db.execute("SELECT version_num FROM alembic_version").fetchone()
+            head, known = _known_revisions()
+            if row is not None and str(row[0]) not in known:
+                raise StateError(
+                    shown, f"written by a newer relaycheck (schema {row[0]}, this one knows {head})"
+                )
+            if legacy is not None and legacy > SCHEMA_VERSION:
+                raise StateError(
+                    shown,
+                    f"written by a newer relaycheck (schema {legacy}, "
+                    f"this one knows {SCHEMA_VERSION})",
+                )
+        elif legacy is not None and legacy > _LEGACY_VERSION:
+            raise StateError(
+                shown,
+                f"written by a newer relaycheck (schema {legacy}, this one knows {SCHEMA_VERSION})",
+            )
+        elif tables and legacy is None:
+            raise StateError(shown, "is an sqlite database but not a relaycheck state file")
+        (verdict,) = db.execute("PRAGMA quick_check(1)").fetchone()
+        if verdict != "ok":
+            said = " ".join(str(verdict).replace("*** in database main ***", "").split())
+            raise StateError(shown, f"is corrupt ({said[:120]}); restore it or remove it")
+    except sqlite3.DatabaseError as err:
+        raise StateError(shown, f"not a usable relaycheck state file ({err})") from None
+    finally:
+        db.close()
 
 
 def _url_backend(text: str) -> _Backend:
@@ -377,7 +442,7 @@ def _revision(conn: Connection, backend: _Backend) -> str | None:
         return str(row[0]) if row else None
     if "schema_version" in tables:
         legacy = conn.execute(sa.select(t.schema_version.c.version)).scalar()
-        if legacy is not None and int(legacy) > 3:
+        if legacy is not None and int(legacy) > _LEGACY_VERSION:
             raise StateError(
                 backend.shown,
                 f"written by a newer relaycheck (schema {legacy}, this one knows {SCHEMA_VERSION})",
@@ -402,8 +467,10 @@ class Store:
         self.tenant = tenant
         self.channel = channel
         self._owns = owns
-        # PostgreSQL claims in flight: seq -> (connection, transaction) holding the row lock
+        # PostgreSQL claims in flight: seq -> (connection, transaction) holding the row lock,
+        # and the claim's hold (taken again after `record_attempt_start` commits)
         self._claims: dict[int, tuple[Connection, sa.RootTransaction]] = {}
+        self._holds: dict[int, float] = {}
 
     # ----------------------------------------------------------------- opening
 
@@ -901,65 +968,92 @@ class Store:
         `mark_delivered` or `record_attempt_failure` for it commits (or the block ends); a
         frozen holder is cut off after `hold_seconds` by idle_in_transaction_session_timeout.
         sqlite: the head is marked claimed for `hold_seconds` in a short write transaction."""
-        if self._b.postgresql:
-            with self._claim_locked(worker, hold_seconds) as claim:
-                yield claim
-            return
-        with self._claim_marked(worker, hold_seconds) as claim:
+        with self._claim(worker, None, hold_seconds) as claim:
             yield claim
 
     @contextlib.contextmanager
-    def _claim_locked(self, worker: str, hold_seconds: float) -> Iterator[Claim]:
+    def claim(self, seq: int, worker: str, *, hold_seconds: float = 120.0) -> Iterator[Claim]:
+        """Claim message `seq` for `worker` while the `with` block delivers it, like
+        `claim_next` does the head: the delivery worker keeps order per thread and per
+        channel, not across the whole outbox, so it claims the message it chose. `busy`: another
+        worker holds it; `message` None and not busy: it is no longer waiting."""
+        with self._claim(worker, seq, hold_seconds) as claim:
+            yield claim
+
+    @contextlib.contextmanager
+    def _claim(self, worker: str, seq: int | None, hold_seconds: float) -> Iterator[Claim]:
+        if self._b.postgresql:
+            with self._claim_locked(worker, seq, hold_seconds) as claim:
+                yield claim
+            return
+        with self._claim_marked(worker, seq, hold_seconds) as claim:
+            yield claim
+
+    def _waiting(self, seq: int | None) -> sa.ColumnElement[bool]:
+        o = t.outbox
+        where = sa.and_(self._mine(o), o.c.delivered_at.is_(None), o.c.failed_at.is_(None))
+        return where if seq is None else sa.and_(where, o.c.seq == seq)
+
+    def _lock(self, conn: Connection, seq: int | None, hold_seconds: float) -> tuple[Any, bool]:
+        """In a PostgreSQL transaction: (the row now locked, or None; whether one waits)."""
+        conn.exec_driver_sql(
+            f"SET LOCAL idle_in_transaction_session_timeout = {int(hold_seconds * 1000)}"
+        )
+        first = conn.execute(sa.select(sa.func.min(t.outbox.c.seq)).where(self._waiting(seq)))
+        head = first.scalar()
+        if head is None:
+            return None, False
+        row = conn.execute(
+            sa.select(*_OUTBOX_COLUMNS)
+            .where(self._waiting(seq))
+            .order_by(t.outbox.c.seq)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if row is None or row.seq != head:
+            return None, True  # another replica is delivering it (the head, or this one)
+        return row, True
+
+    @contextlib.contextmanager
+    def _claim_locked(self, worker: str, seq: int | None, hold_seconds: float) -> Iterator[Claim]:
         try:
             conn = self._b.engine.connect()
         except SQLAlchemyError as err:
             raise self._b.error(err, "cannot read the outbox") from None
-        seq = None
+        held = None
         try:
             try:
                 trans = conn.begin()
-                conn.exec_driver_sql(
-                    f"SET LOCAL idle_in_transaction_session_timeout = {int(hold_seconds * 1000)}"
-                )
-                head = conn.execute(
-                    sa.select(sa.func.min(t.outbox.c.seq)).where(
-                        self._mine(t.outbox),
-                        t.outbox.c.delivered_at.is_(None),
-                        t.outbox.c.failed_at.is_(None),
-                    )
-                ).scalar()
-                row = None
-                if head is not None:
-                    row = conn.execute(
-                        self._pending_query().limit(1).with_for_update(skip_locked=True)
-                    ).first()
+                row, waiting = self._lock(conn, seq, hold_seconds)
             except SQLAlchemyError as err:
                 raise self._b.error(err, "cannot claim from the outbox") from None
-            if head is None:
-                yield Claim(None)
+            if row is None:
+                yield Claim(None, busy=waiting)
                 return
-            if row is None or row.seq != head:
-                yield Claim(None, busy=True)  # another replica is delivering the head
-                return
-            seq = row.seq
-            self._claims[seq] = (conn, trans)
+            held = row.seq
+            self._claims[held] = (conn, trans)
+            self._holds[held] = hold_seconds
             yield Claim(_message(row))
         finally:
-            if seq is not None:
-                self._claims.pop(seq, None)
+            if held is not None:
+                self._claims.pop(held, None)
+                self._holds.pop(held, None)
             with contextlib.suppress(SQLAlchemyError):
                 if conn.in_transaction():
                     conn.rollback()
             conn.close()
 
     @contextlib.contextmanager
-    def _claim_marked(self, worker: str, hold_seconds: float) -> Iterator[Claim]:
+    def _claim_marked(self, worker: str, seq: int | None, hold_seconds: float) -> Iterator[Claim]:
         o = t.outbox
         now = time.time()
         me = _claimant(worker)
         with self._write() as db:
             row = db.execute(
-                self._pending_query().add_columns(o.c.claimed_by, o.c.claimed_until).limit(1)
+                sa.select(*_OUTBOX_COLUMNS, o.c.claimed_by, o.c.claimed_until)
+                .where(self._waiting(seq))
+                .order_by(o.c.seq)
+                .limit(1)
             ).first()
             if (
                 row is not None
@@ -1034,18 +1128,88 @@ class Store:
                 sa.update(t.outbox).where(t.outbox.c.seq == seq).values(delivered_at=_ts(now))
             )
 
+    def record_attempt_start(self, seq: int, now: datetime) -> bool:
+        """Committed before a post is sent: if no clear answer follows (timeout, lost
+        connection, kill -9), the next attempt looks for the message in Slack first.
+
+        Under a PostgreSQL claim, the commit ends the row lock; it is taken again at once.
+        False when another replica took the message in that moment (or it left the queue):
+        then this one must not post it (the other looks it up first, and delivers it)."""
+        o = t.outbox
+        stamp = _ts(now)
+        update = sa.update(o).where(o.c.seq == seq).values(attempted_at=stamp)
+        held = self._claims.get(seq)
+        if held is None:
+            with self._write() as db:
+                db.execute(update)
+            return True
+        conn, trans = held
+        try:
+            conn.execute(update)
+            trans.commit()
+            again = conn.begin()
+            row, _waiting = self._lock(conn, seq, self._holds.get(seq, 120.0))
+        except SQLAlchemyError as err:
+            self._claims.pop(seq, None)
+            raise self._b.error(err, "cannot write") from None
+        if row is None or row.attempted_at != stamp:
+            # another replica took it in that moment (or took it and posted it already)
+            self._claims.pop(seq, None)
+            again.rollback()
+            return False
+        self._claims[seq] = (conn, again)
+        return True
+
     def record_attempt_failure(
-        self, seq: int, error: str, *, next_attempt_at: datetime | None, now: datetime
+        self,
+        seq: int,
+        error: str,
+        *,
+        next_attempt_at: datetime | None,
+        now: datetime,
+        unclear: bool = False,
+        outage: bool = False,
     ) -> None:
-        """A failed attempt; `next_attempt_at` None means permanent (stays, marked failed)."""
+        """A failed attempt; `next_attempt_at` None means permanent (stays, marked failed).
+
+        `unclear`: Slack may have posted it (keeps `attempted_at` for the lookup); otherwise
+        Slack clearly did not, and `attempted_at` is cleared (a permanent failure clears it
+        too). `outage`: a 5xx or network failure, counted in `failures` (the backoff
+        exponent); a 429 is not."""
         o = t.outbox
         values: dict[str, Any] = {"attempts": o.c.attempts + 1, "last_error": error[:500]}
         if next_attempt_at is None:
             values["failed_at"] = _ts(now)
+            values["attempted_at"] = None
         else:
             values["next_attempt_at"] = _ts(next_attempt_at)
+            if outage:
+                values["failures"] = o.c.failures + 1
+            if not unclear:
+                values["attempted_at"] = None
         with self._outbox_write(seq) as db:
             db.execute(sa.update(o).where(o.c.seq == seq).values(values))
+
+    def reset_backoff(self) -> int:
+        """Slack answered again (a success, or a restart): every waiting message may be tried
+        now, with its failure count back at 0. Returns how many rows were waiting.
+
+        On PostgreSQL a message another replica is delivering right now is left to it (SKIP
+        LOCKED): this never waits for another replica's post."""
+        o = t.outbox
+        waiting = sa.and_(
+            self._waiting(None), sa.or_(o.c.next_attempt_at.is_not(None), o.c.failures > 0)
+        )
+        with self._write() as db:
+            if self._b.postgresql:
+                free = (
+                    sa.select(o.c.seq).where(waiting).with_for_update(skip_locked=True)
+                ).scalar_subquery()
+                where: sa.ColumnElement[bool] = o.c.seq.in_(free)
+            else:
+                where = waiting
+            done = db.execute(sa.update(o).where(where).values(next_attempt_at=None, failures=0))
+            return int(done.rowcount or 0)
 
     def oldest_pending_at(self) -> datetime | None:
         """When the oldest message still waiting in the outbox was queued (None: none waits)."""

@@ -24,7 +24,13 @@ from checks.i18n import _
 from checks.model import Config
 from checks.observe import shown_path
 from checks.probes.exports import load_tenant
+from checks.report import escape_invisible
 from checks.rules.names import display_domain
+
+
+def _say(line: str) -> None:
+    """Tenant and connector names come from exports: shown with invisible characters escaped."""
+    print(escape_invisible(line))
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -118,25 +124,25 @@ def run_check(args: argparse.Namespace) -> int:
     config, lines = problems(path, os.environ)
     if lines:
         for line in lines:
-            print(line, file=sys.stderr)
+            print(escape_invisible(line), file=sys.stderr)
         return 2
     assert config is not None
     facts = load_tenant(config)
-    print(_("{file}: OK").format(file=args.file))
+    _say(_("{file}: OK").format(file=args.file))
     sources = [s if s == "config" else shown_path(Path(s)) for s in facts.sources]
-    print(
+    _say(
         _("Tenant: {name} (sources: {sources})").format(name=facts.name, sources=", ".join(sources))
     )
-    print(_("Accepted domains:"))
+    _say(_("Accepted domains:"))
     for domain in facts.accepted_domains:
         extra = [domain.domain_type or "", _("default") if domain.default else ""]
         if domain.match_subdomains:
             extra.append("MatchSubDomains")
         shown = ", ".join(e for e in extra if e)
-        print(f"  {display_domain(domain.name)}" + (f" ({shown})" if shown else ""))
+        _say(f"  {display_domain(domain.name)}" + (f" ({shown})" if shown else ""))
     if not facts.accepted_domains:
-        print("  " + _("(none)"))
-    print(_("Connectors:"))
+        _say("  " + _("(none)"))
+    _say(_("Connectors:"))
     for c in facts.connectors:
         ident = []
         if c.tls_sender_certificate_name:
@@ -154,37 +160,37 @@ def run_check(args: argparse.Namespace) -> int:
             )
             cert = "; " + _("certificate from {origin}").format(origin=origin)
         how = _(" and ").join(ident) or _("no identification")
-        print(f"  {c.name}: {c.type.value}, {state}, {how}{cert}")
+        _say(f"  {c.name}: {c.type.value}, {state}, {how}{cert}")
     if not facts.connectors:
-        print("  " + _("(none)"))
-    print(_("Endpoints:"))
+        _say("  " + _("(none)"))
+    _say(_("Endpoints:"))
     for e in config.endpoints:
         where = f"{e.address} " if e.address else ""
-        print(
+        _say(
             f"  {e.name}: {e.host} {where}"
             + _("port {port}").format(port=e.port)
             + f" {e.tls.value} ({e.role.value})"
         )
     if not config.endpoints:
-        print("  " + _("(none)"))
+        _say("  " + _("(none)"))
     if config.forwards:
-        print(_("Forwards:"))
+        _say(_("Forwards:"))
         for f in config.forwards:
-            print(f"  {f.mailbox} -> {f.to}")
+            _say(f"  {f.mailbox} -> {f.to}")
     scenarios = ", ".join(s.value for s in config.tenant.relay_scenarios) or "none"
-    print(f"Relay readiness (relay-scenario): {scenarios}")
+    _say(f"Relay readiness (relay-scenario): {scenarios}")
     policy = config.checks
     if policy.disabled:
-        print(
+        _say(
             _("Checks disabled: {checks}").format(
                 checks=", ".join(sorted(c.value for c in policy.disabled))
             )
         )
     for check, severity in sorted(policy.severity.items()):
-        print(f"Check {check.value} reported as {severity.value}")
-    print("Active:")
+        _say(f"Check {check.value} reported as {severity.value}")
+    _say("Active:")
     for line in active_parts(config, os.environ):
-        print(f"  {line}")
+        _say(f"  {line}")
     for note in facts.notes:
-        print(_("Note: {note}").format(note=note))
+        _say(_("Note: {note}").format(note=note))
     return 0

@@ -14,6 +14,7 @@ from bot.cli.common import add_config_argument, add_tenant_argument, resolve_con
 from bot.cli.text import paint, plural, terminal_width, use_colour, wrap
 from bot.records import OpenFinding
 from checks.i18n import _
+from checks.report import escape_invisible
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -91,9 +92,10 @@ def run(args: argparse.Namespace) -> int:
         cell = f"{f.severity.value.upper():<8}"
         if colour:
             cell = paint(f.severity, cell)
-        first, *more = wrap(f"{where}: {f.message}", width, indent)
+        text = f"{escape_invisible(where)}: {escape_invisible(f.message)}"
+        first, *more = wrap(text, width, indent)
         print(f"{cell}  {f.check.value:<{check_width}}  {first}", file=out)
-        for line in [*more, *wrap("; ".join(notes), width, indent)]:
+        for line in [*more, *wrap(escape_invisible("; ".join(notes)), width, indent)]:
             print(indent + line, file=out)
     print(plural(len(items), "open finding"), file=out)
     return 0

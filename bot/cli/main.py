@@ -26,6 +26,7 @@ from typing import NamedTuple
 from bot.cli.text import degrade_unencodable
 from checks.errors import RelaycheckError
 from checks.i18n import Language, language_from_environ, using
+from checks.report import escape_invisible
 
 EXIT_USAGE = 2
 
@@ -167,7 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with using(language):
             code: int = args.handler(args)
     except RelaycheckError as err:
-        print(f"relaycheck: error: {err}", file=sys.stderr)
+        # one line, whatever the input held (a newline or an escape sequence in a file name)
+        print(f"relaycheck: error: {escape_invisible(str(err))}", file=sys.stderr)
         return int(getattr(args, "bad_input_exit", EXIT_USAGE))
     except KeyboardInterrupt:
         return 130

@@ -28,7 +28,7 @@ from checks.observe import shown_path
 from checks.preflight import render_text
 from checks.probes.certfile import read_certificate_file
 from checks.renewal import judge
-from checks.report import EXIT_UNKNOWN
+from checks.report import EXIT_UNKNOWN, escape_invisible
 from checks.rules.certificates import CertificateFacts
 
 
@@ -120,5 +120,6 @@ def run(args: argparse.Namespace) -> int:
         json.dump(result.to_json(), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(render_text(result))
+        # certificate and connector names: control and bidi characters shown, not obeyed
+        sys.stdout.write(escape_invisible(render_text(result), keep="\n"))
     return result.exit_code

@@ -106,6 +106,7 @@ async def serve(
             await stop.wait()
             return
         app = build_app(config, settings, client=client, store=store)
+        await app.prepare()  # channel names in [slack] allowed_channels -> ids, once
         if settings.mode is SlackMode.SOCKET:
             assert settings.app_token is not None
             handler = AsyncSocketModeHandler(

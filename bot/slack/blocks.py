@@ -33,7 +33,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.mrkdwn import escape_mrkdwn
+from bot.mrkdwn import escape_mrkdwn, neutralise
 from bot.records import LeaderRecord, OpenFinding, RunRecord
 from checks.explain import Explanation
 from checks.i18n import N_, _, format_day, format_moment, ngettext
@@ -76,7 +76,9 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _plain(text: str, limit: int = MAX_HEADER_CHARS) -> str:
-    """Plain text needs no escaping (Slack renders it literally), only a length limit."""
+    """Plain text needs no `& < >` escaping (Slack renders it literally), but invisible and
+    reordering characters are neutralised, and it has a length limit."""
+    text = neutralise(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -834,3 +836,18 @@ def home_view(
                 _section(_("…and {count} more open findings").format(count=len(ordered) - room))
             )
     return View(type="home", blocks=blocks[:MAX_HOME_BLOCKS])
+
+
+def home_denied_view() -> View:
+    """App Home for a user the access policy does not allow: no tenant data at all."""
+    return View(
+        type="home",
+        blocks=[
+            HeaderBlock(text=PlainTextObject(text="relaycheck")),
+            _section(
+                ":lock: relaycheck shows connectors, certificates and findings only to the "
+                "people its access policy allows (`[slack] allowed_users` and "
+                "`allowed_channels`). Ask the relaycheck admins if you need it."
+            ),
+        ],
+    )

@@ -94,7 +94,7 @@ def _error_text(response: httpx.Response) -> str:
     """The `error_description` / Graph `error.message` first line, for the user."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to parse
         return ""
     if not isinstance(body, Mapping):
         return ""
@@ -192,7 +192,7 @@ class GraphClient:
             )
         try:
             token = response.json()["access_token"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise _Failed(GraphFailure.BAD_RESPONSE, "token response has no access_token") from None
         if not isinstance(token, str):
             raise _Failed(GraphFailure.BAD_RESPONSE, "token response has no access_token")
@@ -245,7 +245,7 @@ class GraphClient:
     def _page(response: httpx.Response) -> list[GraphDomain]:
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise _Failed(
                 GraphFailure.BAD_RESPONSE, "GET /v1.0/domains did not return JSON"
             ) from None

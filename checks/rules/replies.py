@@ -628,7 +628,8 @@ def _unescape(text: str) -> str:
 
 
 def _check_size(text: str) -> None:
-    size = len(text) if len(text) > MAX_INPUT_BYTES else len(text.encode("utf-8"))
+    # a lone surrogate (from a broken paste or file) counts as the replacement it will print as
+    size = len(text) if len(text) > MAX_INPUT_BYTES else len(text.encode("utf-8", errors="replace"))
     if size > MAX_INPUT_BYTES:
         raise TriageInputError(
             f"the text is too long ({size} bytes; at most {MAX_INPUT_BYTES}, 1 MB): "

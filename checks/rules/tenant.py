@@ -9,6 +9,7 @@ in, data out); `checks.probes.exports` reads the files.
 from __future__ import annotations
 
 import codecs
+import ipaddress
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -66,6 +67,13 @@ def decode_export(data: bytes, source: str) -> Any:
             "was the export cut short?",
             file=source,
         ) from None
+    except RecursionError:
+        raise ExportError(
+            "is nested too deeply to be a Get-AcceptedDomain/Get-InboundConnector export",
+            file=source,
+        ) from None
+    except ValueError as err:  # e.g. an integer of more than 4300 digits
+        raise ExportError(f"is not a usable JSON export ({str(err)[:120]})", file=source) from None
 
 
 def _records(document: Any, source: str, what: str) -> list[Mapping[str, Any]]:
@@ -148,6 +156,23 @@ def _string_list(item: Mapping[str, Any], name: str, source: str, index: int) ->
     )
 
 
+def _sender_ips(item: Mapping[str, Any], name: str, source: str, index: int) -> tuple[str, ...]:
+    """Validated like the config's `sender_ip_addresses`: an IPv4 address or CIDR range each
+    (a connector that "matches" `not-an-ip` would make explain say RELAYED)."""
+    values = _string_list(item, "SenderIPAddresses", source, index)
+    for position, value in enumerate(values):
+        try:
+            ipaddress.IPv4Network(value.strip(), strict=False)
+        except ValueError:
+            raise ExportError(
+                f"connector {name!r}: SenderIPAddresses entry {value!r} is not an IPv4 address "
+                "or CIDR range",
+                file=source,
+                key=f"[{index}].SenderIPAddresses[{position}]",
+            ) from None
+    return tuple(v.strip() for v in values)
+
+
 def parse_inbound_connectors(data: bytes, source: str) -> tuple[Connector, ...]:
     """`Get-InboundConnector | ConvertTo-Json` output to connectors."""
     result = []
@@ -204,7 +229,7 @@ def parse_inbound_connectors(data: bytes, source: str) -> tuple[Connector, ...]:
                 type=ctype,
                 enabled=enabled,
                 tls_sender_certificate_name=tls_name or None,
-                sender_ip_addresses=_string_list(item, "SenderIPAddresses", source, index),
+                sender_ip_addresses=_sender_ips(item, name, source, index),
                 associated_accepted_domains=tuple(associated),
                 source=source,
             )

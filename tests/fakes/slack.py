@@ -12,6 +12,10 @@ is recorded with its decoded parameters and headers; failures are injected per m
     api.base_url                        -> "http://127.0.0.1:PORT/api/"
     api.fail_next("chat.postMessage", status=429, retry_after=2)
     api.fail_next("chat.postMessage", error="channel_not_found")   # HTTP 200, ok=false
+    api.fail_next("chat.postMessage", status=503, body="<html>down</html>")  # not JSON
+    api.slow_next("chat.postMessage", seconds=3)   # accepted at once, answered 3 s later
+    api.scopes = ("commands", "chat:write")        # what x-oauth-scopes says (history off)
+    api.channels = {"C0OPS": "ops"}; api.members = {"C0OPS": {"U0ONCALL1"}}
     api.refuse_connections(); api.accept_connections()             # same port
     envelope = api.push_slash_command("/relaycheck", "help")       # over Socket Mode
     api.wait_for_ack(envelope)          # or: await api.ack_for(envelope)
@@ -70,6 +74,28 @@ class _Failure:
     retry_after: int | None
     error: str | None
     remaining: int
+    body: str | None = None  # a raw, non-JSON body (text/html), as a load balancer answers
+    content_type: str = "text/html"
+    channel: str | None = None  # only calls for this channel fail (None: any call)
+    text: str | None = None  # only calls posting this text fail (a message Slack chokes on)
+
+
+@dataclass(slots=True, kw_only=True)
+class _Slow:
+    seconds: float
+    remaining: int
+
+
+# the scopes the stand-in's tokens have (sent as x-oauth-scopes, as Slack does)
+DEFAULT_SCOPES = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "channels:history",
+    "groups:history",
+    "channels:read",
+    "groups:read",
+)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -94,8 +120,12 @@ class SlackApiStandIn:
         self.messages: dict[str, dict[str, Any]] = {}  # ts -> message as last posted/updated
         self.user_locales: dict[str, str] = {}  # user id -> the locale users.info reports
         self.users_info_error: str | None = None  # e.g. "missing_scope" without users:read
+        self.scopes: tuple[str, ...] = DEFAULT_SCOPES
+        self.channels: dict[str, str] = {}  # channel id -> name (conversations.list)
+        self.members: dict[str, set[str]] = {}  # channel id -> user ids (conversations.members)
         self._lock = threading.Lock()
         self._failures: dict[str, list[_Failure]] = {}
+        self._slow: dict[str, list[_Slow]] = {}
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._sockets: list[web.WebSocketResponse] = []
@@ -125,6 +155,7 @@ class SlackApiStandIn:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     async def _start(self) -> None:
+        self._closing = asyncio.Event()
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{id}", self._response_url)
@@ -154,6 +185,8 @@ class SlackApiStandIn:
                 conn.force_close()
 
     async def _stop(self) -> None:
+        self._closing.set()
+        await asyncio.sleep(0)
         await self._drop_everything()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -186,12 +219,18 @@ class SlackApiStandIn:
         retry_after: int | None = 2,
         times: int = 1,
         error: str | None = None,
+        body: str | None = None,
+        content_type: str = "text/html",
+        channel: str | None = None,
+        text: str | None = None,
     ) -> None:
-        """Make the next `times` calls of `method` fail.
+        """Make the next `times` calls of `method` fail (only those for `channel`, or posting
+        `text`, if given).
 
         status 429 answers `Retry-After: retry_after` with error "ratelimited"; another status
-        answers that status with a JSON error body; status 200 with `error` answers ok=false
-        (a permanent API error such as "channel_not_found").
+        answers that status with a JSON error body, or with `body` as sent (`content_type`,
+        for the HTML or text a proxy in front of Slack answers); status 200 with `error`
+        answers ok=false (a permanent API error such as "channel_not_found").
         """
         with self._lock:
             self._failures.setdefault(method, []).append(
@@ -200,19 +239,44 @@ class SlackApiStandIn:
                     retry_after=retry_after if status == 429 else None,
                     error=error,
                     remaining=times,
+                    body=body,
+                    content_type=content_type,
+                    channel=channel,
+                    text=text,
                 )
             )
 
-    def _take_failure(self, method: str) -> _Failure | None:
+    def slow_next(self, method: str, *, seconds: float, times: int = 1) -> None:
+        """The next `times` calls of `method` are carried out at once (a post is in the
+        channel) but answered only after `seconds`: a client with a shorter timeout never
+        learns that it worked."""
         with self._lock:
-            queue = self._failures.get(method)
+            self._slow.setdefault(method, []).append(_Slow(seconds=seconds, remaining=times))
+
+    def _take_slow(self, method: str) -> float | None:
+        with self._lock:
+            queue = self._slow.get(method)
             if not queue:
                 return None
-            failure = queue[0]
-            failure.remaining -= 1
-            if failure.remaining <= 0:
+            slow = queue[0]
+            slow.remaining -= 1
+            if slow.remaining <= 0:
                 queue.pop(0)
-            return failure
+            return slow.seconds
+
+    def _take_failure(self, method: str, params: Mapping[str, Any]) -> _Failure | None:
+        with self._lock:
+            queue = self._failures.get(method) or []
+            for failure in queue:
+                if failure.channel is not None and failure.channel != params.get("channel"):
+                    continue
+                if failure.text is not None and failure.text != params.get("text"):
+                    continue
+                failure.remaining -= 1
+                if failure.remaining <= 0:
+                    queue.remove(failure)
+                return failure
+            return None
 
     # ------------------------------------------------------------------ inspection
 
@@ -276,7 +340,7 @@ class SlackApiStandIn:
         params = await self._params(request)
         headers = dict(request.headers)
         arrived = time.monotonic()
-        failure = self._take_failure(method)
+        failure = self._take_failure(method, params)
         if failure is not None:
             self._record(
                 RecordedCall(
@@ -292,7 +356,11 @@ class SlackApiStandIn:
         self._record(
             RecordedCall(method=method, params=params, headers=headers, time=arrived, status=200)
         )
-        return web.json_response(body)
+        delay = self._take_slow(method)
+        if delay is not None:  # done already; only the answer is late (or cut by stop())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), delay)
+        return web.json_response(body, headers={"x-oauth-scopes": ",".join(self.scopes)})
 
     @staticmethod
     def _failure_response(failure: _Failure) -> web.Response:
@@ -301,6 +369,10 @@ class SlackApiStandIn:
                 {"ok": False, "error": "ratelimited"},
                 status=429,
                 headers={"Retry-After": str(failure.retry_after or 1)},
+            )
+        if failure.body is not None:
+            return web.Response(
+                text=failure.body, status=failure.status, content_type=failure.content_type
             )
         return web.json_response(
             {"ok": False, "error": failure.error or "internal_error"}, status=failure.status
@@ -338,7 +410,10 @@ class SlackApiStandIn:
                 "ts": ts,
                 "text": params.get("text", ""),
                 "blocks": params.get("blocks", []),
+                "channel": channel,
             }
+            if isinstance(params.get("metadata"), dict):
+                message["metadata"] = params["metadata"]
             if params.get("thread_ts"):
                 message["thread_ts"] = params["thread_ts"]
             with self._lock:
@@ -375,11 +450,61 @@ class SlackApiStandIn:
                 "ok": True,
                 "view": {"id": f"V{next(self._ids):08d}", "team_id": TEAM_ID, **view},
             }
+        if method in ("conversations.history", "conversations.replies"):
+            return self._history(method, params)
+        if method == "conversations.list":
+            with self._lock:
+                listed = [
+                    {"id": ident, "name": name, "is_channel": True, "is_private": False}
+                    for ident, name in self.channels.items()
+                ]
+            return {"ok": True, "channels": listed, "response_metadata": {"next_cursor": ""}}
+        if method == "conversations.members":
+            with self._lock:
+                members = self.members.get(str(params.get("channel", "")))
+            if members is None:
+                return {"ok": False, "error": "channel_not_found"}
+            return {
+                "ok": True,
+                "members": sorted(members),
+                "response_metadata": {"next_cursor": ""},
+            }
         if method == "apps.connections.open":
             if not str(token).startswith("xapp-"):
                 return {"ok": False, "error": "invalid_auth"}
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket/{next(self._ids)}"}
         return {"ok": False, "error": "unknown_method"}
+
+    def _history(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Newest first, as Slack pages it; metadata only with include_all_metadata."""
+        needed = "channels:history"
+        if needed not in self.scopes and "groups:history" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": needed}
+        channel = str(params.get("channel", ""))
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        with self._lock:
+            found = [dict(m) for m in self.messages.values() if m.get("channel") == channel]
+        if method == "conversations.replies":
+            root = str(params.get("ts", ""))
+            found = [m for m in found if m["ts"] == root or m.get("thread_ts") == root]
+            found.sort(key=lambda m: m["ts"])
+        else:
+            found = [m for m in found if not m.get("thread_ts")]
+            found.sort(key=lambda m: m["ts"], reverse=True)
+        for message in found:
+            message.pop("channel", None)
+            if not with_metadata:
+                message.pop("metadata", None)
+        limit = int(params.get("limit") or 100)
+        start = int(params.get("cursor") or 0)
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     async def _response_url(self, request: web.Request) -> web.Response:
         body = await request.read()

@@ -1,17 +1,27 @@
-"""Shared set-up for the Slack tests: a tenant config with hostile names, signed requests."""
+"""Shared set-up for the Slack tests: a tenant config with hostile names, signed requests, and
+the `run_bot` fixture (the real bolt app over Socket Mode to the stand-in)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 import trustme
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.signature import SignatureVerifier
 
+from bot.slack.app import build_app, build_client, utc_now
+from bot.slack.settings import Secret, Settings
 from checks.config import parse_config
-from checks.model import Config
+from checks.model import Config, SlackMode
+from tests.fakes.slack import SlackApiStandIn
 
 SIGNING_SECRET = "8f742231b10e8888abcd99aa85a5c3d1"
 IP_CONNECTOR = "On-prem IP <!channel> & co"
@@ -62,3 +72,31 @@ def signed_headers(
 
 def form(payload: dict[str, Any]) -> str:
     return urlencode(payload)
+
+
+SOCKET_SETTINGS = Settings(
+    mode=SlackMode.SOCKET, bot_token=Secret("xoxb-1-test"), app_token=Secret("xapp-1-test")
+)
+
+Runner = Callable[..., Any]
+
+
+@pytest.fixture
+async def run_bot(slack_api: SlackApiStandIn) -> AsyncIterator[Runner]:
+    handlers: list[tuple[AsyncSocketModeHandler, Any]] = []
+
+    async def start(config: Config, clock: Callable[[], datetime] = utc_now) -> None:
+        config = replace(config, slack=replace(config.slack, api_url=slack_api.base_url))
+        client = build_client(config, SOCKET_SETTINGS)
+        app = build_app(config, SOCKET_SETTINGS, client=client, clock=clock)
+        handler = AsyncSocketModeHandler(app, app_token="xapp-1-test", web_client=client)
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        handlers.append((handler, client))
+        await slack_api.await_until(lambda: slack_api.socket_connected)
+
+    yield start
+    for handler, client in handlers:
+        await handler.close_async()  # type: ignore[no-untyped-call]
+        if client.session is not None:
+            await client.session.close()
+    await asyncio.sleep(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -109,3 +110,49 @@ async def test_unsigned_or_badly_signed_requests_get_401(
     assert status == 401
     await asyncio.sleep(0.05)
     assert slack_api.received("response_url") == []
+
+
+MALFORMED = [
+    "payload={",
+    "payload=%7B%22type%22%3A",
+    "\udcff\udcfe=1",  # not UTF-8 once encoded with surrogateescape
+    "a" * 200_000,
+    "",
+]
+
+
+def _raw(body: str) -> bytes:
+    return body.encode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize("body", MALFORMED, ids=["open-brace", "cut-json", "latin", "big", "empty"])
+async def test_unsigned_malformed_bodies_get_401_and_one_short_log_line(
+    bot_url: str, slack_api: SlackApiStandIn, caplog: pytest.LogCaptureFixture, body: str
+) -> None:
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": "not-a-number",
+        "X-Slack-Signature": "v0=deadbeef",
+    }
+    with caplog.at_level(logging.DEBUG):
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(bot_url, data=_raw(body), headers=headers) as r,
+        ):
+            status = r.status
+    assert status == 401
+    records = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(records) <= 1
+    assert all(len(r.getMessage()) < 200 and r.exc_info is None for r in records)
+    assert "Traceback" not in caplog.text
+
+
+async def test_signed_but_malformed_payload_is_400_without_traceback(
+    bot_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = "payload=%7B"  # payload={ , correctly signed
+    with caplog.at_level(logging.DEBUG):
+        status, _ = await _post(bot_url, body, signed_headers(body))
+    assert status == 400
+    assert "Traceback" not in caplog.text
+    assert all(r.exc_info is None for r in caplog.records)

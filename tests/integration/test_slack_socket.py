@@ -9,53 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.mrkdwn import escape_mrkdwn
-from bot.slack.app import build_app, build_client, utc_now
-from bot.slack.settings import Secret, Settings
 from checks.config import parse_config
-from checks.model import Config, Severity, SlackMode
+from checks.model import Severity
 from checks.rules.tenant import merge_tenant
 from checks.scan import certificate_stage
 from checks.stages import ScanContext
 from tests.fakes.pki import Issued, Pki
 from tests.fakes.slack import SlackApiStandIn
-from tests.integration.slack_support import CERT_CONNECTOR, tenant_config
-
-SETTINGS = Settings(
-    mode=SlackMode.SOCKET, bot_token=Secret("xoxb-1-test"), app_token=Secret("xapp-1-test")
+from tests.integration.slack_support import (
+    CERT_CONNECTOR,
+    Runner,
+    tenant_config,
 )
-
-Runner = Callable[..., Any]
-
-
-@pytest.fixture
-async def run_bot(slack_api: SlackApiStandIn) -> AsyncIterator[Runner]:
-    handlers: list[tuple[AsyncSocketModeHandler, Any]] = []
-
-    async def start(config: Config, clock: Callable[[], datetime] = utc_now) -> None:
-        config = replace(config, slack=replace(config.slack, api_url=slack_api.base_url))
-        client = build_client(config, SETTINGS)
-        app = build_app(config, SETTINGS, client=client, clock=clock)
-        handler = AsyncSocketModeHandler(app, app_token="xapp-1-test", web_client=client)
-        await handler.connect_async()  # type: ignore[no-untyped-call]
-        handlers.append((handler, client))
-        await slack_api.await_until(lambda: slack_api.socket_connected)
-
-    yield start
-    for handler, client in handlers:
-        await handler.close_async()  # type: ignore[no-untyped-call]
-        if client.session is not None:
-            await client.session.close()
-    await asyncio.sleep(0)
 
 
 async def test_explain_is_acked_then_answered_and_shared(

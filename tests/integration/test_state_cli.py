@@ -93,7 +93,7 @@ def test_state_migrate_adopts_a_schema3_file_for_the_configs_tenant(
     assert main(["state", "migrate", "--config", str(config)]) == 0
     assert "migrated from" in capsys.readouterr().out
     assert main(["state", "migrate", "--config", str(config)]) == 0
-    assert "already at 0002_tenants_ha" in capsys.readouterr().out
+    assert "already at 0003_delivery_attempts" in capsys.readouterr().out
     assert subjects(capsys, "--config", str(config)) == {"smarthost", "contoso.com"}
 
 

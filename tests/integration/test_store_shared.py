@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from bot.alerting import schema
 from bot.alerting.lease import Fence
-from bot.alerting.store import LeaseLost, StateError, Store
+from bot.alerting.store import SCHEMA_VERSION, LeaseLost, StateError, Store
 from bot.records import OutboxDraft, RunRecord
 from checks.model import CheckId, Finding, Severity
 from checks.rules.lifecycle import Policy, advance
@@ -96,8 +96,10 @@ def test_schema3_state_file_is_migrated_with_its_data(tmp_path: Path) -> None:
         assert [m.seq for m in store.pending()] == [2, 3]
         assert store.for_tenant("fabrikam").open_findings(now=NOW) == []
     db = sqlite3.connect(path)
-    assert db.execute("SELECT version FROM schema_version").fetchone() == (4,)
-    assert db.execute("SELECT version_num FROM alembic_version").fetchone() == ("0002_tenants_ha",)
+    assert db.execute("SELECT version FROM schema_version").fetchone() == (SCHEMA_VERSION,)
+    assert db.execute("SELECT version_num FROM alembic_version").fetchone() == (
+        "0003_delivery_attempts",
+    )
     db.close()
 
 
@@ -239,7 +241,7 @@ def test_replicas_starting_together_migrate_once(postgres: PostgresServer) -> No
     assert errors == []
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [
-            ("0002_tenants_ha",)
+            ("0003_delivery_attempts",)
         ]
 
 
@@ -252,3 +254,99 @@ def test_a_newer_schema_is_refused_and_left_alone(state_where: str | Path) -> No
         Store.open(state_where)
     with pytest.raises(StateError, match="newer relaycheck"):
         Store.upgrade(state_where)
+
+
+def test_delivery_attempts_are_recorded_per_message(state_where: str | Path) -> None:
+    """attempted_at survives an unclear failure only; failures count outages, not 429s; a
+    success or a restart (reset_backoff) clears every stored backoff."""
+    drafts = [
+        OutboxDraft(id=f"e{i}#post", event_id=f"e{i}", action="post", text=f"{i}") for i in range(3)
+    ]
+    later = NOW + timedelta(seconds=30)
+    with Store.open(state_where, channel="C1") as store:
+        store.enqueue(drafts, NOW)
+        first, second, third = (m.seq for m in store.pending())
+        assert store.record_attempt_start(first, NOW)
+        store.record_attempt_start(second, NOW)
+        store.record_attempt_start(third, NOW)
+        store.record_attempt_failure(
+            first, "timed out", next_attempt_at=later, now=NOW, unclear=True, outage=True
+        )
+        store.record_attempt_failure(second, "rate limited (429)", next_attempt_at=later, now=NOW)
+        store.record_attempt_failure(third, "channel_not_found", next_attempt_at=None, now=NOW)
+        by_seq = {m.seq: m for m in store.pending()}
+        assert set(by_seq) == {first, second}  # the third failed for good
+        assert by_seq[first].attempted_at == NOW  # unclear: looked up before posting again
+        assert by_seq[first].failures == 1
+        assert by_seq[second].attempted_at is None  # Slack clearly refused it
+        assert by_seq[second].failures == 0  # a 429 is no outage
+        assert by_seq[second].attempts == 1
+        assert store.reset_backoff() == 2
+        assert store.reset_backoff() == 0
+        assert all(m.next_attempt_at is None and m.failures == 0 for m in store.pending())
+        assert store.pending()[0].attempted_at == NOW  # the lookup is still owed
+    with Store.open(state_where) as store:
+        engine = store._b.engine
+        with engine.connect() as conn:
+            failed = conn.execute(
+                sa.select(schema.outbox.c.attempted_at).where(schema.outbox.c.seq == third)
+            ).scalar()
+        assert failed is None
+
+
+def test_a_claim_holds_only_its_own_message(state_where: str | Path) -> None:
+    """The worker claims the message it chose: another replica waits for that one (busy) but
+    may deliver a message of another channel meanwhile; committing attempted_at keeps the claim."""
+    drafts = [
+        OutboxDraft(id="e0#post", event_id="e0", action="post", text="0", channel="C1"),
+        OutboxDraft(id="e1#post", event_id="e1", action="post", text="1", channel="C2"),
+    ]
+    with Store.open(state_where) as a, Store.open(state_where) as b:
+        a.enqueue(drafts, NOW)
+        head, other = (m.seq for m in a.pending())
+        with a.claim(head, "a") as mine:
+            assert mine.message is not None
+            assert a.record_attempt_start(head, NOW)  # the claim is still a's afterwards
+            with b.claim(head, "b") as theirs:
+                assert theirs.message is None
+                assert theirs.busy
+            with b.claim_next("b") as next_head:
+                assert next_head.message is None
+                assert next_head.busy  # the head-only claim still waits for the head
+            with b.claim(other, "b") as theirs:
+                assert theirs.message is not None
+                assert theirs.message.text == "1"
+                b.record_ts(other, "1.2")
+                b.mark_delivered(other, NOW)
+            a.record_ts(head, "1.1")
+            a.mark_delivered(head, NOW)
+        with b.claim(head, "b") as gone:
+            assert gone.message is None
+            assert not gone.busy  # delivered: nothing to wait for
+        assert a.outbox_counts() == {"delivered": 2, "failed": 0, "pending": 0}
+
+
+def test_a_claim_lost_while_attempted_at_commits_is_not_posted(postgres: PostgresServer) -> None:
+    """PostgreSQL: committing attempted_at ends the row lock for a moment. A replica that takes
+    the message in that moment owns it; the first one is told not to post."""
+    url = postgres.create_database()
+    with Store.open(url) as a, Store.open(url) as b:
+        a.enqueue([OutboxDraft(id="e#post", event_id="e", action="post", text="x")], NOW)
+        (seq,) = (m.seq for m in a.pending())
+        taken = []
+        relock = a._lock
+
+        def b_first(conn: sa.Connection, wanted: int | None, hold: float) -> tuple[object, bool]:
+            claim = b.claim(seq, "b")
+            taken.append((claim, claim.__enter__()))
+            return relock(conn, wanted, hold)
+
+        with a.claim(seq, "a") as mine:
+            assert mine.message is not None
+            a._lock = b_first  # type: ignore[method-assign]
+            assert not a.record_attempt_start(seq, NOW)
+            a._lock = relock  # type: ignore[method-assign]
+        ((claim, theirs),) = taken
+        assert theirs.message is not None
+        assert theirs.message.attempted_at == NOW  # b looks it up before posting it
+        claim.__exit__(None, None, None)

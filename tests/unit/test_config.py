@@ -356,6 +356,27 @@ def test_dns_checks_run_when_the_config_asks_for_them(raw: dict[str, Any], enabl
     assert parse_config(raw, base_dir=Path(".")).dns.enabled is enabled
 
 
+def test_access_policy_keys_are_validated() -> None:
+    def slack(**values: Any) -> Any:
+        return parse_config({"tenant": {"name": "c"}, "slack": values}, base_dir=Path()).slack
+
+    settings = slack(allowed_users=["U0123ONCALL"], allowed_channels=["C0123OPS", "#mail-ops"])
+    assert settings.allowed_users == ("U0123ONCALL",)
+    assert settings.allowed_channels == ("C0123OPS", "#mail-ops")
+    with pytest.raises(ConfigError, match=r"slack\.allowed_users\[0\].*not a Slack user id"):
+        slack(allowed_users=["kate"])
+    with pytest.raises(ConfigError, match=r"slack\.allowed_channels\[0\].*neither a channel id"):
+        slack(allowed_channels=["#Mail Ops!"])
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_numbers_are_refused(value: float) -> None:
+    with pytest.raises(ConfigError, match=r"probe\.timeout_seconds.*finite"):
+        parse_config(
+            {"tenant": {"name": "c"}, "probe": {"timeout_seconds": value}}, base_dir=Path()
+        )
+
+
 @pytest.mark.parametrize(
     "expression",
     [

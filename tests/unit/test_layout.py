@@ -105,3 +105,16 @@ def test_tests_cannot_reach_beyond_loopback() -> None:
         with pytest.raises(OSError, match="only loopback"):
             udp.sendto(b"x", ("198.51.100.53", 53))
         udp.sendto(b"x", ("127.0.0.1", 9))  # loopback stays allowed
+
+
+def test_both_manifests_ask_for_the_history_and_read_scopes() -> None:
+    """Exactly-once delivery needs conversations.history; allowed_channels needs names -> ids."""
+    deploy = Path(__file__).resolve().parents[2] / "deploy"
+    for name in ("slack-manifest.http.yaml", "slack-manifest.socket.yaml"):
+        text = (deploy / name).read_text(encoding="utf-8")
+        scopes = {
+            line.strip().removeprefix("- ").split("#")[0].strip()
+            for line in text.split("scopes:", 1)[1].split("settings:", 1)[0].splitlines()
+            if line.strip().startswith("- ")
+        }
+        assert {"channels:history", "groups:history", "channels:read", "groups:read"} <= scopes

@@ -12,4 +12,6 @@ history.
                         missing: an old file is adopted as it is, an empty database gets them
     0002_tenants_ha     every row keyed by tenant (old rows adopted by the opening tenant),
                         outbox claim columns, the leadership lease table
+    0003_delivery_attempts  outbox.attempted_at (a post with an unclear outcome, looked up
+                        before posting again) and outbox.failures (the backoff exponent)
 """

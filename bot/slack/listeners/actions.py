@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -24,6 +25,7 @@ from bot.alerting.alerts import (
     SNOOZE_7D_ACTION,
     with_status,
 )
+from bot.alerting.delivery import slack_error
 from bot.alerting.store import StateError, Store
 from checks.i18n import Language, _, format_moment, using
 
@@ -105,7 +107,9 @@ def register(
             )
         except SlackApiError as err:
             # recorded in the store already; the message just does not show it yet
-            log.warning("could not update alert message %s: %s", ts, err.response.get("error"))
+            log.warning("could not update alert message %s: %s", ts, slack_error(err).code)
+        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            log.warning("could not update alert message %s: %s", ts, type(err).__name__)
 
     for action_id in (ACK_ACTION, *SNOOZES):
         app.action(action_id)(handle)

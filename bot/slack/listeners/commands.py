@@ -8,19 +8,31 @@ Input that cannot be understood gets the help text and the reason, never silence
 `/relaycheck cert` must not turn the bot into a port scanner for whoever can type in Slack:
 configured endpoints are always allowed (the operator listed them); an ad-hoc host must be a
 name within `[slack] probe_allowed_domains`, is resolved here, and every address it resolves to
-must be public unless `allow_private_targets = true`. The probe then connects to exactly the
-addresses that were checked, so a second DNS answer cannot swap in a private address.
+must be public (`checks.rules.targets`: an explicit rule, NAT64, 6to4 and the other IPv6 forms
+judged by the IPv4 address they embed) unless `allow_private_targets = true` (how tests reach
+loopback). The probe then connects to exactly the addresses that were checked, so a second DNS
+answer cannot swap in a private address.
+
+A probe costs the on-prem servers a connection, so it is bounded three ways: one
+`[probe] deadline_seconds` for the whole command (not per address), `[probe] concurrency`
+connections at once across all concurrent commands (`Deps.probe_slots`), and at most
+`CERT_PROBES_PER_MINUTE` probes per user per minute (`Deps.cert_limiter`; a target the guard
+refuses is not counted, since it costs no connection).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
+import math
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -28,6 +40,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.alerting.delivery import slack_error
 from bot.mrkdwn import escape_mrkdwn
 from bot.slack.blocks import (
     SHARE_ACTION_ID,
@@ -39,23 +52,25 @@ from bot.slack.blocks import (
     status_message,
     triage_message,
 )
-from bot.slack.listeners.common import Deps, language_for
+from bot.slack.listeners.common import CERT_PROBES_PER_MINUTE, Deps, language_for
 from checks.errors import AddressError, RelaycheckError
 from checks.explain import explain
 from checks.i18n import _, using
 from checks.model import Endpoint, TlsMode
-from checks.observations import TlsObservation
+from checks.observations import FailureKind, ProbeFailure, ProbeStage, TlsObservation
 from checks.probes.dns import address_resolver
 from checks.probes.exports import load_tenant
-from checks.probes.smtp import HostLocks, probe_endpoint, resolve
+from checks.probes.smtp import probe_endpoint, resolve
 from checks.rules.addresses import parse_pair
 from checks.rules.certcheck import evaluate_endpoint
 from checks.rules.names import InvalidName, to_ascii_domain
 from checks.rules.replies import Triage, TriageInputError, triage_all
+from checks.rules.targets import refusal
 from checks.rules.triage_context import with_tenant_hints
 
 COMMAND = "/relaycheck"
 _LINK = re.compile(r"^<([^|>]*)(?:\|([^>]*))?>$")
+_PORT = re.compile(r"[0-9]{1,5}")
 _log = logging.getLogger("relaycheck.slack")
 
 
@@ -126,17 +141,11 @@ def split_target(text: str) -> tuple[str, int]:
         raise TargetError(_("no host given; expected NAME, HOST or HOST:PORT"))
     port = 25
     if port_text:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        # ASCII digits only: str.isdigit() also accepts '²⁵', which int() then refuses
+        if not _PORT.fullmatch(port_text) or not 0 < int(port_text) < 65536:
             raise TargetError(_("{port} is not a TCP port (1-65535)").format(port=repr(port_text)))
         port = int(port_text)
     return host.lower().rstrip("."), port
-
-
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
 
 
 def _within(host: str, domains: tuple[str, ...]) -> bool:
@@ -193,27 +202,61 @@ async def resolve_target(text: str, deps: Deps) -> tuple[Endpoint, tuple[str, ..
     if not addresses:
         raise TargetError(_("{host} does not resolve").format(host=host))
     if not slack.allow_private_targets:
-        private = [a for a in addresses if not _is_public(a)]
-        if private:
-            raise TargetError(
-                _(
-                    "{host} resolves to a private, loopback or link-local address ({address}); "
-                    "refused (set [slack] allow_private_targets = true to allow)"
-                ).format(host=host, address=private[0])
-            )
+        for address in addresses:
+            reason = refusal(address)
+            if reason is not None:
+                raise TargetError(
+                    f"{host} resolves to {address}, which is not a public address ({reason}); "
+                    "refused: private, loopback or link-local targets need "
+                    "[slack] allow_private_targets = true"
+                )
     tls = TlsMode.IMPLICIT if port == 465 else TlsMode.STARTTLS
     return Endpoint(name=host, host=ascii_host, port=port, tls=tls), addresses
 
 
-async def probe_target(text: str, deps: Deps) -> Rendered:
-    """Probe a configured endpoint or an allowed host now and judge it as the scan would."""
+async def probe_target(text: str, deps: Deps, *, user: str = "") -> Rendered:
+    """Probe a configured endpoint or an allowed host now and judge it as the scan would.
+
+    Its addresses are probed side by side, each connection waiting for one of the
+    `[probe] concurrency` slots shared by every command, and all of them share ONE
+    `[probe] deadline_seconds`, counted from the command's first connection (time queued
+    behind other commands does not count); an address still unanswered then is reported as
+    out of time."""
     endpoint, addresses = await resolve_target(text, deps)
-    locks = HostLocks()
-    observations: list[TlsObservation] = []
-    for address in addresses:
-        observations.extend(
-            await probe_endpoint(replace(endpoint, address=address), deps.config.probe, locks=locks)
+    if not addresses:
+        raise TargetError(f"{endpoint.host} does not resolve")
+    # counted only once the target passed the guard: a refused one costs no connection
+    wait = deps.cert_limiter.take(user, time.monotonic())
+    if wait is not None:
+        raise TargetError(
+            f"too many /relaycheck cert probes: at most {CERT_PROBES_PER_MINUTE} per minute "
+            f"per user; try again in {math.ceil(wait)} s"
         )
+    settings = deps.config.probe
+    slots = deps.probe_slots()
+    first_connection = asyncio.Event()
+
+    async def one(address: str) -> tuple[TlsObservation, ...]:
+        async with slots:
+            first_connection.set()
+            return await probe_endpoint(replace(endpoint, address=address), settings)
+
+    tasks = [asyncio.create_task(one(address)) for address in addresses]
+    started = asyncio.create_task(first_connection.wait())
+    try:
+        await asyncio.wait([started, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, timeout=settings.deadline_seconds)
+    finally:
+        started.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(started, *tasks, return_exceptions=True)
+    observations: list[TlsObservation] = []
+    for address, task in zip(addresses, tasks, strict=True):
+        if task.cancelled():
+            observations.append(_out_of_time(endpoint, address, settings.deadline_seconds))
+        else:
+            observations.extend(task.result())  # a bug of ours raises here, as before
     now = deps.clock()
     findings = evaluate_endpoint(
         endpoint,
@@ -223,6 +266,20 @@ async def probe_target(text: str, deps: Deps) -> Rendered:
         anchors=deps.trust_anchors(),
     )
     return certificate_probe_message(endpoint, observations, findings, now=now)
+
+
+def _out_of_time(endpoint: Endpoint, address: str, budget: float) -> TlsObservation:
+    return TlsObservation(
+        endpoint=endpoint.name,
+        host=endpoint.host,
+        port=endpoint.port,
+        address=address,
+        failure=ProbeFailure(
+            stage=ProbeStage.CONNECT,
+            kind=FailureKind.DEADLINE,
+            reason=f"the command's deadline of {budget:g} s ran out before this address answered",
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- listeners
@@ -265,7 +322,13 @@ def register(app: AsyncApp, deps: Deps) -> None:
     async def _command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         """Acknowledge at once; whatever reads the tenant, explains or probes follows it."""
         respond = answerer(command["response_url"], client)
-        if not deps.channel_allowed(command.get("channel_id"), command.get("channel_name")):
+        user = command.get("user_id")
+        if not deps.access.user_allowed(user):
+            await ack(**_reply(error_message("/relaycheck is not enabled for you")))
+            return
+        if not await deps.access.command_allowed(
+            client, user=user, channel=command.get("channel_id")
+        ):
             await ack(**_reply(error_message(_("/relaycheck is not enabled in this channel"))))
             return
         text = (command.get("text") or "").strip()
@@ -295,7 +358,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 text=_("Probing {target}…").format(target=escape_mrkdwn(rest.strip())),
                 response_type="ephemeral",
             )
-            deps.follow_ups.start(_cert(rest, respond, deps), slow=True)
+            deps.follow_ups.start(_cert(rest, respond, deps, user=user or ""), slow=True)
             return
         if keyword == "triage":
             await ack(**_reply(_triage(rest, deps)))  # answered in the acknowledgement
@@ -335,9 +398,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         )
         user = (body.get("user") or {}).get("id")
         value = (body.get("actions") or [{}])[0].get("value") or ""
-        if not channel or not deps.channel_allowed(
-            channel, (body.get("channel") or {}).get("name")
-        ):
+        if not channel or not await deps.access.command_allowed(client, user=user, channel=channel):
             await respond(**_reply(error_message(_("cannot share in this channel"))))
             return
         try:
@@ -350,12 +411,14 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 channel=channel, text=rendered.text, blocks=rendered.block_dicts()
             )
         except SlackApiError as err:
-            problem = err.response.get("error", "unknown error")
+            problem = slack_error(err).code  # whatever the body was (JSON, text, HTML)
             await respond(
                 **_reply(
                     error_message(_("Slack refused to post it: {problem}").format(problem=problem))
                 )
             )
+        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            await respond(**_reply(error_message(f"Slack did not answer ({type(err).__name__})")))
 
     @app.shortcut(SHORTCUT_CALLBACK_ID)
     async def explain_bounce(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -370,9 +433,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         channel = (body.get("channel") or {}).get("id")
         user = (body.get("user") or {}).get("id")
         message = body.get("message") or {}
-        if not channel or not deps.channel_allowed(
-            channel, (body.get("channel") or {}).get("name")
-        ):
+        if not channel or not await deps.access.command_allowed(client, user=user, channel=channel):
             rendered = error_message(_("/relaycheck is not enabled in this channel"))
             await _ephemeral(client, channel, user, rendered, body)
             return
@@ -478,9 +539,9 @@ async def _explain(text: str, respond: Answer, deps: Deps) -> None:
     await respond(rendered)
 
 
-async def _cert(text: str, respond: Answer, deps: Deps) -> None:
+async def _cert(text: str, respond: Answer, deps: Deps, *, user: str = "") -> None:
     try:
-        rendered = await probe_target(text, deps)
+        rendered = await probe_target(text, deps, user=user)
     except RelaycheckError as err:
         rendered = error_message(str(err))
     await respond(rendered)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerting.store import Store
+from bot.slack.access import Access
 from checks.i18n import Language, language_of_locale
 from checks.model import Config
 from checks.observe import observe_connector_certificates
@@ -139,6 +141,32 @@ class FollowUps:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+CERT_PROBES_PER_MINUTE = 5  # `/relaycheck cert` probes one user may start per minute
+
+
+class RateLimiter:
+    """At most `limit` events per `window` seconds per key (a sliding window).
+
+    Why: `/relaycheck cert` makes the bot connect to mail servers on a user's behalf; one
+    user (or a script with a user's session) must not turn it into a connection cannon."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._events: dict[str, deque[float]] = {}
+
+    def take(self, key: str, now: float) -> float | None:
+        """Count one event for `key` at `now` (monotonic seconds); when over the limit,
+        count nothing and return the seconds until the next one is allowed."""
+        events = self._events.setdefault(key, deque())
+        while events and now - events[0] >= self.window:
+            events.popleft()
+        if len(events) >= self.limit:
+            return max(self.window - (now - events[0]), 0.0)
+        events.append(now)
+        return None
+
+
 @dataclass(slots=True, kw_only=True)
 class Deps:
     """Shared by the listeners of one app.
@@ -159,6 +187,20 @@ class Deps:
     _context_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     # users.info answers, per user id: a user's locale rarely changes, Slack's rate limits do not
     locales: dict[str, Language | None] = field(default_factory=dict)
+    cert_limiter: RateLimiter = field(
+        default_factory=lambda: RateLimiter(CERT_PROBES_PER_MINUTE, 60.0)
+    )
+    _slots: asyncio.Semaphore | None = None
+    access: Access = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.access = Access(self.config.slack)
+
+    def probe_slots(self) -> asyncio.Semaphore:
+        """`[probe] concurrency` connections at once, shared by every concurrent command."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.config.probe.concurrency)
+        return self._slots
 
     def trust_anchors(self) -> TrustAnchors:
         if self.anchors is None:
@@ -192,11 +234,12 @@ class Deps:
             return self._context
 
     def channel_allowed(self, channel_id: str | None, channel_name: str | None = None) -> bool:
-        allowed = self.config.slack.allowed_channels
-        if not allowed:
+        """Channel ids only (names were resolved to ids at start): `#ops` must not match any
+        channel that happens to be called ops. Prefer `access.command_allowed`."""
+        del channel_name
+        if not self.access.restricts_channels:
             return True
-        wanted = {c.lstrip("#") for c in allowed}
-        return bool({channel_id, channel_name} & wanted)
+        return channel_id is not None and channel_id in self.access.channel_ids
 
 
 _log = logging.getLogger("relaycheck.slack")

@@ -1,7 +1,8 @@
 """App Home: the current state of connectors, certificates, domains and the last scan.
 
 Rendered from what is already known (the tenant files and the store's latest scan), never by
-probing: opening a tab must not start network traffic to the on-prem servers.
+probing: opening a tab must not start network traffic to the on-prem servers. Shown only to
+users the access policy allows (`bot.slack.access`, the same as `/relaycheck status`).
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ import logging
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.blocks import home_view
+from bot.alerting.delivery import slack_error
+from bot.slack.blocks import home_denied_view, home_view
 from bot.slack.listeners.common import Deps, language_for
 from checks.errors import RelaycheckError
 from checks.i18n import using
@@ -61,6 +65,19 @@ def register(app: AsyncApp, deps: Deps) -> None:
     async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        with using(await language_for(deps, client, event.get("user"))):
-            view = await render_home(deps)
-        await client.views_publish(user_id=event["user"], view=view)
+        user = event.get("user")
+        if not isinstance(user, str) or not user:
+            return
+        # the same policy as /relaycheck status (bot.slack.access); a denied user gets a view
+        # that says so (it also replaces whatever an earlier, allowed visit left on the tab)
+        with using(await language_for(deps, client, user)):
+            if await deps.access.home_allowed(client, user=user):
+                view = await render_home(deps)
+            else:
+                view = home_denied_view()
+        try:
+            await client.views_publish(user_id=user, view=view)
+        except SlackApiError as err:
+            _log.warning("App Home not published: %s", slack_error(err).code)
+        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            _log.warning("App Home not published: %s", type(err).__name__)
