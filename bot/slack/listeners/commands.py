@@ -206,9 +206,11 @@ async def resolve_target(text: str, deps: Deps) -> tuple[Endpoint, tuple[str, ..
             reason = refusal(address)
             if reason is not None:
                 raise TargetError(
-                    f"{host} resolves to {address}, which is not a public address ({reason}); "
-                    "refused: private, loopback or link-local targets need "
-                    "[slack] allow_private_targets = true"
+                    _(
+                        "{host} resolves to {address}, which is not a public address ({reason}); "
+                        "refused: private, loopback or link-local targets need "
+                        "[slack] allow_private_targets = true"
+                    ).format(host=host, address=address, reason=reason)
                 )
     tls = TlsMode.IMPLICIT if port == 465 else TlsMode.STARTTLS
     return Endpoint(name=host, host=ascii_host, port=port, tls=tls), addresses
@@ -324,7 +326,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         respond = answerer(command["response_url"], client)
         user = command.get("user_id")
         if not deps.access.user_allowed(user):
-            await ack(**_reply(error_message("/relaycheck is not enabled for you")))
+            await ack(**_reply(error_message(_("/relaycheck is not enabled for you"))))
             return
         if not await deps.access.command_allowed(
             client, user=user, channel=command.get("channel_id")
@@ -418,7 +420,13 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 )
             )
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
-            await respond(**_reply(error_message(f"Slack did not answer ({type(err).__name__})")))
+            await respond(
+                **_reply(
+                    error_message(
+                        _("Slack did not answer ({error})").format(error=type(err).__name__)
+                    )
+                )
+            )
 
     @app.shortcut(SHORTCUT_CALLBACK_ID)
     async def explain_bounce(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
