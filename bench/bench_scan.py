@@ -1,8 +1,9 @@
 """Benchmark: `relaycheck scan --json` (the real CLI, a subprocess) against the TLS floor.
 
 Not a test. The floor is a bare asyncio client in this process that does the same SMTP dialogue
-as the probe (banner, EHLO, STARTTLS, TLS handshake, read the presented chain, QUIT, close) with
-the same concurrency and nothing else: no start-up, no parsing, no rules, no JSON. The CLI run
+as the probe (banner, EHLO, STARTTLS, TLS handshake, read the presented chain, QUIT, close, and
+the default probe's second session offering only the other key type, `[probe] every_key_type`)
+with the same concurrency and nothing else: no start-up, no parsing, no rules, no JSON. The CLI run
 includes everything a user waits for: interpreter start, imports, config, probes, rules, JSON.
 
 The loopback STARTTLS servers run in a child process (`--serve`), so they compete with neither
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import compileall
+import contextlib
 import json
 import os
 import ssl
@@ -133,11 +135,38 @@ async def _floor_one(host: str, port: int, context: ssl.SSLContext, index: int) 
         writer.transport.abort()
 
 
+async def _floor_other_key_type(host: str, port: int, context: ssl.SSLContext) -> None:
+    """The second session relaycheck's default probe makes (`[probe] every_key_type`): the same
+    dialogue offering only RSA-authenticated TLS 1.2 suites, which an ECDSA-only server refuses.
+    The floor makes it too, so both sides do the same SMTP dialogues and handshakes."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        await _reply(reader)
+        writer.write(f"EHLO {EHLO_NAME}\r\n".encode())
+        await _reply(reader)
+        writer.write(b"STARTTLS\r\n")
+        await _reply(reader)
+        with contextlib.suppress(ssl.SSLError, ConnectionError):
+            await writer.start_tls(context, server_hostname=None)
+    finally:
+        writer.transport.abort()
+
+
+def _rsa_only_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers("aRSA")
+    return context
+
+
 async def floor(targets: list[tuple[str, int]], concurrency: int) -> tuple[float, float, int]:
     """Seconds, CPU seconds of this process, and failures of one floor pass."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    other = _rsa_only_context()
     limit = asyncio.Semaphore(concurrency)
     failures = 0
     reasons: dict[str, str] = {}
@@ -149,6 +178,7 @@ async def floor(targets: list[tuple[str, int]], concurrency: int) -> tuple[float
                 async with asyncio.timeout(TIMEOUT):
                     if await _floor_one(host, port, context, index) < 1:
                         failures += 1
+                    await _floor_other_key_type(host, port, other)
             except (OSError, TimeoutError, ssl.SSLError) as err:
                 failures += 1
                 reasons[type(err).__name__] = str(err)
