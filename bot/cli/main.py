@@ -20,7 +20,6 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 from typing import NamedTuple
 
 from bot.cli.text import degrade_unencodable
@@ -97,6 +96,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _version() -> str:
+    from importlib import metadata  # ~35 ms of start-up: only for --version
+
     try:
         return metadata.version("relaycheck")
     except metadata.PackageNotFoundError:  # run from a checkout that was never installed
