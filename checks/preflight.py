@@ -107,7 +107,9 @@ class Target:
 
     @property
     def label(self) -> str:
-        return f"{self.kind} '{self.name}'"
+        if self.kind == "connector":
+            return _("connector '{name}'").format(name=self.name)
+        return _("endpoint '{name}'").format(name=self.name)
 
 
 def _relay_connectors(facts: TenantFacts) -> tuple[Connector, ...]:
