@@ -19,6 +19,7 @@ Reading CERT and probing today's certificate happen in the shell (`bot/cli/prefl
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -741,13 +742,24 @@ def _cell(finding: Finding | None) -> str:
         return "-"
     if finding.check is CheckId.RELAY_SCENARIO:
         if finding.details.get("accepted") is False:
-            return f"REFUSED {finding.details.get('smtp_response')}"
+            return _("REFUSED {response}").format(response=finding.details.get("smtp_response"))
         if finding.details.get("scenario") == Scenario.TO_TENANT.value:
-            return "not a relay"
+            return _("not a relay")
         connector = finding.details.get("connector")
-        text = f"relays via '{connector}'" if connector else "relays"
-        return text + (" (with caveats)" if finding.severity is Severity.WARNING else "")
+        text = (
+            _("relays via '{connector}'").format(connector=connector) if connector else _("relays")
+        )
+        return text + (_(" (with caveats)") if finding.severity is Severity.WARNING else "")
     return finding.severity.value.upper()
+
+
+def _width(text: str) -> int:
+    """Columns `text` takes in a terminal: East Asian wide and fullwidth characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
 
 
 def render_text(result: PreflightResult) -> str:
@@ -773,12 +785,12 @@ def render_text(result: PreflightResult) -> str:
         )
         for key in keys
     ]
-    widths = [
-        max(len(r[i]) for r in [("CHECK", "SUBJECT", "BEFORE", "AFTER"), *rows]) for i in range(3)
-    ]
-    for row in [("CHECK", "SUBJECT", "BEFORE", "AFTER"), *rows]:
+    header = (_("CHECK"), _("SUBJECT"), _("BEFORE"), _("AFTER"))
+    widths = [max(_width(r[i]) for r in [header, *rows]) for i in range(3)]
+    for row in [header, *rows]:
         lines.append(
-            f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}".rstrip()
+            f"{_pad(row[0], widths[0])}  {_pad(row[1], widths[1])}  "
+            f"{_pad(row[2], widths[2])}  {row[3]}".rstrip()
         )
     problems = [f for f in result.after if f.severity >= Severity.WARNING]
     if problems:
