@@ -34,6 +34,7 @@ from bot.alerting.store import Store
 from bot.terminal import render_text
 from checks.config import load_config, parse_config
 from checks.explain import explain
+from checks.i18n import _
 from checks.model import CheckId, Config
 from checks.observe import observe_connector_certificates
 from checks.preflight import Verdict
@@ -289,17 +290,21 @@ async def run_demo(example_path: Path, *, out: TextIO, now: dt.datetime) -> int:
         async with _running(host):
             config = demo_config(example, port=host.port, folder=folder)
             say(
-                f"== A smart host for mail1.contoso.com listens on 127.0.0.1:{host.port} "
-                "(STARTTLS, certificate from a throwaway CA).\n"
-                f"== Connector '{CONNECTOR}' identifies it by *.contoso.com.\n"
+                _(
+                    "== A smart host for mail1.contoso.com listens on 127.0.0.1:{port} "
+                    "(STARTTLS, certificate from a throwaway CA).\n"
+                    "== Connector '{connector}' identifies it by *.contoso.com.\n"
+                ).format(port=host.port, connector=CONNECTOR)
             )
             with Store.open(config.state.path) as store:
-                say("== Scheduled run 1")
+                say(_("== Scheduled run {number}").format(number=1))
                 await _scheduled_run(config, store, now, say, out)
                 renewal = pki.leaf(["smtp.contoso-mail.net"], days=397 + 30, client_auth=False)
                 say(
-                    "== The certificate is renewed, with other names and without clientAuth. "
-                    "Before it is bound: relaycheck preflight mail1-renewed.pem\n"
+                    _(
+                        "== The certificate is renewed, with other names and without clientAuth. "
+                        "Before it is bound: {command}\n"
+                    ).format(command="relaycheck preflight mail1-renewed.pem")
                 )
                 checked = await judge(
                     config,
@@ -310,10 +315,10 @@ async def run_demo(example_path: Path, *, out: TextIO, now: dt.datetime) -> int:
                     environ={},
                 )
                 say(render_preflight(checked))
-                say("== The warning is ignored: the renewal is deployed.\n")
+                say(_("== The warning is ignored: the renewal is deployed.\n"))
                 host.deploy(renewal)
                 later = now + dt.timedelta(hours=6)
-                say("== Scheduled run 2")
+                say(_("== Scheduled run {number}").format(number=2))
                 await _scheduled_run(config, store, later, say, out)
                 open_findings = store.open_findings(now=later)
                 open_checks = {f.finding.check for f in open_findings}
@@ -325,11 +330,16 @@ async def run_demo(example_path: Path, *, out: TextIO, now: dt.datetime) -> int:
                     }
                 )
                 say(
-                    "== Relay readiness after the renewal: "
-                    + (", ".join(refused) or "nothing")
-                    + " refused (relay-scenario), before a single bounce.\n"
+                    _(
+                        "== Relay readiness after the renewal: {scenarios} refused "
+                        "(relay-scenario), before a single bounce.\n"
+                    ).format(scenarios=", ".join(refused) or _("nothing"))
                 )
-            say('== During the incident: relaycheck explain "<> -> john@fabrikam.com"')
+            say(
+                _("== During the incident: {command}").format(
+                    command='relaycheck explain "<> -> john@fabrikam.com"'
+                )
+            )
             facts = load_tenant(config)
             certificates = await observe_connector_certificates(config, facts, now=later)
             answer = explain(
@@ -346,9 +356,11 @@ async def run_demo(example_path: Path, *, out: TextIO, now: dt.datetime) -> int:
         and not answer.accepted
     )
     say(
-        "== Caught: the preflight said the renewal that dropped the connector's name breaks "
-        "relay before it was bound, and the run it was served reported it."
+        _(
+            "== Caught: the preflight said the renewal that dropped the connector's name breaks "
+            "relay before it was bound, and the run it was served reported it."
+        )
         if caught
-        else "== The demo did not behave as expected."
+        else _("== The demo did not behave as expected.")
     )
     return 0 if caught else 1

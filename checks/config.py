@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from checks.errors import AddressError, ConfigError, ConfigErrors
-from checks.i18n import Language
+from checks.i18n import N_, Language, _
 from checks.model import (
     RELAY_SCENARIOS,
     AcceptedDomain,
@@ -128,8 +128,12 @@ class Key:
         if refusal is not None:
             return None, refusal
         if self.unknown is not None:
-            return None, f"unknown {self.unknown} {text!r} (one of {', '.join(self.choices)})"
-        return None, f"must be one of {', '.join(self.choices)}, got {text!r}"
+            return None, _("unknown {what} {value} (one of {choices})").format(
+                what=self.unknown, value=repr(text), choices=", ".join(self.choices)
+            )
+        return None, _("must be one of {choices}, got {value}").format(
+            choices=", ".join(self.choices), value=repr(text)
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -596,14 +600,18 @@ SPEC = Table(
 
 
 def _type_name(value: Any) -> str:
-    return {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a table",
-    }.get(type(value), type(value).__name__)
+    name = _TYPE_NAMES.get(type(value))
+    return _(name) if name is not None else type(value).__name__
+
+
+_TYPE_NAMES = {
+    bool: N_("a boolean"),
+    int: N_("an integer"),
+    float: N_("a number"),
+    str: N_("a string"),
+    list: N_("a list"),
+    dict: N_("a table"),
+}
 
 
 def _number(value: Any) -> bool:
@@ -613,13 +621,15 @@ def _number(value: Any) -> bool:
 def _range_problem(key: Key, value: float) -> str | None:
     if key.port and not (key.minimum or 0) <= value <= 65535:
         low = int(key.minimum or 0)
-        return f"{value} is not a TCP port ({low}-65535)"
+        return _("{value} is not a TCP port ({low}-65535)").format(value=value, low=low)
     if key.exclusive_minimum is not None and value <= key.exclusive_minimum:
-        return f"must be greater than {key.exclusive_minimum:g}"
+        return _("must be greater than {minimum}").format(minimum=f"{key.exclusive_minimum:g}")
     if key.minimum is not None and value < key.minimum:
-        return "cannot be negative" if key.minimum == 0 else f"must be at least {key.minimum:g}"
+        if key.minimum == 0:
+            return _("cannot be negative")
+        return _("must be at least {minimum}").format(minimum=f"{key.minimum:g}")
     if key.maximum is not None and value > key.maximum:
-        return f"must be at most {key.maximum:g}"
+        return _("must be at most {maximum}").format(maximum=f"{key.maximum:g}")
     return None
 
 
@@ -630,36 +640,36 @@ def check_value(key: Key, value: Any) -> tuple[Any, str | None]:
     kind = key.kind
     if kind is Kind.BOOLEAN:
         if not isinstance(value, bool):
-            return None, f"expected a boolean, got {_type_name(value)}"
+            return None, _("expected a boolean, got {type}").format(type=_type_name(value))
         return value, None
     if kind is Kind.INTEGER or kind is Kind.NUMBER:
         if kind is Kind.INTEGER and not (isinstance(value, int) and not isinstance(value, bool)):
-            return None, f"expected an integer, got {_type_name(value)}"
+            return None, _("expected an integer, got {type}").format(type=_type_name(value))
         if not _number(value):
-            return None, f"expected a number, got {_type_name(value)}"
+            return None, _("expected a number, got {type}").format(type=_type_name(value))
         if kind is Kind.NUMBER:
             try:
                 value = float(value)
             except OverflowError:
-                return None, "is too large a number"
+                return None, _("is too large a number")
             if not math.isfinite(value):
                 # nan fails every comparison (every endpoint "timed out"); inf removes a deadline
-                return None, f"must be a finite number, got {value}"
+                return None, _("must be a finite number, got {value}").format(value=value)
         problem = _range_problem(key, value)
         return (None, problem) if problem else (value, None)
     if kind is Kind.STRING:
         if not isinstance(value, str):
-            return None, f"expected a string, got {_type_name(value)}"
+            return None, _("expected a string, got {type}").format(type=_type_name(value))
         if key.choices:
             return key.choose(value)
         if key.url and not value.startswith(("https://", "http://")):
-            return None, f"{value!r} is not an http(s) URL"
+            return None, _("{value} is not an http(s) URL").format(value=repr(value))
         return value, None
     if kind is Kind.STRINGS:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            return None, "expected a list of strings"
+            return None, _("expected a list of strings")
         if key.choices:
             out = []
             for index, item in enumerate(value):
@@ -674,9 +684,9 @@ def check_value(key: Key, value: Any) -> tuple[Any, str | None]:
     if not isinstance(value, list) or not all(
         isinstance(v, int) and not isinstance(v, bool) for v in value
     ):
-        return None, "expected a list of whole numbers, such as [30, 14, 7, 3, 1]"
+        return None, _("expected a list of whole numbers, such as [30, 14, 7, 3, 1]")
     if key.min_items and len(value) < key.min_items:
-        return None, f"needs at least {key.min_items} value"
+        return None, _("needs at least {count} value").format(count=key.min_items)
     for item in value:
         problem = _range_problem(key, item)
         if problem:
@@ -704,7 +714,9 @@ class _Reader:
         if not isinstance(table, Mapping):
             self.errors.append(
                 ConfigError(
-                    f"expected a table, got {_type_name(table)}", file=file, key=path or None
+                    _("expected a table, got {type}").format(type=_type_name(table)),
+                    file=file,
+                    key=path or None,
                 )
             )
             return
@@ -720,7 +732,11 @@ class _Reader:
                 if name not in spec.entry_names:
                     self.report(
                         name,
-                        f"unknown {spec.entry_noun} {name!r} (one of {', '.join(spec.entry_names)})",
+                        _("unknown {what} {value} (one of {choices})").format(
+                            what=spec.entry_noun,
+                            value=repr(name),
+                            choices=", ".join(spec.entry_names),
+                        ),
                     )
                     continue
                 key = spec.entries
@@ -738,7 +754,7 @@ class _Reader:
                 self.values[name] = checked
         for key in spec.keys:
             if key.required and key.name not in table:
-                self.report(key.name, "is required")
+                self.report(key.name, _("is required"))
 
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
@@ -775,7 +791,12 @@ class _Reader:
     def items(self, name: str) -> list[_Reader]:
         value = self.raw.get(name, [])
         if not isinstance(value, list):
-            self.report(name, f"expected an array of tables ([[{name}]]), got {_type_name(value)}")
+            self.report(
+                name,
+                _("expected an array of tables ([[{name}]]), got {type}").format(
+                    name=name, type=_type_name(value)
+                ),
+            )
             return []
         spec = self.spec.table(name)
         return [
@@ -786,8 +807,12 @@ class _Reader:
 
 def _unknown(name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean {close[0]!r}?" if close else "check the spelling; see examples/"
-    return f"unknown key ({hint})"
+    hint = (
+        _("did you mean {name}?").format(name=repr(close[0]))
+        if close
+        else _("check the spelling; see examples/")
+    )
+    return _("unknown key ({hint})").format(hint=hint)
 
 
 # --------------------------------------------------------------------------- builders
@@ -797,7 +822,9 @@ def _domain(reader: _Reader, name: str, value: str) -> str | None:
     try:
         return to_ascii_domain(value)
     except InvalidName as err:
-        reader.report(name, f"{value!r} is not a valid domain ({err})")
+        reader.report(
+            name, _("{value} is not a valid domain ({error})").format(value=repr(value), error=err)
+        )
         return None
 
 
@@ -844,7 +871,9 @@ def _tenant(reader: _Reader, base_dir: Path) -> Tenant:
             continue
         body = pattern[2:] if pattern.startswith("*.") else pattern
         if "*" in body:
-            reader.report(f"mx_expected[{index}]", "a wildcard is only allowed as a leading '*.'")
+            reader.report(
+                f"mx_expected[{index}]", _("a wildcard is only allowed as a leading '*.'")
+            )
             continue
         _domain(reader, f"mx_expected[{index}]", body)
     return Tenant(
@@ -866,7 +895,9 @@ def _ipv4_list(reader: _Reader, name: str) -> tuple[str, ...]:
         except ValueError:
             reader.report(
                 f"{name}[{index}]",
-                f"{value!r} is not an IPv4 address or CIDR range (Exchange Online takes IPv4 only)",
+                _(
+                    "{value} is not an IPv4 address or CIDR range (Exchange Online takes IPv4 only)"
+                ).format(value=repr(value)),
             )
     return values
 
@@ -882,10 +913,13 @@ def _certificate_source(reader: _Reader, base_dir: Path) -> CertificateSource | 
     if not sub.has("endpoint") and not sub.has("file"):
         reader.report(
             "certificate",
-            "give exactly one of 'endpoint' or 'file', or both to check that a renewed file is served",
+            _(
+                "give exactly one of 'endpoint' or 'file', or both to check that a renewed file "
+                "is served"
+            ),
         )
     if password_env is not None and not sub.has("file"):
-        sub.report("password_env", "only applies to a certificate 'file' (PFX)")
+        sub.report("password_env", _("only applies to a certificate 'file' (PFX)"))
     return CertificateSource(
         endpoint=endpoint, file=_path(base_dir, file) if file else None, password_env=password_env
     )
@@ -919,7 +953,9 @@ def _endpoint(reader: _Reader) -> Endpoint:
         try:
             ipaddress.ip_address(address)
         except ValueError:
-            reader.report("address", f"{address!r} is not an IPv4 or IPv6 address")
+            reader.report(
+                "address", _("{value} is not an IPv4 or IPv6 address").format(value=repr(address))
+            )
     port: int = reader.get("port")
     tls = reader.get("tls")
     return Endpoint(
@@ -950,7 +986,11 @@ def _unique(
         value = key(item)
         if value and value in seen:
             errors.append(
-                ConfigError(f"duplicate name {value!r}", file=file, key=f"{what}[{index}].name")
+                ConfigError(
+                    _("duplicate name {value}").format(value=repr(value)),
+                    file=file,
+                    key=f"{what}[{index}].name",
+                )
             )
         seen.add(value)
 
@@ -964,7 +1004,9 @@ def _probe(reader: _Reader) -> ProbeSettings:
     ehlo = reader.get("ehlo_name")
     ehlo_ascii = _domain(reader, "ehlo_name", ehlo) or ProbeSettings().ehlo_name
     if ehlo_ascii in ("localhost", "localhost.localdomain") or "." not in ehlo_ascii:
-        reader.report("ehlo_name", "use a fully qualified name of the probing host, not localhost")
+        reader.report(
+            "ehlo_name", _("use a fully qualified name of the probing host, not localhost")
+        )
     return ProbeSettings(
         timeout_seconds=reader.get("timeout_seconds"),
         greeting_timeout_seconds=reader.get("greeting_timeout_seconds"),
@@ -983,7 +1025,9 @@ def _dns(reader: _Reader, *, enabled_by_default: bool) -> DnsSettings:
         try:
             ipaddress.ip_address(value)
         except ValueError:
-            reader.report(f"nameservers[{index}]", f"{value!r} is not an IP address")
+            reader.report(
+                f"nameservers[{index}]", _("{value} is not an IP address").format(value=repr(value))
+            )
     enabled = reader.get("enabled")
     return DnsSettings(
         enabled=enabled_by_default if enabled is None else enabled,
@@ -1006,7 +1050,7 @@ def _microsoft365(reader: _Reader) -> Microsoft365Settings:
     )
     if bool(settings.tenant_id) != bool(settings.client_id):
         missing = "client_id" if settings.tenant_id else "tenant_id"
-        reader.report(missing, "is required when the other of tenant_id/client_id is set")
+        reader.report(missing, _("is required when the other of tenant_id/client_id is set"))
     return settings
 
 
@@ -1014,7 +1058,7 @@ def _host(reader: _Reader, name: str) -> str:
     """An address to listen on: an IP address, or a name such as localhost."""
     value: str = reader.get(name)
     if not value.strip():
-        reader.report(name, "expected an IP address or a host name, got an empty string")
+        reader.report(name, _("expected an IP address or a host name, got an empty string"))
         return value
     try:
         ipaddress.ip_address(value)
@@ -1034,7 +1078,9 @@ def _users(reader: _Reader) -> tuple[str, ...]:
         if not _USER_ID.fullmatch(value):
             reader.report(
                 f"allowed_users[{index}]",
-                f"{value!r} is not a Slack user id (such as U0123ABCD; names can change, ids not)",
+                _(
+                    "{value} is not a Slack user id (such as U0123ABCD; names can change, ids not)"
+                ).format(value=repr(value)),
             )
     return values
 
@@ -1045,7 +1091,9 @@ def _channels(reader: _Reader) -> tuple[str, ...]:
         if not (_CHANNEL_ID.fullmatch(value) or _CHANNEL_NAME.fullmatch(value)):
             reader.report(
                 f"allowed_channels[{index}]",
-                f"{value!r} is neither a channel id (C0123ABCD) nor a channel name (#ops)",
+                _("{value} is neither a channel id (C0123ABCD) nor a channel name (#ops)").format(
+                    value=repr(value)
+                ),
             )
     return values
 
@@ -1069,7 +1117,9 @@ def _schedule(reader: _Reader) -> ScheduleSettings:
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        reader.report("timezone", f"{timezone!r} is not a known IANA time zone")
+        reader.report(
+            "timezone", _("{value} is not a known IANA time zone").format(value=repr(timezone))
+        )
         timezone = "UTC"
     values = {}
     for name in ("certificates", "domains", "digest"):
@@ -1096,7 +1146,7 @@ def _thresholds(reader: _Reader) -> Thresholds:
     warning_days: int = reader.get("warning_days")
     critical_days: int = reader.get("critical_days")
     if critical_days > warning_days:
-        reader.report("critical_days", "must not be larger than warning_days")
+        reader.report("critical_days", _("must not be larger than warning_days"))
     return Thresholds(
         warning_days=warning_days,
         critical_days=critical_days,
@@ -1124,13 +1174,15 @@ def _state(reader: _Reader, base_dir: Path) -> StateSettings:
     path = reader.get("path")
     url = reader.get("url")
     if path is not None and url is not None:
-        reader.report("url", "set either [state] path (sqlite) or [state] url, not both")
+        reader.report("url", _("set either [state] path (sqlite) or [state] url, not both"))
         return StateSettings()
     if url is not None:
         if not url.startswith(_DATABASE_SCHEMES):
             scheme = url.split("://", 1)[0] if "://" in url else "no scheme"
             # only the scheme is shown: the rest may carry a password
-            reader.report("url", f"must be a postgresql:// URL (got {scheme})")
+            reader.report(
+                "url", _("must be a postgresql:// URL (got {scheme})").format(scheme=scheme)
+            )
             return StateSettings()
         return StateSettings(url=url)
     # unset: in the working folder (where the daemon or cron job runs), not the config's
@@ -1168,7 +1220,7 @@ def validate_config(
     errors: list[ConfigError] = []
     top = _Reader(raw, SPEC, path="", file=source, errors=errors)
     if not top.has("tenant"):
-        errors.append(ConfigError("the [tenant] table is required", file=source, key="tenant"))
+        errors.append(ConfigError(_("the [tenant] table is required"), file=source, key="tenant"))
     tenant = _tenant(top.sub("tenant"), base_dir)
     connectors = [_connector(r, base_dir) for r in top.items("connectors")]
     endpoints = [_endpoint(r) for r in top.items("endpoints")]
@@ -1220,23 +1272,27 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError("file not found", file=shown) from None
+        raise ConfigError(_("file not found"), file=shown) from None
     except IsADirectoryError:
-        raise ConfigError("is a directory, not a configuration file", file=shown) from None
+        raise ConfigError(_("is a directory, not a configuration file"), file=shown) from None
     except OSError as err:
-        raise ConfigError(f"cannot read ({err.strerror})", file=shown) from None
+        raise ConfigError(
+            _("cannot read ({error})").format(error=err.strerror), file=shown
+        ) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ConfigError("is not UTF-8 text", file=shown) from None
+        raise ConfigError(_("is not UTF-8 text"), file=shown) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"not valid TOML ({err})", file=shown) from None
+        raise ConfigError(_("not valid TOML ({error})").format(error=err), file=shown) from None
     except RecursionError:
-        raise ConfigError("not a usable configuration (nested too deeply)", file=shown) from None
+        raise ConfigError(_("not a usable configuration (nested too deeply)"), file=shown) from None
     except ValueError as err:  # e.g. an integer of more than 4300 digits
-        raise ConfigError(f"not valid TOML ({str(err)[:120]})", file=shown) from None
+        raise ConfigError(
+            _("not valid TOML ({error})").format(error=str(err)[:120]), file=shown
+        ) from None
 
 
 def load_config(path: Path) -> Config:

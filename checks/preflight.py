@@ -19,6 +19,7 @@ Reading CERT and probing today's certificate happen in the shell (`bot/cli/prefl
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,7 @@ from typing import Any
 from cryptography import x509
 
 from checks.errors import RelaycheckError
+from checks.i18n import N_, _, ngettext
 from checks.model import (
     CheckId,
     Config,
@@ -61,11 +63,11 @@ SEND_CONNECTOR_PLACEHOLDER = "<send connector to Exchange Online>"
 
 # how people name the mail a scenario stands for, in a verdict line
 _SCENARIO_MAIL = {
-    Scenario.NDR: "NDRs",
-    Scenario.FORWARDING: "forwards",
-    Scenario.UNREGISTERED_SENDER: "mail from unregistered sender domains",
-    Scenario.ACCEPTED_SENDER: "mail from accepted domains",
-    Scenario.TO_TENANT: "mail into the tenant",
+    Scenario.NDR: N_("NDRs"),
+    Scenario.FORWARDING: N_("forwards"),
+    Scenario.UNREGISTERED_SENDER: N_("mail from unregistered sender domains"),
+    Scenario.ACCEPTED_SENDER: N_("mail from accepted domains"),
+    Scenario.TO_TENANT: N_("mail into the tenant"),
 }
 
 
@@ -106,7 +108,9 @@ class Target:
 
     @property
     def label(self) -> str:
-        return f"{self.kind} '{self.name}'"
+        if self.kind == "connector":
+            return _("connector '{name}'").format(name=self.name)
+        return _("endpoint '{name}'").format(name=self.name)
 
 
 def _relay_connectors(facts: TenantFacts) -> tuple[Connector, ...]:
@@ -143,7 +147,7 @@ def targets(config: Config, facts: TenantFacts) -> tuple[Target, ...]:
 
 
 def _listing(found: Sequence[Target]) -> str:
-    return ", ".join(t.label for t in found) or "none configured"
+    return ", ".join(t.label for t in found) or _("none configured")
 
 
 def _distinct(found: Sequence[Target]) -> list[Target]:
@@ -173,8 +177,11 @@ def choose_target(
     every = targets(config, facts)
     if not every:
         raise TargetError(
-            "this configuration has no certificate connector and no endpoint, so CERT replaces "
-            "nothing: add the connector's certificate source or the [[endpoints]] that serves it"
+            _(
+                "this configuration has no certificate connector and no endpoint, so CERT "
+                "replaces nothing: add the connector's certificate source or the [[endpoints]] "
+                "that serves it"
+            )
         )
     if requested is not None:
         wanted = requested.strip().casefold()
@@ -184,11 +191,15 @@ def choose_target(
             return matches[0]
         if not matches:
             raise TargetError(
-                f"--for {requested!r}: no connector or endpoint of that name; candidates: "
-                f"{_listing(every)}"
+                _(
+                    "--for {requested}: no connector or endpoint of that name; candidates: "
+                    "{candidates}"
+                ).format(requested=repr(requested), candidates=_listing(every))
             )
         raise TargetError(
-            f"--for {requested!r} is ambiguous: it names {_listing(matches)}; pass one of them"
+            _("--for {requested} is ambiguous: it names {matches}; pass one of them").format(
+                requested=repr(requested), matches=_listing(matches)
+            )
         )
     certificate_connectors = [
         t for t in every if t.kind == "connector" and t.connectors[0].certificate_based
@@ -207,14 +218,18 @@ def choose_target(
             scored.setdefault(shared, []).append(target)
     if not scored:
         raise TargetError(
-            "no current certificate shares a name with CERT, so the certificate it replaces "
-            f"cannot be guessed; pass --for with one of: {_listing(every)}"
+            _(
+                "no current certificate shares a name with CERT, so the certificate it replaces "
+                "cannot be guessed; pass --for with one of: {candidates}"
+            ).format(candidates=_listing(every))
         )
     best = _distinct(scored[max(scored)])
     if len(best) > 1:
         raise TargetError(
-            f"CERT shares as many names with the certificates of {_listing(best)}; "
-            "pass --for with one of them"
+            _(
+                "CERT shares as many names with the certificates of {targets}; "
+                "pass --for with one of them"
+            ).format(targets=_listing(best))
         )
     return best[0]
 
@@ -351,7 +366,7 @@ def certificate_diff(
     if not events:
         return {
             "same_certificate": True,
-            "summary": "the same certificate that is in use today",
+            "summary": _("the same certificate that is in use today"),
             "names_added": [],
             "names_removed": [],
             "issuer_changed": False,
@@ -469,7 +484,9 @@ def _mail_phrase(findings: Sequence[Finding]) -> str:
     for finding in findings:
         by_response.setdefault(str(finding.details.get("smtp_response")), []).append(finding)
     return "; ".join(
-        f"{_mail_list(found)} would be refused with {response}"
+        _("{mail} would be refused with {response}").format(
+            mail=_mail_list(found), response=response
+        )
         for response, found in by_response.items()
     )
 
@@ -503,9 +520,13 @@ def _inbound_rename(
             )
             if domain is not None:
                 lines.append(
-                    "Update the inbound connector to the certificate's new name, in the same "
-                    f"change: Set-InboundConnector -Identity {_ps_quote(connector.name)} "
-                    f"-TlsSenderCertificateName {_ps_quote('*.' + domain)}"
+                    _(
+                        "Update the inbound connector to the certificate's new name, in the same "
+                        "change: {command}"
+                    ).format(
+                        command=f"Set-InboundConnector -Identity {_ps_quote(connector.name)} "
+                        f"-TlsSenderCertificateName {_ps_quote('*.' + domain)}"
+                    )
                 )
                 break
     return lines
@@ -549,8 +570,12 @@ def preflight(
             revocation=revocation,
         )
     else:
-        why = current.error if current is not None and current.error else "no certificate source"
-        notes.append(f"today's certificate for {target.label} was not observed ({why})")
+        why = current.error if current is not None and current.error else _("no certificate source")
+        notes.append(
+            _("today's certificate for {target} was not observed ({why})").format(
+                target=target.label, why=why
+            )
+        )
     after_certs = certificate_findings(
         target, chain, source=source, config=config, anchors=anchors, now=now, revocation=revocation
     )
@@ -571,7 +596,9 @@ def preflight(
     concerns: list[str] = []
     if still_refused:
         reasons.append(
-            "already refused today, and still after binding: " + _mail_phrase(still_refused)
+            _("already refused today, and still after binding: {phrase}").format(
+                phrase=_mail_phrase(still_refused)
+            )
         )
         concerns.append("relay already refused")
     # worst first: what is broken, then what breaks unless done with the binding, then warnings
@@ -579,9 +606,11 @@ def preflight(
         if wanted is None:
             if selector.changed:
                 reasons.append(
-                    "the issuer or subject changes: an Exchange send connector selecting its "
-                    "certificate by TlsCertificateName must be updated with the binding, or mail "
-                    "stops with 454 4.7.5"
+                    _(
+                        "the issuer or subject changes: an Exchange send connector selecting its "
+                        "certificate by TlsCertificateName must be updated with the binding, or "
+                        "mail stops with 454 4.7.5"
+                    )
                 )
                 concerns.append("send connector TlsCertificateName")
             continue
@@ -592,7 +621,9 @@ def preflight(
             reasons.append(prefix + finding.message)
             concerns.append(finding.check.value)
     if changes is not None and changes.get("names_removed"):
-        reasons.append("names removed: " + ", ".join(changes["names_removed"]))
+        reasons.append(
+            _("names removed: {names}").format(names=", ".join(changes["names_removed"]))
+        )
         concerns.append("names removed")
     reasons = list(dict.fromkeys(reasons))
 
@@ -603,7 +634,7 @@ def preflight(
         verdict = Verdict.CARE
         line = f"{BIND_WITH_CARE}: {reasons[0]}"
         if len(reasons) > 1:
-            line += f" (and {len(reasons) - 1} more below)"
+            line += _(" (and {count} more below)").format(count=len(reasons) - 1)
     else:
         verdict = Verdict.SAFE
         line = SAFE_TO_BIND
@@ -611,28 +642,48 @@ def preflight(
     steps: list[str] = []
     if verdict is Verdict.BREAKS:
         fixes = [str(step) for f in newly_refused for step in f.details.get("fix", [])]
-        steps.extend(f"Before binding: {fix}" for fix in dict.fromkeys(fixes))
+        steps.extend(_("Before binding: {fix}").format(fix=fix) for fix in dict.fromkeys(fixes))
     where = (
-        f"{target.endpoint.host} (endpoint {target.endpoint.name})"
+        _("{host} (endpoint {name})").format(host=target.endpoint.host, name=target.endpoint.name)
         if target.endpoint is not None
-        else "the on-prem server that presents the certificate of "
-        + ", ".join(f"connector '{c.name}'" for c in target.connectors)
+        else _("the on-prem server that presents the certificate of {connectors}").format(
+            connectors=", ".join(
+                _("connector '{name}'").format(name=c.name) for c in target.connectors
+            )
+        )
     )
     sent = len(chain) - 1
     steps.append(
-        f"Bind the certificate ({leaf.common_name or leaf.subject}, sha256 "
-        f"{leaf.fingerprint_sha256[:16]}…) on {where}, sending the leaf with its "
-        f"{sent} intermediate certificate{'s' if sent != 1 else ''}."
+        ngettext(
+            "Bind the certificate ({name}, sha256 {fingerprint}…) on {where}, sending the leaf "
+            "with its {count} intermediate certificate.",
+            "Bind the certificate ({name}, sha256 {fingerprint}…) on {where}, sending the leaf "
+            "with its {count} intermediate certificates.",
+            sent,
+        ).format(
+            name=leaf.common_name or leaf.subject,
+            fingerprint=leaf.fingerprint_sha256[:16],
+            where=where,
+            count=sent,
+        )
     )
     if selector.changed or current_chain == ():
-        steps.append(
-            "Update the send connector in the same change"
-            + ("" if selector.changed else " if its TlsCertificateName names another certificate")
-            + f": {selector.command} (Get-ExchangeCertificate -Thumbprint {fingerprint_sha1(leaf)} "
-            "shows the Issuer and Subject exactly as Exchange compares them)"
+        update = (
+            _(
+                "Update the send connector in the same change: {command} (Get-ExchangeCertificate "
+                "-Thumbprint {thumbprint} shows the Issuer and Subject exactly as Exchange "
+                "compares them)"
+            )
+            if selector.changed
+            else _(
+                "Update the send connector in the same change if its TlsCertificateName names "
+                "another certificate: {command} (Get-ExchangeCertificate -Thumbprint "
+                "{thumbprint} shows the Issuer and Subject exactly as Exchange compares them)"
+            )
         )
+        steps.append(update.format(command=selector.command, thumbprint=fingerprint_sha1(leaf)))
     steps.extend(_inbound_rename(target, leaf, facts, after))
-    steps.append(f"Verify once it is served: {VERIFY_STEP}")
+    steps.append(_("Verify once it is served: {command}").format(command=VERIFY_STEP))
     return PreflightResult(
         target=target,
         source=source,
@@ -655,21 +706,32 @@ def waiting_note(result: PreflightResult, where: str) -> str:
     """One sentence for an alert about a renewal that is staged but not bound yet, short enough
     to survive a Slack line: "the renewed certificate waiting on mail1 would break relay of
     NDRs and forwards (550 5.7.64 ...)"."""
-    head = f"preflight: the renewed certificate waiting on {where}"
     if result.verdict is Verdict.BREAKS:
         by_response: dict[str, list[Finding]] = {}
         for finding in result.newly_refused:
             by_response.setdefault(str(finding.details.get("smtp_response")), []).append(finding)
         parts = [f"{_mail_list(found)} ({response})" for response, found in by_response.items()]
-        return f"{head} would break relay of " + "; ".join(parts)
+        return _(
+            "preflight: the renewed certificate waiting on {where} would break relay of {mail}"
+        ).format(where=where, mail="; ".join(parts))
     if result.verdict is Verdict.CARE:
-        return f"{head} needs care when bound ({', '.join(result.concerns)})"
-    return f"{head} is safe to bind"
+        return _(
+            "preflight: the renewed certificate waiting on {where} needs care when bound "
+            "({concerns})"
+        ).format(where=where, concerns=", ".join(result.concerns))
+    return _("preflight: the renewed certificate waiting on {where} is safe to bind").format(
+        where=where
+    )
 
 
 def _mail_list(findings: Sequence[Finding]) -> str:
-    mail = list(dict.fromkeys(_SCENARIO_MAIL.get(_scenario(f), f.subject) for f in findings))
-    return mail[0] if len(mail) == 1 else ", ".join(mail[:-1]) + " and " + mail[-1]
+    mail = list(
+        dict.fromkeys(
+            _(_SCENARIO_MAIL[_scenario(f)]) if _scenario(f) in _SCENARIO_MAIL else f.subject
+            for f in findings
+        )
+    )
+    return mail[0] if len(mail) == 1 else ", ".join(mail[:-1]) + _(" and ") + mail[-1]
 
 
 # --------------------------------------------------------------------------- rendering
@@ -680,21 +742,36 @@ def _cell(finding: Finding | None) -> str:
         return "-"
     if finding.check is CheckId.RELAY_SCENARIO:
         if finding.details.get("accepted") is False:
-            return f"REFUSED {finding.details.get('smtp_response')}"
+            return _("REFUSED {response}").format(response=finding.details.get("smtp_response"))
         if finding.details.get("scenario") == Scenario.TO_TENANT.value:
-            return "not a relay"
+            return _("not a relay")
         connector = finding.details.get("connector")
-        text = f"relays via '{connector}'" if connector else "relays"
-        return text + (" (with caveats)" if finding.severity is Severity.WARNING else "")
+        text = (
+            _("relays via '{connector}'").format(connector=connector) if connector else _("relays")
+        )
+        return text + (_(" (with caveats)") if finding.severity is Severity.WARNING else "")
     return finding.severity.value.upper()
+
+
+def _width(text: str) -> int:
+    """Columns `text` takes in a terminal: East Asian wide and fullwidth characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
 
 
 def render_text(result: PreflightResult) -> str:
     """The verdict line first, then the before/after table, what changes, and the steps."""
     lines = [result.verdict_line, ""]
-    lines.append(f"Certificate: {result.source} (sha256 {result.fingerprint[:16]}…)")
-    lines.append(f"Replaces:    the certificate of {result.target.label}")
-    lines.extend(f"Note:        {note}" for note in result.notes)
+    lines.append(
+        _("Certificate: {source} (sha256 {fingerprint}…)").format(
+            source=result.source, fingerprint=result.fingerprint[:16]
+        )
+    )
+    lines.append(_("Replaces:    the certificate of {target}").format(target=result.target.label))
+    lines.extend(_("Note:        {note}").format(note=note) for note in result.notes)
     lines.append("")
     before = {_row_key(f): f for f in result.before}
     after = {_row_key(f): f for f in result.after}
@@ -708,17 +785,17 @@ def render_text(result: PreflightResult) -> str:
         )
         for key in keys
     ]
-    widths = [
-        max(len(r[i]) for r in [("CHECK", "SUBJECT", "BEFORE", "AFTER"), *rows]) for i in range(3)
-    ]
-    for row in [("CHECK", "SUBJECT", "BEFORE", "AFTER"), *rows]:
+    header = (_("CHECK"), _("SUBJECT"), _("BEFORE"), _("AFTER"))
+    widths = [max(_width(r[i]) for r in [header, *rows]) for i in range(3)]
+    for row in [header, *rows]:
         lines.append(
-            f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}".rstrip()
+            f"{_pad(row[0], widths[0])}  {_pad(row[1], widths[1])}  "
+            f"{_pad(row[2], widths[2])}  {row[3]}".rstrip()
         )
     problems = [f for f in result.after if f.severity >= Severity.WARNING]
     if problems:
         lines.append("")
-        lines.append("After binding:")
+        lines.append(_("After binding:"))
         lines.extend(
             f"  - {f.severity.value.upper()} {f.check.value} {f.subject}: {f.message}"
             for f in problems
@@ -726,30 +803,47 @@ def render_text(result: PreflightResult) -> str:
     others = [r for r in result.reasons[1:] if not any(r.endswith(f.message) for f in problems)]
     if result.verdict is Verdict.CARE and others:
         lines.append("")
-        lines.append("Also:")
+        lines.append(_("Also:"))
         lines.extend(f"  - {reason}" for reason in others)
     lines.append("")
     if result.changes is not None:
-        lines.append(f"Changes against today's certificate: {result.changes['summary']}")
+        lines.append(
+            _("Changes against today's certificate: {summary}").format(
+                summary=result.changes["summary"]
+            )
+        )
         if result.changes.get("names_added"):
-            lines.append("  names added:   " + ", ".join(result.changes["names_added"]))
+            lines.append(
+                _("  names added:   {names}").format(names=", ".join(result.changes["names_added"]))
+            )
         if result.changes.get("names_removed"):
-            lines.append("  names removed: " + ", ".join(result.changes["names_removed"]))
+            lines.append(
+                _("  names removed: {names}").format(
+                    names=", ".join(result.changes["names_removed"])
+                )
+            )
         old_key, new_key = result.changes["key_type"]
-        lines.append(f"  key:           {old_key} -> {new_key}")
+        lines.append(_("  key:           {old} -> {new}").format(old=old_key, new=new_key))
         if result.changes.get("chain_length"):
             old_len, new_len = result.changes["chain_length"]
-            lines.append(f"  chain length:  {old_len} -> {new_len}")
+            lines.append(_("  chain length:  {old} -> {new}").format(old=old_len, new=new_len))
     selector = result.send_connector
-    lines.append(
-        "Send connector: TlsCertificateName "
-        + ("changes" if selector.changed else "stays" if selector.previous else "would be")
-        + f" {selector.value}"
+    selector_line = (
+        _("Send connector: TlsCertificateName changes {value}")
+        if selector.changed
+        else _("Send connector: TlsCertificateName stays {value}")
+        if selector.previous
+        else _("Send connector: TlsCertificateName would be {value}")
     )
+    lines.append(selector_line.format(value=selector.value))
     if selector.changed:
-        lines.append(f"  was {selector.previous} (454 4.7.5 once the old certificate is gone)")
+        lines.append(
+            _("  was {previous} (454 4.7.5 once the old certificate is gone)").format(
+                previous=selector.previous
+            )
+        )
     lines.append("")
-    lines.append("Steps:")
+    lines.append(_("Steps:"))
     lines.extend(f"  {n}. {step}" for n, step in enumerate(result.steps, 1))
     return "\n".join(lines) + "\n"
 

@@ -24,6 +24,7 @@ from bot.cli.common import (
     resolve_config,
 )
 from checks.errors import CertificateFileError, RelaycheckError
+from checks.i18n import _
 from checks.observe import shown_path
 from checks.preflight import render_text
 from checks.probes.certfile import read_certificate_file
@@ -84,11 +85,11 @@ def read_candidate(
         except CertificateFileError as err:
             if err.problem.endswith("set password_env"):
                 raise CertificateFileError(
-                    err.path, "PFX is encrypted: pass --password-env VAR naming its password"
+                    err.path, _("PFX is encrypted: pass --password-env VAR naming its password")
                 ) from None
             raise
         if not found:
-            raise CertificateFileError(str(path), "holds no certificate")
+            raise CertificateFileError(str(path), _("holds no certificate"))
         known = {c.fingerprint_sha256 for c in chain}
         chain.extend(c for c in found if c.fingerprint_sha256 not in known)
     return tuple(chain)
@@ -114,7 +115,12 @@ def run(args: argparse.Namespace) -> int:
     except RelaycheckError:
         raise
     except Exception as err:  # the preflight itself could not run: one line, no traceback
-        print(f"relaycheck: preflight could not run: {type(err).__name__}: {err}", file=sys.stderr)
+        print(
+            _("relaycheck: preflight could not run: {error}").format(
+                error=f"{type(err).__name__}: {err}"
+            ),
+            file=sys.stderr,
+        )
         return EXIT_UNKNOWN
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=2, ensure_ascii=False)

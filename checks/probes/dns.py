@@ -24,6 +24,7 @@ import dns.rdatatype
 import dns.resolver
 import httpx
 
+from checks.i18n import _
 from checks.model import DnsSettings
 from checks.rules.dns import (
     EXCHANGE_ONLINE_SPF,
@@ -74,14 +75,18 @@ def dns_problem(err: BaseException) -> str:
     """A resolver failure in words (dnspython's text names its classes and server objects)."""
     if isinstance(err, dns.exception.Timeout):
         timeout = err.kwargs.get("timeout") if hasattr(err, "kwargs") else None
-        return f"no answer within {timeout:.1f} s" if timeout else "no answer in time"
+        return (
+            _("no answer within {seconds} s").format(seconds=f"{timeout:.1f}")
+            if timeout
+            else _("no answer in time")
+        )
     if isinstance(err, dns.resolver.NoNameservers):
         return nameserver_failures(err)
     if isinstance(err, OSError):
         return (err.strerror or type(err).__name__).lower()
     if isinstance(err, dns.resolver.NoResolverConfiguration):
-        return "no nameservers are configured (set [dns] nameservers)"
-    return "the resolver could not ask (" + type(err).__name__ + ")"
+        return _("no nameservers are configured (set [dns] nameservers)")
+    return _("the resolver could not ask ({error})").format(error=type(err).__name__)
 
 
 def nameserver_failures(err: dns.resolver.NoNameservers) -> str:
@@ -91,18 +96,20 @@ def nameserver_failures(err: dns.resolver.NoNameservers) -> str:
         server = _server(str(item[0]))
         what = item[3] if len(item) > 3 else None
         if isinstance(what, str):
-            text = f"{server} answered {what}"
+            text = _("{server} answered {what}").format(server=server, what=what)
         elif isinstance(what, dns.exception.Timeout):
-            text = f"{server} did not answer in time"
+            text = _("{server} did not answer in time").format(server=server)
         elif isinstance(what, OSError):
-            text = f"{server} could not be reached ({(what.strerror or 'error').lower()})"
+            text = _("{server} could not be reached ({error})").format(
+                server=server, error=(what.strerror or "error").lower()
+            )
         else:
-            text = f"{server} gave no usable answer"
+            text = _("{server} gave no usable answer").format(server=server)
         if text not in said:
             said.append(text)
     if not said:
-        return "no nameserver gave an answer"
-    return "no nameserver gave an answer: " + "; ".join(said)
+        return _("no nameserver gave an answer")
+    return _("no nameserver gave an answer: {answers}").format(answers="; ".join(said))
 
 
 class DnsProbe:
@@ -164,7 +171,7 @@ class DnsProbe:
             ]
             results = await asyncio.gather(*(self.query(n, "TXT") for n in batch))
             pending = []
-            for name, (lookup, _) in zip(batch, results, strict=True):
+            for name, (lookup, _rdatas) in zip(batch, results, strict=True):
                 seen[name] = lookup
                 if lookup.outcome is Outcome.ANSWER:
                     # Exchange Online's own record is the goal, not something to read
@@ -195,20 +202,26 @@ async def fetch_mta_sts_policy(
                 return url, None, f"HTTP {response.status_code}"
             content_type = response.headers.get("content-type", "")
             if not content_type.lower().startswith("text/plain"):
-                return url, None, f"Content-Type is {content_type or 'missing'}, not text/plain"
+                return (
+                    url,
+                    None,
+                    _("Content-Type is {type}, not text/plain").format(
+                        type=content_type or "missing"
+                    ),
+                )
             body = b""
             async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) > MTA_STS_MAX_BYTES:
-                    return url, None, "policy is larger than 64 KiB"
+                    return url, None, _("policy is larger than 64 KiB")
     except httpx.TimeoutException:
-        return url, None, "timed out"
+        return url, None, _("timed out")
     except httpx.HTTPError as err:
         return url, None, f"{type(err).__name__}: {err}"
     try:
         return url, body.decode("utf-8"), None
     except UnicodeDecodeError:
-        return url, None, "policy is not UTF-8 text"
+        return url, None, _("policy is not UTF-8 text")
 
 
 async def policy_origin(
@@ -231,7 +244,7 @@ async def policy_origin(
             return f"https://{shown}{port}", None
         if lookup.outcome is Outcome.NXDOMAIN:
             break
-    return None, f"{host} does not resolve"
+    return None, _("{host} does not resolve").format(host=host)
 
 
 async def observe_domain(
@@ -243,7 +256,7 @@ async def observe_domain(
     settings: DnsSettings | None = None,
 ) -> DomainDns:
     """Everything relaycheck looks at in DNS for one accepted domain."""
-    (mx, mx_rd), spf, (sts_txt, _) = await asyncio.gather(
+    (mx, mx_rd), spf, (sts_txt, _sts_rd) = await asyncio.gather(
         probe.query(domain, "MX"), probe.spf(domain), probe.query(f"_mta-sts.{domain}", "TXT")
     )
     records = tuple(

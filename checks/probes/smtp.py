@@ -32,6 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from checks.i18n import _
 from checks.model import Endpoint, ProbeSettings, TlsMode
 from checks.observations import FailureKind, ProbeFailure, ProbeStage, TlsObservation, sanitize
 from checks.probes.tls_chain import presented_chain_der
@@ -180,7 +181,9 @@ class _Session:
             raise _fail(
                 stage,
                 FailureKind.CLOSED,
-                f"cannot send {line.split()[0]} ({err.__class__.__name__})",
+                _("cannot send {command} ({error})").format(
+                    command=line.split()[0], error=err.__class__.__name__
+                ),
             ) from None
 
     async def command(self, stage: ProbeStage, line: str) -> Reply:
@@ -262,12 +265,16 @@ class ClientContexts:
 
 
 def _rejected(stage: ProbeStage, reply: Reply, what: str) -> _Failed:
-    kind = "temporary" if 400 <= reply.code < 500 else "permanent"
+    reason = (
+        _("{what}: {code} (temporary)")
+        if 400 <= reply.code < 500
+        else _("{what}: {code} (permanent)")
+    )
     return _Failed(
         ProbeFailure(
             stage=stage,
             kind=FailureKind.REJECTED,
-            reason=f"{what}: {reply.code} ({kind})",
+            reason=reason.format(what=what, code=reply.code),
             server_words=sanitize(reply.text),
             code=reply.code,
         )
@@ -289,10 +296,12 @@ def connect_failure(err: OSError, address: str, port: int) -> str:
     ("Connect call failed ('127.0.0.1', 2525)")."""
     where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
     if err.errno == errno.ECONNREFUSED:
-        return f"cannot connect (connection refused by {where})"
+        return _("cannot connect (connection refused by {where})").format(where=where)
     if err.errno:
-        return f"cannot connect to {where} ({os.strerror(err.errno).lower()})"
-    return f"cannot connect to {where}"
+        return _("cannot connect to {where} ({error})").format(
+            where=where, error=os.strerror(err.errno).lower()
+        )
+    return _("cannot connect to {where}").format(where=where)
 
 
 async def _converse(
@@ -312,7 +321,9 @@ async def _converse(
         raise _fail(
             ProbeStage.CONNECT,
             FailureKind.TIMEOUT,
-            f"no TCP connection within {settings.timeout_seconds:g} s",
+            _("no TCP connection within {seconds} s").format(
+                seconds=f"{settings.timeout_seconds:g}"
+            ),
         ) from None
     except OSError as err:
         raise _fail(
@@ -326,11 +337,11 @@ async def _converse(
         banner = await session.reply(ProbeStage.GREETING, settings.greeting_timeout_seconds)
         greeting = sanitize(banner.text)
         if banner.code != 220:
-            raise _rejected(ProbeStage.GREETING, banner, "the greeting is not 220")
+            raise _rejected(ProbeStage.GREETING, banner, _("the greeting is not 220"))
         state["stage"] = ProbeStage.EHLO
         ehlo = await session.command(ProbeStage.EHLO, f"EHLO {settings.ehlo_name}")
         if ehlo.code != 250:
-            raise _rejected(ProbeStage.EHLO, ehlo, "EHLO refused")
+            raise _rejected(ProbeStage.EHLO, ehlo, _("EHLO refused"))
         keywords = {line.split(" ", 1)[0].upper() for line in ehlo.lines[1:]}
         state["stage"] = ProbeStage.STARTTLS
         if "STARTTLS" not in keywords:
@@ -339,14 +350,14 @@ async def _converse(
                 ProbeFailure(
                     stage=ProbeStage.STARTTLS,
                     kind=FailureKind.NOT_OFFERED,
-                    reason="the EHLO reply does not offer STARTTLS",
+                    reason=_("the EHLO reply does not offer STARTTLS"),
                     server_words=sanitize(" / ".join(ehlo.lines[1:])),
                 )
             )
         answer = await session.command(ProbeStage.STARTTLS, "STARTTLS")
         if answer.code != 220:
             state["graceful"] = True
-            raise _rejected(ProbeStage.STARTTLS, answer, "STARTTLS refused")
+            raise _rejected(ProbeStage.STARTTLS, answer, _("STARTTLS refused"))
         session.buffer = b""  # bytes sent before the handshake are never trusted
     state["stage"] = ProbeStage.HANDSHAKE
     try:
@@ -360,10 +371,12 @@ async def _converse(
         raise _fail(
             ProbeStage.HANDSHAKE,
             FailureKind.TIMEOUT,
-            f"TLS handshake did not finish within {settings.timeout_seconds:g} s",
+            _("TLS handshake did not finish within {seconds} s").format(
+                seconds=f"{settings.timeout_seconds:g}"
+            ),
         ) from None
     except (ssl.SSLError, ConnectionError, OSError) as err:
-        reason = f"TLS handshake failed ({sanitize(str(err), 160)})"
+        reason = _("TLS handshake failed ({error})").format(error=sanitize(str(err), 160))
         # asyncio keeps the error in its handshake future; its traceback holds the frames of
         # the transport and protocol. Without it they are freed at once instead of by the cycle
         # collector: a scan whose second key-type offer each server refused peaked ~70 MB higher per 1,000
@@ -439,7 +452,9 @@ async def probe_address(
                 ProbeFailure(
                     stage=stage,
                     kind=FailureKind.DEADLINE,
-                    reason=f"the endpoint deadline of {round(budget, 1):g} s ran out during {stage.value}",
+                    reason=_("the endpoint deadline of {seconds} s ran out during {stage}").format(
+                        seconds=f"{round(budget, 1):g}", stage=stage.value
+                    ),
                 ),
             )
         # else: what was observed stands; only the polite QUIT ran out of time
@@ -509,7 +524,7 @@ async def probe_endpoint(
             )
         except (OSError, TimeoutError) as err:
             reason = (
-                "no answer in time"
+                _("no answer in time")
                 if isinstance(err, TimeoutError)
                 else (err.strerror or type(err).__name__)
             )
@@ -518,7 +533,9 @@ async def probe_endpoint(
                 kind=FailureKind.REFUSED
                 if not isinstance(err, TimeoutError)
                 else FailureKind.TIMEOUT,
-                reason=f"cannot resolve {endpoint.host} ({sanitize(reason, 120)})",
+                reason=_("cannot resolve {host} ({reason})").format(
+                    host=endpoint.host, reason=sanitize(reason, 120)
+                ),
             )
             return (_failed(endpoint, None, failure),)
     per_address = await asyncio.gather(

@@ -985,12 +985,6 @@ def evaluate_connector_certificate(
     return findings
 
 
-def _addresses_text(addresses: Sequence[str], adverb: str = "") -> str:
-    """'192.0.2.1 serves' / '192.0.2.1, 192.0.2.2 still serve'."""
-    verb = "serves" if len(addresses) == 1 else "serve"
-    return " ".join(part for part in (", ".join(addresses), adverb, verb) if part)
-
-
 def check_not_deployed(
     connector: Connector,
     file_leaf: CertificateFacts,
@@ -1008,13 +1002,19 @@ def check_not_deployed(
             "served": certificate_details(leaf, now),
             "addresses": list(group.addresses),
         }
+        addresses = ", ".join(group.addresses)
+        count = len(group.addresses)
         if leaf.fingerprint_sha256 == file_leaf.fingerprint_sha256:
             findings.append(
                 _finding(
                     CheckId.CERT_NOT_DEPLOYED,
                     Severity.OK,
                     connector.name,
-                    f"{_addresses_text(group.addresses)} the certificate in the file",
+                    ngettext(
+                        "{addresses} serves the certificate in the file",
+                        "{addresses} serve the certificate in the file",
+                        count,
+                    ).format(addresses=addresses),
                     details,
                     group.cause,
                 )
@@ -1029,9 +1029,20 @@ def check_not_deployed(
                     CheckId.CERT_NOT_DEPLOYED,
                     severity,
                     connector.name,
-                    f"renewed but not bound: the file holds a certificate valid until "
-                    f"{file_leaf.not_after:%Y-%m-%d}, but "
-                    f"{_addresses_text(group.addresses, 'still')} the older one valid until {leaf.not_after:%Y-%m-%d} ({left} days left)",
+                    ngettext(
+                        "renewed but not bound: the file holds a certificate valid until "
+                        "{file_date}, but {addresses} still serves the older one valid until "
+                        "{served_date} ({days} days left)",
+                        "renewed but not bound: the file holds a certificate valid until "
+                        "{file_date}, but {addresses} still serve the older one valid until "
+                        "{served_date} ({days} days left)",
+                        count,
+                    ).format(
+                        file_date=format_day(file_leaf.not_after),
+                        addresses=addresses,
+                        served_date=format_day(leaf.not_after),
+                        days=left,
+                    ),
                     details,
                     group.cause,
                 )
@@ -1042,9 +1053,19 @@ def check_not_deployed(
                     CheckId.CERT_NOT_DEPLOYED,
                     Severity.INFO,
                     connector.name,
-                    f"{_addresses_text(group.addresses)} a newer certificate than the file "
-                    f"(served valid until {leaf.not_after:%Y-%m-%d}, file until "
-                    f"{file_leaf.not_after:%Y-%m-%d}): is the file still the one the MTA uses?",
+                    ngettext(
+                        "{addresses} serves a newer certificate than the file (served valid "
+                        "until {served_date}, file until {file_date}): is the file still the one "
+                        "the MTA uses?",
+                        "{addresses} serve a newer certificate than the file (served valid "
+                        "until {served_date}, file until {file_date}): is the file still the one "
+                        "the MTA uses?",
+                        count,
+                    ).format(
+                        addresses=addresses,
+                        served_date=format_day(leaf.not_after),
+                        file_date=format_day(file_leaf.not_after),
+                    ),
                     details,
                     group.cause,
                 )

@@ -344,7 +344,7 @@ def spf_findings(obs: DomainDns) -> list[Finding]:
     if lookup is None:
         return []
     if lookup.outcome.failed or lookup.outcome is Outcome.NXDOMAIN:
-        return [_failure_finding(CheckId.DNS, domain, lookup, "SPF (TXT) lookup")]
+        return [_failure_finding(CheckId.DNS, domain, lookup, _("SPF (TXT) lookup"))]
     records = spf_records(lookup.texts)
     if not records:
         return [
@@ -352,10 +352,10 @@ def spf_findings(obs: DomainDns) -> list[Finding]:
                 check=CheckId.DNS,
                 severity=Severity.WARNING,
                 subject=domain,
-                message=(
-                    f"{domain} has no SPF record; mail relayed through Exchange Online should be "
-                    f"authorised with include:{EXCHANGE_ONLINE_SPF}"
-                ),
+                message=_(
+                    "{domain} has no SPF record; mail relayed through Exchange Online should be "
+                    "authorised with include:{spf}"
+                ).format(domain=domain, spf=EXCHANGE_ONLINE_SPF),
                 cause="spf-missing",
             )
         ]
@@ -365,7 +365,9 @@ def spf_findings(obs: DomainDns) -> list[Finding]:
                 check=CheckId.DNS,
                 severity=Severity.WARNING,
                 subject=domain,
-                message=f"{domain} has {len(records)} SPF records: receivers treat that as a permanent error",
+                message=_(
+                    "{domain} has {count} SPF records: receivers treat that as a permanent error"
+                ).format(domain=domain, count=len(records)),
                 details={"records": records},
                 cause="spf-multiple",
             )
@@ -377,22 +379,24 @@ def spf_findings(obs: DomainDns) -> list[Finding]:
                 check=CheckId.DNS,
                 severity=Severity.OK,
                 subject=domain,
-                message=f"SPF of {domain} includes {EXCHANGE_ONLINE_SPF}",
+                message=_("SPF of {domain} includes {spf}").format(
+                    domain=domain, spf=EXCHANGE_ONLINE_SPF
+                ),
                 details={"record": records[0]},
                 cause="spf",
             )
         ]
     unresolved = [g for g in gaps if g != domain]
-    note = f" (could not read: {', '.join(unresolved)})" if unresolved else ""
+    note = _(" (could not read: {names})").format(names=", ".join(unresolved)) if unresolved else ""
     return [
         Finding(
             check=CheckId.DNS,
             severity=Severity.WARNING,
             subject=domain,
-            message=(
-                f"SPF of {domain} does not include {EXCHANGE_ONLINE_SPF}{note}: mail relayed "
+            message=_(
+                "SPF of {domain} does not include {spf}{note}: mail relayed "
                 "through Exchange Online may fail SPF at the receiver"
-            ),
+            ).format(domain=domain, spf=EXCHANGE_ONLINE_SPF, note=note),
             details={"record": records[0], "unresolved": unresolved},
             cause="spf-no-exo",
         )
@@ -425,20 +429,20 @@ def parse_mta_sts_policy(text: str) -> MtaStsPolicy:
             continue
         key, sep, value = line.partition(":")
         if not sep:
-            raise PolicyError(f"line {line[:40]!r} is not 'key: value'")
+            raise PolicyError(_("line {line} is not 'key: value'").format(line=repr(line[:40])))
         values.setdefault(key.strip().lower(), []).append(value.strip())
     if values.get("version") != ["STSv1"]:
-        raise PolicyError("version is not STSv1")
+        raise PolicyError(_("version is not STSv1"))
     mode = (values.get("mode") or [""])[0]
     if mode not in ("enforce", "testing", "none"):
-        raise PolicyError(f"mode {mode!r} is not enforce, testing or none")
+        raise PolicyError(_("mode {mode} is not enforce, testing or none").format(mode=repr(mode)))
     try:
         max_age = int((values.get("max_age") or [""])[0])
     except ValueError:
-        raise PolicyError("max_age is missing or not a number") from None
+        raise PolicyError(_("max_age is missing or not a number")) from None
     mx = tuple(m.lower().rstrip(".") for m in values.get("mx", ()))
     if mode != "none" and not mx:
-        raise PolicyError("no mx pattern")
+        raise PolicyError(_("no mx pattern"))
     return MtaStsPolicy(mode=mode, mx=mx, max_age=max_age)
 
 
@@ -454,7 +458,7 @@ def mta_sts_findings(obs: DomainDns) -> list[Finding]:
     if sts is None or sts.txt.outcome in (Outcome.NXDOMAIN, Outcome.NO_ANSWER):
         return []
     if sts.txt.outcome is not Outcome.ANSWER:
-        return [_failure_finding(CheckId.DNS, domain, sts.txt, "MTA-STS (_mta-sts TXT) lookup")]
+        return [_failure_finding(CheckId.DNS, domain, sts.txt, _("MTA-STS (_mta-sts TXT) lookup"))]
     if not sts_txt_records(sts.txt.texts):
         return []
     if sts.policy_text is None:
@@ -463,9 +467,11 @@ def mta_sts_findings(obs: DomainDns) -> list[Finding]:
                 check=CheckId.DNS,
                 severity=Severity.WARNING,
                 subject=domain,
-                message=(
-                    f"{domain} announces MTA-STS but its policy could not be fetched from "
-                    f"{sts.policy_url}: {sts.policy_error or 'no policy'}"
+                message=_(
+                    "{domain} announces MTA-STS but its policy could not be fetched from "
+                    "{url}: {error}"
+                ).format(
+                    domain=domain, url=sts.policy_url, error=sts.policy_error or _("no policy")
                 ),
                 details={"url": sts.policy_url},
                 cause="mta-sts-fetch",
@@ -479,7 +485,9 @@ def mta_sts_findings(obs: DomainDns) -> list[Finding]:
                 check=CheckId.DNS,
                 severity=Severity.WARNING,
                 subject=domain,
-                message=f"MTA-STS policy of {domain} is invalid: {err}",
+                message=_("MTA-STS policy of {domain} is invalid: {error}").format(
+                    domain=domain, error=err
+                ),
                 details={"url": sts.policy_url},
                 cause="mta-sts-invalid",
             )
@@ -490,19 +498,19 @@ def mta_sts_findings(obs: DomainDns) -> list[Finding]:
     if outside and policy.mode != "none":
         severity = Severity.CRITICAL if policy.mode == "enforce" else Severity.WARNING
         effect = (
-            "senders that enforce MTA-STS will not deliver to them"
+            _("senders that enforce MTA-STS will not deliver to them")
             if policy.mode == "enforce"
-            else "in testing mode senders only report it"
+            else _("in testing mode senders only report it")
         )
         return [
             Finding(
                 check=CheckId.DNS,
                 severity=severity,
                 subject=domain,
-                message=(
-                    f"MTA-STS policy of {domain} (mode {policy.mode}) does not list MX host(s) "
-                    f"{', '.join(outside)}: {effect}"
-                ),
+                message=_(
+                    "MTA-STS policy of {domain} (mode {mode}) does not list MX host(s) "
+                    "{hosts}: {effect}"
+                ).format(domain=domain, mode=policy.mode, hosts=", ".join(outside), effect=effect),
                 details={**details, "unlisted": outside},
                 cause="mta-sts-mismatch",
             )
@@ -512,7 +520,9 @@ def mta_sts_findings(obs: DomainDns) -> list[Finding]:
             check=CheckId.DNS,
             severity=Severity.OK,
             subject=domain,
-            message=f"MTA-STS policy of {domain} (mode {policy.mode}) covers its MX hosts",
+            message=_("MTA-STS policy of {domain} (mode {mode}) covers its MX hosts").format(
+                domain=domain, mode=policy.mode
+            ),
             details=details,
             cause="mta-sts",
         )
@@ -560,14 +570,14 @@ def tlsa_matches(records: Sequence[TlsaRecord], chain: tuple[CertificateFacts, .
     certificate above it. PKIX validation of usages 0/1 is the certificate check's business.
     Unknown usages, selectors or matching types are unusable (RFC 7672 section 3.1.3)."""
     if not chain:
-        return TlsaVerdict(result=TlsaResult.NO_CHAIN, detail="no certificate was observed")
+        return TlsaVerdict(result=TlsaResult.NO_CHAIN, detail=_("no certificate was observed"))
     usable = [
         r
         for r in records
         if r.usage in (0, 1, 2, 3) and r.selector in (0, 1) and r.mtype in (0, 1, 2)
     ]
     if not usable:
-        return TlsaVerdict(result=TlsaResult.NO_USABLE, detail="no TLSA record is usable")
+        return TlsaVerdict(result=TlsaResult.NO_USABLE, detail=_("no TLSA record is usable"))
     matched: list[str] = []
     for record in usable:
         candidates = chain[:1] if record.usage in (1, 3) else chain[1:]
@@ -578,7 +588,8 @@ def tlsa_matches(records: Sequence[TlsaRecord], chain: tuple[CertificateFacts, .
     if matched:
         return TlsaVerdict(result=TlsaResult.MATCH, matched=tuple(matched))
     return TlsaVerdict(
-        result=TlsaResult.NO_MATCH, detail=f"none of {len(usable)} usable TLSA record(s) matches"
+        result=TlsaResult.NO_MATCH,
+        detail=_("none of {count} usable TLSA record(s) matches").format(count=len(usable)),
     )
 
 
@@ -594,7 +605,7 @@ def tlsa_findings(
         return []
     subject = host.host
     if tlsa.outcome is not Outcome.ANSWER:
-        return [_failure_finding(CheckId.DNS, subject, tlsa, "TLSA lookup")]
+        return [_failure_finding(CheckId.DNS, subject, tlsa, _("TLSA lookup"))]
     records = [str(r) for r in host.tlsa_records]
     if chain is None:
         return [
@@ -602,7 +613,9 @@ def tlsa_findings(
                 check=CheckId.DNS,
                 severity=Severity.INFO,
                 subject=subject,
-                message=f"{tlsa.name} has {len(records)} TLSA record(s); the certificate was not probed",
+                message=_(
+                    "{name} has {count} TLSA record(s); the certificate was not probed"
+                ).format(name=tlsa.name, count=len(records)),
                 details={"domain": domain, "records": records},
                 cause="tlsa",
             )
@@ -615,7 +628,9 @@ def tlsa_findings(
                 check=CheckId.DNS,
                 severity=Severity.OK,
                 subject=subject,
-                message=f"the certificate of {subject} matches its TLSA record(s)",
+                message=_("the certificate of {host} matches its TLSA record(s)").format(
+                    host=subject
+                ),
                 details={**details, "matched": list(verdict.matched)},
                 cause="tlsa",
             )
@@ -625,10 +640,10 @@ def tlsa_findings(
             check=CheckId.DNS,
             severity=Severity.CRITICAL,
             subject=subject,
-            message=(
-                f"the certificate of {subject} does not match {tlsa.name} ({verdict.detail}): "
+            message=_(
+                "the certificate of {host} does not match {name} ({detail}): "
                 "DANE-enforcing senders will not deliver to this MX"
-            ),
+            ).format(host=subject, name=tlsa.name, detail=verdict.detail),
             details=details,
             cause="tlsa-mismatch",
         )

@@ -30,7 +30,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from checks.i18n import _, ngettext
+from checks.i18n import _, format_day, ngettext
 from checks.model import CheckId, Finding, Severity
 
 FindingKey = tuple[str, str, str]
@@ -834,18 +834,24 @@ def _change_summary(
 ) -> str:
     parts = []
     if old.issuer != new.issuer:
-        parts.append(f"issuer {old.issuer} -> {new.issuer}")
+        parts.append(_("issuer {old} -> {new}").format(old=old.issuer, new=new.issuer))
     if added:
-        parts.append("names added: " + ", ".join(added))
+        parts.append(_("names added: {names}").format(names=", ".join(added)))
     if removed:
-        parts.append("names removed: " + ", ".join(removed))
+        parts.append(_("names removed: {names}").format(names=", ".join(removed)))
     if old.not_after != new.not_after:
-        parts.append(f"expires {old.not_after:%Y-%m-%d} -> {new.not_after:%Y-%m-%d}")
+        parts.append(
+            _("expires {old} -> {new}").format(
+                old=format_day(old.not_after), new=format_day(new.not_after)
+            )
+        )
     if old.chain_length != new.chain_length:
-        parts.append(f"chain length {old.chain_length} -> {new.chain_length}")
+        parts.append(
+            _("chain length {old} -> {new}").format(old=old.chain_length, new=new.chain_length)
+        )
     if old.client_auth and not new.client_auth:
-        parts.append("clientAuth EKU dropped")
-    return "; ".join(parts) or "new certificate with the same names, issuer and expiry"
+        parts.append(_("clientAuth EKU dropped"))
+    return "; ".join(parts) or _("new certificate with the same names, issuer and expiry")
 
 
 def _of_certificate(finding: Finding, fingerprint: str) -> bool:

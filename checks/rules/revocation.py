@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
+from checks.i18n import _, format_moment
 from checks.model import CheckId, Finding, RevocationSettings, Severity
 from checks.rules.certificates import CertificateFacts, facts_from_x509
 
@@ -236,9 +237,11 @@ def judge_ocsp(
     try:
         response = ocsp.load_der_ocsp_response(response_der)
     except ValueError:
-        return unusable("the OCSP answer is not an OCSP response")
+        return unusable(_("the OCSP answer is not an OCSP response"))
     if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
-        return unusable(f"the responder answered {response.response_status.name}")
+        return unusable(
+            _("the responder answered {status}").format(status=response.response_status.name)
+        )
     cert = _load(target.cert)
     issuer = _load(target.issuer)
     single = next(
@@ -246,14 +249,14 @@ def judge_ocsp(
         None,
     )
     if single is None:
-        return unusable("the OCSP response is about another certificate")
+        return unusable(_("the OCSP response is about another certificate"))
     if not any(
         _signature_ok(
             key, response.signature, response.tbs_response_bytes, response.signature_hash_algorithm
         )
         for key in _responder_key(response, issuer)
     ):
-        return unusable("the OCSP response's signature does not verify against the issuer")
+        return unusable(_("the OCSP response's signature does not verify against the issuer"))
     # the CertID must name this issuer (same serial from another CA is another certificate)
     expected = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, single.hash_algorithm)
     request = expected.build()
@@ -261,14 +264,18 @@ def judge_ocsp(
         single.issuer_key_hash,
         single.issuer_name_hash,
     ):
-        return unusable("the OCSP response names another issuer")
+        return unusable(_("the OCSP response names another issuer"))
     if single.this_update_utc > now + CLOCK_SKEW:
         return unusable(
-            f"the OCSP response is dated in the future ({single.this_update_utc:%Y-%m-%d %H:%M} UTC)"
+            _("the OCSP response is dated in the future ({moment})").format(
+                moment=format_moment(single.this_update_utc)
+            )
         )
     if single.next_update_utc is not None and single.next_update_utc < now - CLOCK_SKEW:
         return unusable(
-            f"the OCSP response is stale (next update was {single.next_update_utc:%Y-%m-%d %H:%M} UTC)"
+            _("the OCSP response is stale (next update was {moment})").format(
+                moment=format_moment(single.next_update_utc)
+            )
         )
     status = single.certificate_status
     if status is ocsp.OCSPCertStatus.REVOKED:
@@ -278,16 +285,18 @@ def judge_ocsp(
             target,
             method,
             RevocationStatus.REVOKED,
-            f"revoked on {revoked_at:%Y-%m-%d %H:%M} UTC" if revoked_at else "revoked",
+            _("revoked on {moment}").format(moment=format_moment(revoked_at))
+            if revoked_at
+            else _("revoked"),
             url=url,
             revoked_at=revoked_at,
             reason=reason,
         )
     if status is ocsp.OCSPCertStatus.UNKNOWN:
         return _result(
-            target, method, RevocationStatus.UNKNOWN, "the responder does not know it", url=url
+            target, method, RevocationStatus.UNKNOWN, _("the responder does not know it"), url=url
         )
-    return _result(target, method, RevocationStatus.GOOD, "good", url=url)
+    return _result(target, method, RevocationStatus.GOOD, _("good"), url=url)
 
 
 def judge_crl(
@@ -304,23 +313,25 @@ def judge_crl(
         else:
             crl = x509.load_der_x509_crl(crl_bytes)
     except ValueError:
-        return unusable("the CRL could not be parsed")
+        return unusable(_("the CRL could not be parsed"))
     issuer = _load(target.issuer)
     if crl.issuer != issuer.subject:
-        return unusable("the CRL is issued by another CA")
+        return unusable(_("the CRL is issued by another CA"))
     try:
         signed = crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
     except (TypeError, UnsupportedAlgorithm, ValueError):
         signed = False
     if not signed:
-        return unusable("the CRL's signature does not verify against the issuer")
+        return unusable(_("the CRL's signature does not verify against the issuer"))
     if crl.next_update_utc is not None and crl.next_update_utc < now - CLOCK_SKEW:
         return unusable(
-            f"the CRL is stale (next update was {crl.next_update_utc:%Y-%m-%d %H:%M} UTC)"
+            _("the CRL is stale (next update was {moment})").format(
+                moment=format_moment(crl.next_update_utc)
+            )
         )
     entry = crl.get_revoked_certificate_by_serial_number(_load(target.cert).serial_number)
     if entry is None:
-        return _result(target, Method.CRL, RevocationStatus.GOOD, "not on the CRL", url=url)
+        return _result(target, Method.CRL, RevocationStatus.GOOD, _("not on the CRL"), url=url)
     reason: str | None = None
     with contextlib.suppress(x509.ExtensionNotFound):
         reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.value
@@ -328,7 +339,9 @@ def judge_crl(
         target,
         Method.CRL,
         RevocationStatus.REVOKED,
-        f"revoked on {entry.revocation_date_utc:%Y-%m-%d %H:%M} UTC (on the CRL)",
+        _("revoked on {moment} (on the CRL)").format(
+            moment=format_moment(entry.revocation_date_utc)
+        ),
         url=url,
         revoked_at=entry.revocation_date_utc,
         reason=reason,
@@ -342,14 +355,14 @@ def judge_evidence(evidence: RevocationEvidence, *, now: datetime) -> Revocation
             target,
             Method.NONE,
             RevocationStatus.NOT_CHECKED,
-            "names no OCSP responder and no CRL",
+            _("names no OCSP responder and no CRL"),
         )
     if evidence.response is None:
         return _result(
             target,
             evidence.method,
             RevocationStatus.UNAVAILABLE,
-            evidence.error or "no answer",
+            evidence.error or _("no answer"),
             url=evidence.url,
         )
     if evidence.method is Method.CRL:
@@ -366,7 +379,11 @@ _SEVERITY = {
 
 
 def _what(result: RevocationResult) -> str:
-    return "certificate" if result.index == 0 else f"intermediate {result.subject}"
+    return (
+        _("certificate")
+        if result.index == 0
+        else _("intermediate {subject}").format(subject=result.subject)
+    )
 
 
 def check_revocation(
@@ -392,19 +409,23 @@ def check_revocation(
         worst = max(severity(r) for r in problems)
         parts = []
         for r in sorted(problems, key=severity, reverse=True):
-            who = f"certificate {leaf_label}" if r.index == 0 else _what(r)
+            who = _("certificate {name}").format(name=leaf_label) if r.index == 0 else _what(r)
             where = f" ({r.method.value} {r.url})" if r.url else f" ({r.method.value})"
             if r.status is RevocationStatus.REVOKED:
-                text = f"{who} is REVOKED: {r.detail}"
+                text = _("{what} is REVOKED: {detail}").format(what=who, detail=r.detail)
                 if r.reason:
-                    text += f", reason {r.reason}"
-                text += where + "; replace it now, peers that check revocation refuse it"
+                    text += _(", reason {reason}").format(reason=r.reason)
+                text += where + _("; replace it now, peers that check revocation refuse it")
             elif r.status is RevocationStatus.UNKNOWN:
-                text = f"{who}: the OCSP responder does not know this certificate{where}"
+                text = _("{what}: the OCSP responder does not know this certificate{where}").format(
+                    what=who, where=where
+                )
             else:
-                text = f"{who}: revocation could not be checked: {r.detail}{where}"
+                text = _("{what}: revocation could not be checked: {detail}{where}").format(
+                    what=who, detail=r.detail, where=where
+                )
                 if settings.soft_fail:
-                    text += " (soft fail: [revocation] soft_fail = true)"
+                    text += _(" (soft fail: [revocation] soft_fail = true)")
             parts.append(text)
         return Finding(
             check=CheckId.CERT_REVOKED,
@@ -416,12 +437,14 @@ def check_revocation(
         )
     checked = [r for r in results if r.status is RevocationStatus.GOOD]
     if not checked:
-        message = (
-            f"certificate {leaf_label}: no OCSP responder or CRL named, revocation not checked"
-        )
+        message = _(
+            "certificate {name}: no OCSP responder or CRL named, revocation not checked"
+        ).format(name=leaf_label)
     else:
         how = ", ".join(sorted({r.method.value for r in checked}))
-        message = f"certificate {leaf_label}: not revoked ({len(checked)} checked by {how})"
+        message = _("certificate {name}: not revoked ({count} checked by {how})").format(
+            name=leaf_label, count=len(checked), how=how
+        )
     return Finding(
         check=CheckId.CERT_REVOKED,
         severity=Severity.OK,

@@ -351,3 +351,24 @@ def test_a_tenant_without_certificate_connectors_or_endpoints_says_so(
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1
     assert "no certificate connector and no endpoint" in err[0]
+
+
+def test_japanese_output_keeps_the_english_verdict_prefix(
+    pki: Pki, current: Issued, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(pki, current)
+    cert = pki.leaf(["smtp.contoso-mail.net"], days=380).write_pem(pki.tmp_path / "renewed.pem")
+    code = main(["--lang", "ja", "preflight", "--config", str(config), str(cert)])
+    text = capsys.readouterr().out
+    assert code == 2
+    # scripts match the uppercase prefix in every language; the explanation after it is Japanese
+    assert text.startswith("BINDING BREAKS RELAY: 配信不能レポート (NDR)、転送 は ")
+    assert "手順:" in text
+    assert "削除された名前: mail1.contoso.com, mail2.contoso.com" in text
+
+    renewal = pki.leaf(["mail1.contoso.com", "mail2.contoso.com"], days=380)
+    safe = renewal.write_pem(pki.tmp_path / "safe.pem")
+    main(["--lang", "ja", "preflight", "--config", str(config), "--json", str(safe)])
+    data = json.loads(capsys.readouterr().out)
+    assert data["verdict"] == "SAFE TO BIND"
+    assert data["steps"][0].startswith("証明書 (")

@@ -345,3 +345,32 @@ def test_certificate_expiry_findings_are_written_in_the_language_of_the_run(pki:
         english.severity,
         english.subject,
     )
+
+
+def test_dns_findings_and_config_problems_are_written_in_the_language_of_the_run() -> None:
+    from checks.rules.dns import DomainDns, Lookup, Outcome, spf_findings
+
+    obs = DomainDns(
+        domain="contoso.com",
+        mx=Lookup(name="contoso.com", rdtype="MX", outcome=Outcome.ANSWER),
+        spf={
+            "contoso.com": Lookup(
+                name="contoso.com", rdtype="TXT", outcome=Outcome.ANSWER, texts=("v=spf1 -all",)
+            )
+        },
+    )
+    english = spf_findings(obs)[0].message
+    assert english.startswith("SPF of contoso.com does not include spf.protection.outlook.com")
+    with using(Language.JA):
+        japanese = spf_findings(obs)[0].message
+        with pytest.raises(RelaycheckError) as raised:
+            parse_config(
+                {"tenant": {"name": "x", "bogus": 1}},
+                base_dir=__import__("pathlib").Path("."),
+                source="relaycheck.toml",
+            )
+    assert japanese.startswith(
+        "contoso.com の SPF に spf.protection.outlook.com が含まれていません"
+    )
+    assert "Exchange Online" in japanese
+    assert "不明なキー" in str(raised.value)
