@@ -17,7 +17,7 @@ observed and `now` come in; findings come out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -209,9 +209,3 @@ def relay_findings(
         )
         for case in relay_cases(config, facts)
     ]
-
-
-def refused_first(findings: Iterable[Finding]) -> Sequence[Finding]:
-    """Relay-scenario findings with refused scenarios first (the digest and App Home order)."""
-    relay = [f for f in findings if f.check is CheckId.RELAY_SCENARIO]
-    return sorted(relay, key=lambda f: (f.details.get("accepted") is not False, f.subject))

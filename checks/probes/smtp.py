@@ -77,9 +77,6 @@ class AddressLocks:
         return self.locks.setdefault((address.lower(), port), asyncio.Lock())
 
 
-HostLocks = AddressLocks  # the former name, kept for callers written against it
-
-
 def parse_reply(data: bytes) -> tuple[Reply | None, int]:
     """Parse one complete SMTP reply from the start of `data`.
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from checks.model import Endpoint, ProbeSettings, TlsMode
 from checks.observations import FailureKind, ProbeStage
-from checks.probes.smtp import HostLocks, parse_reply, probe_address, probe_endpoint
+from checks.probes.smtp import AddressLocks, parse_reply, probe_address, probe_endpoint
 from checks.probes.tls_chain import presented_chain_der
 from tests.fakes.pki import Pki
 from tests.fakes.smtp import ServerFactory, closed_port, ipv6_loopback_available
@@ -187,7 +187,7 @@ async def test_endpoint_deadline_cuts_a_slow_conversation(
 
 async def test_one_connection_per_host_at_a_time(pki: Pki, smtp_server: ServerFactory) -> None:
     server = await smtp_server("good", pki.leaf(), hold=0.1)
-    locks = HostLocks()
+    locks = AddressLocks()
     target = endpoint(server.port)
     await asyncio.gather(*(probe_endpoint(target, FAST, locks=locks) for _ in range(4)))
     assert server.connections == 4

@@ -233,14 +233,6 @@ class Deps:
             )
             return self._context
 
-    def channel_allowed(self, channel_id: str | None, channel_name: str | None = None) -> bool:
-        """Channel ids only (names were resolved to ids at start): `#ops` must not match any
-        channel that happens to be called ops. Prefer `access.command_allowed`."""
-        del channel_name
-        if not self.access.restricts_channels:
-            return True
-        return channel_id is not None and channel_id in self.access.channel_ids
-
 
 _log = logging.getLogger("relaycheck.slack")
 
