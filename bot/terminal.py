@@ -88,4 +88,5 @@ def render_text(result: Explanation, *, now: datetime, indent: str = "") -> str:
         lines.append(indent + _("Fix:"))
         lines.extend(f"{indent}  {n}. {step}" for n, step in enumerate(result.fix, 1))
     # connector names, certificate names and addresses came from the tenant or a user
-    return "\n".join(escape_invisible(line) for line in lines) + "\n"
+    # an entry may hold its own line break (the verdict and its aliases): escape each line
+    return "\n".join(escape_invisible(part) for line in lines for part in line.split("\n")) + "\n"

@@ -221,3 +221,15 @@ enabled = false
         ).stdout
     )
     assert answer["certificate_assumed"] is True
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_the_verdict_and_its_alias_are_two_lines_not_an_escaped_break(lang: str) -> None:
+    done = relaycheck(
+        "--lang", lang, "explain", "--config", str(IP_ONLY), "<> -> john@fabrikam.com"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "\\x0a" not in done.stdout
+    assert any(
+        "451 4.4.4" in line and "550 5.7.64" not in line for line in done.stdout.splitlines()
+    )
