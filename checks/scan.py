@@ -34,7 +34,6 @@ from checks.model import (
 )
 from checks.observations import TlsObservation
 from checks.observe import served_observation, shown_path
-from checks.preflight import Target, preflight, waiting_note
 from checks.probes.certfile import read_certificate_file
 from checks.probes.revocation import RevocationFetcher
 from checks.probes.smtp import AddressLocks, ClientContexts, probe_endpoint
@@ -255,6 +254,9 @@ def with_renewal_preflight(
     team hears "the renewed certificate waiting on mail1 would break relay of NDRs" before it is
     bound. Judged from this scan's own observations: the served chain is "before", the file is
     "after" (`checks.preflight`, the same judgement as `relaycheck preflight`)."""
+    # loaded here: only a scan that found a staged renewal needs the preflight engine
+    from checks.preflight import Target, preflight, waiting_note
+
     anchors = load_trust_anchors(ctx.config.trust.ca_file)
     connectors = {c.name: c for c in relevant_connectors(ctx.tenant)}
     result: list[Finding] = []

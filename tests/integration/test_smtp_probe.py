@@ -133,6 +133,31 @@ async def test_misbehaving_servers_fail_as_data_within_deadline(
     assert len(obs.failure.server_words) <= 200
 
 
+@pytest.mark.parametrize(
+    ("kind", "reason", "longest"),
+    [
+        ("silent", "no complete greeting reply within 1 s", 1.0),
+        ("drip", "no complete greeting reply within 1 s", 1.0),
+        # the handshake's 0.5 s is shorter than the greeting's 1 s before it: the one timer is
+        # moved earlier, so the probe gives up after 0.5 s of handshake, not at the next second
+        ("hang-after-starttls", "TLS handshake did not finish within 0.5 s", 0.5),
+    ],
+)
+async def test_each_wait_names_its_own_timeout(
+    pki: Pki, smtp_server: ServerFactory, kind: str, reason: str, longest: float
+) -> None:
+    server = await smtp_server(kind, pki.leaf(), drip_interval=0.2)
+    started = time.monotonic()
+    (obs,) = await probe_endpoint(endpoint(server.port), FAST)
+    elapsed = time.monotonic() - started
+    assert obs.failure is not None
+    assert obs.failure.kind is FailureKind.TIMEOUT
+    assert obs.failure.reason == reason
+    assert longest - 0.05 < elapsed < longest + 0.4
+    if kind == "drip":  # what the tarpit did say is quoted
+        assert obs.failure.server_words.startswith("220 s")
+
+
 async def test_endless_ehlo_keeps_memory_bounded(pki: Pki, smtp_server: ServerFactory) -> None:
     server = await smtp_server("endless-ehlo", pki.leaf())
     tracemalloc.start()
