@@ -21,13 +21,14 @@ import difflib
 import ipaddress
 import math
 import re
-import tomllib
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
+
+import tomli
 
 from checks.errors import AddressError, ConfigError, ConfigErrors
 from checks.i18n import N_, Language, _
@@ -1284,8 +1285,8 @@ def read_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(_("is not UTF-8 text"), file=shown) from None
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
+        return tomli.loads(text)
+    except tomli.TOMLDecodeError as err:
         raise ConfigError(_("not valid TOML ({error})").format(error=err), file=shown) from None
     except RecursionError:
         raise ConfigError(_("not a usable configuration (nested too deeply)"), file=shown) from None

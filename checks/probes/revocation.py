@@ -48,8 +48,8 @@ class RevocationFetcher:
         concurrency: int = 20,
     ) -> None:
         self.settings = settings
-        # issuers of the top sent certificate, by RFC 4514 subject (built once, not per chain)
-        self.anchors = {a.subject.rfc4514_string(): a for a in anchors}
+        # issuers of the top sent certificate, by subject (built once, not per chain)
+        self.anchors = {a.subject: a for a in anchors}
         # made on the first request: most scans have no responder to ask, and importing httpx
         # costs a tenth of a second of every scan's start-up
         self._client: httpx.AsyncClient | None = None

@@ -27,8 +27,11 @@ _SEPARATORS = re.compile(r"\s*(?:->|→|⟶|=>)\s*|\s+to\s+", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # only text made of these can be an IP address literal: others skip `ipaddress`
 _IP_LIKE = re.compile(r"[0-9A-Fa-f.:%]+")
-# RFC 5321 atext, plus any non-ASCII character (SMTPUTF8 local parts)
-_ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010FFFF]+$")
+# RFC 5321 atext, plus any non-ASCII character (SMTPUTF8 local parts), written as what it is
+# not: the ASCII specials, controls, space and DEL. The same set as
+# [A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010FFFF], whose range to U+10FFFF took ~4 ms of every
+# start-up to compile.
+_ATEXT = re.compile(r'^[^\x00-\x20"(),.:;<>@\[\\\]\x7f]+$')
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -205,3 +205,28 @@ def test_parser_raises_only_its_own_error(text: str) -> None:
 def test_parser_raises_only_its_own_error_on_near_misses(text: str) -> None:
     with contextlib.suppress(AddressError):
         parse_pair(text)
+
+
+RFC5321_ATEXT = set(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~"
+)
+
+
+@pytest.mark.parametrize("code", range(0x80))
+def test_local_part_characters_are_rfc5321_atext(code: int) -> None:
+    """The atext pattern is written as its complement (cheap to compile): every ASCII character
+    is still accepted exactly when RFC 5321 lists it (the dot is judged as a separator)."""
+    char = chr(code)
+    if char == ".":
+        return
+    try:
+        parse_address(f"a{char}b@contoso.com")
+        accepted = True
+    except AddressError:
+        accepted = False
+    assert accepted is (char in RFC5321_ATEXT), repr(char)
+
+
+@pytest.mark.parametrize("char", ["é", "ü", "日", "\u00ff", "\U0001f4e7"])
+def test_non_ascii_local_parts_pass_the_atext_check(char: str) -> None:
+    assert parse_address(f"a{char}b@contoso.com").local == f"a{char}b"

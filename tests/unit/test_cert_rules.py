@@ -292,3 +292,38 @@ def test_chain_verdicts_are_remembered_per_chain_and_moment(pki: Pki) -> None:
     der = issued.facts.der
     assert facts_from_der(der) is facts_from_der(bytes(der))
     assert facts_from_der(der) == facts_from_x509(issued.cert)
+
+
+@pytest.mark.parametrize("pretty", [False, True])
+def test_scan_json_is_what_json_dumps_would_write(pretty: bool) -> None:
+    """The encoder is orjson for speed; the bytes are the stdlib's (ensure_ascii off, compact
+    separators or an indent of two), so scripts that diff two runs see no change."""
+    from checks.model import CheckId, Finding, Severity
+    from checks.report import dumps_json, to_json
+
+    findings = [
+        Finding(
+            check=CheckId.CERT_EXPIRY,
+            severity=Severity.WARNING,
+            subject="mx1",
+            message="証明書の有効期限 — 9 days left",
+            details={"days_left": 9, "names": ["a.contoso.com"], "nested": {"x": None, "y": 1.5}},
+            cause="sha256:0011",
+        ),
+        Finding(
+            check=CheckId.CERT_CHAIN,
+            severity=Severity.OK,
+            subject="mx2",
+            message='quote " and \\ backslash, tab\t, nul \x00',
+            details={"empty": [], "empty_map": {}, "flag": True},
+            cause="",
+        ),
+    ]
+    summary = {"critical": 0, "warning": 1, "ok": 1}
+    document = to_json(findings, summary)
+    expected = (
+        json.dumps(document, indent=2, ensure_ascii=False)
+        if pretty
+        else json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    )
+    assert dumps_json(findings, summary, pretty=pretty) == expected
