@@ -121,6 +121,7 @@ def sanitize(text: str | bytes, limit: int = 200) -> str:
     """Server words made safe to show: printable ASCII only, collapsed, truncated."""
     if isinstance(text, bytes):
         text = text.decode("ascii", "replace")
-    cleaned = "".join(ch if " " <= ch <= "~" else " " for ch in text)
-    cleaned = " ".join(cleaned.split())
+    if not (text.isascii() and text.isprintable()):  # printable ASCII is " " to "~" already
+        text = "".join(ch if " " <= ch <= "~" else " " for ch in text)
+    cleaned = " ".join(text.split())
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."

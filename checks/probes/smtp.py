@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import errno
 import os
-import re
 import socket
 import ssl
 import time
@@ -48,7 +47,6 @@ from checks.observations import FailureKind, ProbeFailure, ProbeStage, TlsObserv
 from checks.probes.tls_chain import presented_chain_der
 from checks.rules.certificates import CertificateFacts, facts_from_der
 
-_LINE = re.compile(rb"^(\d{3})([ -]?)(.*)$")
 _CHUNK = 4096
 
 
@@ -105,10 +103,12 @@ def parse_reply(data: bytes) -> tuple[Reply | None, int]:
             return None, 0
         raw = data[position:end].rstrip(b"\r")
         position = end + 1
-        match = _LINE.match(raw)
-        if match is None:
+        # `^(\d{3})([ -]?)(.*)$`, spelled out: a few thousand reply lines per scan
+        line_code = raw[:3]
+        if len(line_code) < 3 or not line_code.isdigit():
             raise ValueError("not an SMTP reply")
-        line_code, separator, text = match.groups()
+        separator = raw[3:4]
+        text = raw[4:] if separator in (b" ", b"-") else raw[3:]
         if code is None:
             code = line_code
         elif line_code != code:
@@ -633,6 +633,10 @@ async def probe_endpoint(
                 ),
             )
             return (_failed(endpoint, None, failure),)
+    if len(addresses) == 1:  # the usual case: no task and gathering future per endpoint
+        return tuple(
+            await _probe_one_address(endpoint, addresses[0], settings, locks, contexts, slots)
+        )
     per_address = await asyncio.gather(
         *(
             _probe_one_address(endpoint, address, settings, locks, contexts, slots)
