@@ -17,11 +17,9 @@ default and page nobody. Parsing does not stop at the first problem: every probl
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import math
 import re
-import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -807,6 +805,8 @@ class _Reader:
 
 
 def _unknown(name: str, known: list[str]) -> str:
+    import difflib  # only a misspelt key needs it: off every good config's start-up
+
     close = difflib.get_close_matches(name, known, n=1)
     hint = (
         _("did you mean {name}?").format(name=repr(close[0]))
@@ -1115,13 +1115,16 @@ def _slack(reader: _Reader) -> SlackSettings:
 
 def _schedule(reader: _Reader) -> ScheduleSettings:
     timezone: str = reader.get("timezone")
-    try:
-        zoneinfo.ZoneInfo(timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        reader.report(
-            "timezone", _("{value} is not a known IANA time zone").format(value=repr(timezone))
-        )
-        timezone = "UTC"
+    if timezone != "UTC":  # always known; zoneinfo (and its tz path lookup) only for others
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            reader.report(
+                "timezone", _("{value} is not a known IANA time zone").format(value=repr(timezone))
+            )
+            timezone = "UTC"
     values = {}
     for name in ("certificates", "domains", "digest"):
         text: str = reader.get(name)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
-from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:  # APScheduler is imported when a trigger is built, not with the config
     from apscheduler.triggers.base import BaseTrigger
@@ -217,6 +216,8 @@ def build_trigger(text: str, timezone: str) -> BaseTrigger:
     is validated by building the trigger it will run with. APScheduler is imported here, not at
     the top: `explain` and `scan` load the config but never schedule anything, and the import
     costs them ~15 ms of start-up."""
+    from zoneinfo import ZoneInfo
+
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 

@@ -90,6 +90,9 @@ def test_scan_imports_no_slack_scheduler_or_demo(tmp_path: Path) -> None:
     for package in UNUSED:
         assert not loaded(modules, package), f"scan imported {loaded(modules, package)}"
     assert not loaded(modules, "bot.alerting")
+    # the preflight engine judges staged renewals only; difflib spells out misspelt keys only
+    assert not loaded(modules, "checks.preflight")
+    assert not loaded(modules, "difflib")
 
 
 def test_help_lists_every_command_without_importing_them(tmp_path: Path) -> None:
