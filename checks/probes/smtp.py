@@ -279,12 +279,10 @@ class _Session:
                 return
             except (ConnectionError, OSError, ssl.SSLError):
                 pass
+        # no waiting after an abort: the loop closes the socket on its next pass (a callback
+        # queued now), before the next probe of this address is woken (queued after it, when
+        # the address lock is released), so one connection per address still holds
         transport.abort()
-        try:
-            self.clock.wait(_Wait.CLOSE, ProbeStage.QUIT, min(1.0, self.settings.timeout_seconds))
-            await self.writer.wait_closed()
-        except (ConnectionError, OSError, ssl.SSLError):
-            pass
 
 
 def _cannot_send(command: str, error: str) -> str:

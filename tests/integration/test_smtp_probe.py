@@ -16,7 +16,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from checks.model import Endpoint, ProbeSettings, TlsMode
 from checks.observations import FailureKind, ProbeStage
-from checks.probes.smtp import AddressLocks, parse_reply, probe_address, probe_endpoint
+from checks.probes.smtp import (
+    AddressLocks,
+    ClientContexts,
+    parse_reply,
+    probe_address,
+    probe_endpoint,
+)
 from checks.probes.tls_chain import presented_chain_der
 from tests.fakes.pki import Pki
 from tests.fakes.smtp import ServerFactory, closed_port, ipv6_loopback_available
@@ -216,6 +222,24 @@ async def test_one_connection_per_host_at_a_time(pki: Pki, smtp_server: ServerFa
     target = endpoint(server.port)
     await asyncio.gather(*(probe_endpoint(target, FAST, locks=locks) for _ in range(4)))
     assert server.connections == 4
+    assert server.peak_active == 1
+
+
+async def test_refused_key_type_offers_still_keep_one_connection_per_address(
+    pki: Pki, smtp_server: ServerFactory
+) -> None:
+    """The second offer (RSA only) to an ECDSA-only server is refused and its connection
+    aborted without waiting for the close: the next probe of the address still connects only
+    after it is gone."""
+    server = await smtp_server("good", pki.leaf(), hold=0.05)
+    locks = AddressLocks()
+    contexts = ClientContexts.create()
+    target = endpoint(server.port)
+    results = await asyncio.gather(
+        *(probe_endpoint(target, FAST, locks=locks, contexts=contexts) for _ in range(4))
+    )
+    assert all(obs.failure is None for (obs,) in results)
+    assert server.connections == 8  # each probe: the ordinary offer, then the refused one
     assert server.peak_active == 1
 
 
