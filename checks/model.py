@@ -25,32 +25,34 @@ class Severity(StrEnum):
     WARNING = "warning"
     CRITICAL = "critical"
 
+    # Ranks are looked up by the member's string value: an Enum member hashes in Python
+    # (`hash(self._name_)`), and `max()` over thousands of findings compares this often.
     @property
     def rank(self) -> int:
-        return _SEVERITY_RANK[self]
+        return _SEVERITY_RANK[self._value_]
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Severity):
             return NotImplemented
-        return self.rank < other.rank
+        return _SEVERITY_RANK[self._value_] < _SEVERITY_RANK[other._value_]
 
     def __le__(self, other: object) -> bool:
         if not isinstance(other, Severity):
             return NotImplemented
-        return self.rank <= other.rank
+        return _SEVERITY_RANK[self._value_] <= _SEVERITY_RANK[other._value_]
 
     def __gt__(self, other: object) -> bool:
         if not isinstance(other, Severity):
             return NotImplemented
-        return self.rank > other.rank
+        return _SEVERITY_RANK[self._value_] > _SEVERITY_RANK[other._value_]
 
     def __ge__(self, other: object) -> bool:
         if not isinstance(other, Severity):
             return NotImplemented
-        return self.rank >= other.rank
+        return _SEVERITY_RANK[self._value_] >= _SEVERITY_RANK[other._value_]
 
 
-_SEVERITY_RANK = {Severity.OK: 0, Severity.INFO: 1, Severity.WARNING: 2, Severity.CRITICAL: 3}
+_SEVERITY_RANK = {"ok": 0, "info": 1, "warning": 2, "critical": 3}
 
 
 class CheckId(StrEnum):
