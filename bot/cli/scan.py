@@ -10,6 +10,7 @@ from bot.cli.common import (
     EXAMPLE_CONFIG,
     add_config_argument,
     add_time_argument,
+    keep_freed_memory,
     monitoring_command,
     now_from,
     resolve_config,
@@ -122,6 +123,7 @@ def scan_once(
     """`run_scan` on a fresh event loop (see `run_async` for why not plain `asyncio.run`)."""
     from checks.scan import run_scan  # the probes load only for a scan that runs (not --help)
 
+    keep_freed_memory()
     return run_async(run_scan(config, now=now, only=only, progress=progress))
 
 
