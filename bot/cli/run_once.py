@@ -21,7 +21,12 @@ from bot.alerting.cycle import run_cycle, run_digest
 from bot.alerting.delivery import DeliveryWorker
 from bot.alerting.lease import Fence
 from bot.alerting.store import StateError, Store, replica_id
-from bot.cli.common import add_config_argument, monitoring_command, resolve_config
+from bot.cli.common import (
+    add_config_argument,
+    keep_freed_memory,
+    monitoring_command,
+    resolve_config,
+)
 from bot.cli.logopts import add_log_format_argument, setup_logging
 from bot.runtime.scheduler import missed_run
 from bot.slack.settings import load_bot_token
@@ -97,6 +102,7 @@ async def cycle_and_deliver(config: Config, environ: dict[str, str]) -> int:
 def run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
     setup_logging(args, config, None)
+    keep_freed_memory()  # one cycle, then exit: like scan
     try:
         return asyncio.run(cycle_and_deliver(config, dict(os.environ)))
     except StateError as err:
