@@ -680,26 +680,40 @@ class Store:
                     summary=json.dumps(run.summary) if run.summary is not None else None,
                 )
             )
-            for key, st in states.items():
-                check, subject, cause = key
-                self._upsert(
-                    db,
-                    t.findings,
-                    {"tenant": self.tenant, "check_id": check, "subject": subject, "cause": cause},
+            self._upsert_many(
+                db,
+                t.findings,
+                ("tenant", "check_id", "subject", "cause"),
+                [
                     {
+                        "tenant": self.tenant,
+                        "check_id": check,
+                        "subject": subject,
+                        "cause": cause,
                         "open": int(st.open),
                         "severity_rank": st.finding.severity.rank,
                         "state": _state_to_json(st),
-                    },
-                )
-            for cert in certificates:
-                self._upsert(
-                    db,
-                    t.certificates,
-                    {"tenant": self.tenant, "source": cert.source, "fingerprint": cert.fingerprint},
-                    {"snapshot": json.dumps(cert.to_json()), "last_seen_at": _ts(now)},
-                    insert_only={"first_seen_at": _ts(now)},
-                )
+                    }
+                    for (check, subject, cause), st in states.items()
+                ],
+            )
+            self._upsert_many(
+                db,
+                t.certificates,
+                ("tenant", "source", "fingerprint"),
+                [
+                    {
+                        "tenant": self.tenant,
+                        "source": cert.source,
+                        "fingerprint": cert.fingerprint,
+                        "snapshot": json.dumps(cert.to_json()),
+                        "last_seen_at": _ts(now),
+                        "first_seen_at": _ts(now),
+                    }
+                    for cert in certificates
+                ],
+                insert_only=("first_seen_at",),
+            )
             self._enqueue(db, drafts, now)
             self._mark(db, run.job, run.started_at)
 
@@ -716,6 +730,28 @@ class Store:
         insert = self._insert
         stmt = insert(table).values({**key, **values, **(insert_only or {})})
         db.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=dict(values)))
+
+    def _upsert_many(
+        self,
+        db: Connection,
+        table: sa.Table,
+        key: Sequence[str],
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        insert_only: Sequence[str] = (),
+    ) -> None:
+        """`_upsert` for many rows: one statement, executed once per row by the driver.
+
+        A statement built per row cost SQLAlchemy ~0.2 ms each to coerce and cache-key its
+        literals: a second of the cycle for 5,000 endpoints' findings. Rows are keyed as the
+        table is (the last of a repeated key wins, as it did row by row); the update takes
+        the proposed row's values (`excluded`), except the `insert_only` columns."""
+        if not rows:
+            return
+        unique = list({tuple(row[k] for k in key): row for row in rows}.values())
+        stmt = self._insert(table)
+        update = {c: stmt.excluded[c] for c in unique[0] if c not in key and c not in insert_only}
+        db.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=update), unique)
 
     def _insert(self, table: sa.Table) -> Any:
         """INSERT with the dialect's ON CONFLICT clauses (both dialects spell them alike)."""
