@@ -350,3 +350,47 @@ def test_a_claim_lost_while_attempted_at_commits_is_not_posted(postgres: Postgre
         assert theirs.message is not None
         assert theirs.message.attempted_at == NOW  # b looks it up before posting it
         claim.__exit__(None, None, None)
+
+
+def test_certificate_snapshots_upsert_in_one_statement(state_where: str | Path) -> None:
+    """A cycle writes its certificate snapshots in one statement: a source seen twice in the
+    same cycle (the last wins, as row by row), and an update of a known one, on both back ends."""
+    from checks.rules.lifecycle import CertificateSnapshot
+
+    def snap(source: str, fingerprint: str, name: str) -> CertificateSnapshot:
+        return CertificateSnapshot(
+            source=source,
+            fingerprint=fingerprint,
+            subject=f"CN={name}",
+            issuer="CN=Contoso CA",
+            names=(name,),
+            not_after=NOW + timedelta(days=90),
+            chain_length=2,
+        )
+
+    def record(store: Store, certificates: list[CertificateSnapshot], now: datetime) -> None:
+        store.record_cycle(
+            run=RunRecord(started_at=now, finished_at=now, ok=True),
+            states={},
+            drafts=[],
+            certificates=certificates,
+            now=now,
+        )
+
+    with Store.open(state_where, tenant="contoso") as store:
+        record(
+            store,
+            [snap("mx1/127.0.0.1", "aa", "old.contoso.com"), snap("mx1/127.0.0.1", "aa", "mx1")],
+            NOW,
+        )
+        assert store.latest_certificates()["mx1/127.0.0.1"].names == ("mx1",)
+        later = NOW + timedelta(hours=1)
+        record(
+            store, [snap("mx1/127.0.0.1", "aa", "mx1.contoso.com"), snap("mx2", "bb", "mx2")], later
+        )
+        latest = store.latest_certificates()
+        assert latest["mx1/127.0.0.1"].names == ("mx1.contoso.com",)
+        assert latest["mx2"].fingerprint == "bb"
+        # a renewal is a new row for the source; the latest seen wins
+        record(store, [snap("mx1/127.0.0.1", "cc", "mx1.contoso.com")], later + timedelta(hours=1))
+        assert store.latest_certificates()["mx1/127.0.0.1"].fingerprint == "cc"
