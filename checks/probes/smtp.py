@@ -165,6 +165,8 @@ class _Clock:
 
     def wait(self, kind: _Wait, stage: ProbeStage, seconds: float | None, what: str = "") -> None:
         """The next wait: at most `seconds` (None: until the endpoint deadline)."""
+        if self.expired is not None:
+            return  # the cancellation is on its way; no timer may touch the expiring scope
         self.kind, self.stage, self.what = kind, stage, what
         until = self.ends_at if seconds is None else self.loop.time() + seconds
         if until >= self.ends_at:
@@ -176,6 +178,8 @@ class _Clock:
             self.handle = self.loop.call_at(until, self._check)
 
     def _check(self) -> None:
+        if self.expired is not None:
+            return
         now = self.loop.time()
         if now < self.until:
             self.handle = self.loop.call_at(self.until, self._check)

@@ -333,3 +333,35 @@ async def test_deadline_running_out_during_quit_keeps_what_was_observed(
     assert time.monotonic() - started < 1.5
     assert obs.failure is None
     assert obs.chain[0].fingerprint_sha256 == leaf.fingerprint
+
+
+async def test_the_clock_leaves_an_expiring_scope_alone() -> None:
+    """Between the clock expiring the scope and the cancellation arriving, the probe may still
+    start another wait: that must neither re-arm a timer nor touch the expiring scope (asyncio
+    would log "Cannot change state of expiring Timeout" from the timer's callback)."""
+    from checks.probes.smtp import _Clock, _Wait
+
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, object]] = []
+    clocks: list[_Clock] = []
+
+    async def expire_then_wait() -> None:
+        async with asyncio.timeout(None) as scope:
+            clock = _Clock(loop, scope, loop.time() + 5)
+            clocks.append(clock)
+            clock.wait(_Wait.REPLY, ProbeStage.GREETING, 0.0)  # due at once; timer re-armed
+            clock._check()  # the timer's callback: the scope expires, the cancellation queued
+            clock.wait(_Wait.SEND, ProbeStage.EHLO, 0.0)  # the probe still runs: ignored
+            await asyncio.sleep(1)  # the cancellation arrives here
+
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    try:
+        with pytest.raises(TimeoutError):
+            await expire_then_wait()
+        await asyncio.sleep(0.05)  # the re-armed timer fires, and must find nothing to do
+        (clock,) = clocks
+        clock.stop()
+        assert clock.expired == (_Wait.REPLY, ProbeStage.GREETING, 0.0, "")
+        assert errors == []
+    finally:
+        loop.set_exception_handler(None)
