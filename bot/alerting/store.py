@@ -727,9 +727,8 @@ class Store:
         insert_only: Mapping[str, Any] | None = None,
     ) -> None:
         """INSERT ... ON CONFLICT (key) DO UPDATE, in each dialect's own words."""
-        insert = self._insert
-        stmt = insert(table).values({**key, **values, **(insert_only or {})})
-        db.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=dict(values)))
+        row = {**key, **values, **(insert_only or {})}
+        self._upsert_many(db, table, tuple(key), [row], insert_only=tuple(insert_only or ()))
 
     def _upsert_many(
         self,
@@ -740,7 +739,7 @@ class Store:
         *,
         insert_only: Sequence[str] = (),
     ) -> None:
-        """`_upsert` for many rows: one statement, executed once per row by the driver.
+        """Upsert `rows`: one statement, executed once per row by the driver.
 
         A statement built per row cost SQLAlchemy ~0.2 ms each to coerce and cache-key its
         literals: a second of the cycle for 5,000 endpoints' findings. Rows are keyed as the
