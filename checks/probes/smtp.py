@@ -10,7 +10,7 @@ costs at most `max_reply_bytes` and `deadline_seconds`. A remote failure is retu
 
 Deadlines on one timer: a conversation waits a dozen times (connect, each reply, each send, the
 handshake, the close), and on loopback each wait ends within microseconds. One `asyncio.timeout`
-per wait put a dozen timers per session into the event loop's heap, ~6% of a 500-endpoint scan.
+per wait put a dozen timers per session into the event loop's heap, ~10% of the probe's CPU.
 Instead each probe has one `asyncio.timeout` scope and a `_Clock`: a wait only moves the current
 deadline, and the clock's one timer, set for the earliest deadline that could be due, checks when
 it fires whether the current wait has run out; if so it expires the scope (asyncio does the
