@@ -174,6 +174,11 @@ def _seconds(name: str, doc: str, default: float) -> Key:
     return Key(name=name, kind=Kind.NUMBER, doc=doc, default=default, exclusive_minimum=0)
 
 
+def _count(name: str, doc: str, default: int) -> Key:
+    """A whole number of at least 1 (days, runs, bytes, connections)."""
+    return Key(name=name, kind=Kind.INTEGER, doc=doc, default=default, exclusive_minimum=0)
+
+
 def _str(name: str, doc: str, default: str | None = None, **extra: Any) -> Key:
     return Key(name=name, kind=Kind.STRING, doc=doc, default=default, **extra)
 
@@ -307,12 +312,10 @@ SPEC = Table(
                     default=7,
                     minimum=0,
                 ),
-                Key(
-                    name="max_validity_days",
-                    kind=Kind.INTEGER,
-                    doc="a leaf valid longer than this is a cert-weak warning",
-                    default=Thresholds().max_validity_days,
-                    exclusive_minimum=0,
+                _count(
+                    "max_validity_days",
+                    "a leaf valid longer than this is a cert-weak warning",
+                    Thresholds().max_validity_days,
                 ),
             ),
         ),
@@ -358,20 +361,8 @@ SPEC = Table(
                 _seconds(
                     "deadline_seconds", "everything for one endpoint", _PROBE.deadline_seconds
                 ),
-                Key(
-                    name="concurrency",
-                    kind=Kind.INTEGER,
-                    doc="endpoints probed at once",
-                    default=_PROBE.concurrency,
-                    exclusive_minimum=0,
-                ),
-                Key(
-                    name="max_reply_bytes",
-                    kind=Kind.INTEGER,
-                    doc="the longest SMTP reply read",
-                    default=_PROBE.max_reply_bytes,
-                    exclusive_minimum=0,
-                ),
+                _count("concurrency", "endpoints probed at once", _PROBE.concurrency),
+                _count("max_reply_bytes", "the longest SMTP reply read", _PROBE.max_reply_bytes),
                 _port("mx_port", "MX hosts found in DNS are probed on this port", _PROBE.mx_port),
                 Key(
                     name="every_key_type",
@@ -499,19 +490,15 @@ SPEC = Table(
                     minimum=0,
                     min_items=1,
                 ),
-                Key(
-                    name="flap_runs",
-                    kind=Kind.INTEGER,
-                    doc="runs a finding must stay put before it is no longer flapping",
-                    default=_ALERTS.flap_runs,
-                    exclusive_minimum=0,
+                _count(
+                    "flap_runs",
+                    "runs a finding must stay put before it is no longer flapping",
+                    _ALERTS.flap_runs,
                 ),
-                Key(
-                    name="digest_days",
-                    kind=Kind.INTEGER,
-                    doc="the digest lists certificates expiring within this many days",
-                    default=_ALERTS.digest_days,
-                    exclusive_minimum=0,
+                _count(
+                    "digest_days",
+                    "the digest lists certificates expiring within this many days",
+                    _ALERTS.digest_days,
                 ),
             ),
         ),
