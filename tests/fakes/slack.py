@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from aiohttp import WSMsgType, web
@@ -741,3 +741,28 @@ def slack_api() -> Iterator[SlackApiStandIn]:
         yield standin
     finally:
         standin.stop()
+
+
+async def press_alert_button(
+    app: Any,
+    api: SlackApiStandIn,
+    action: str,
+    value: str,
+    blocks: list[dict[str, object]] | None = None,
+) -> int:
+    """On-call presses `action` on an alert posted in C0ALERTS: a signed-off block_actions
+    request dispatched into the real bolt `app`; returns the HTTP status of its ack."""
+    from slack_bolt.request.async_request import AsyncBoltRequest
+
+    payload = api.block_action_payload(action, value, user_id="U0ONCALL1", channel_id="C0ALERTS")
+    payload["message"] = {"ts": "1700000000.000009", "text": "alert", "blocks": blocks or []}
+    payload["container"] = {
+        "type": "message",
+        "channel_id": "C0ALERTS",
+        "message_ts": "1700000000.000009",
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+    response = await app.async_dispatch(
+        AsyncBoltRequest(body=body, headers={"content-type": ["application/x-www-form-urlencoded"]})
+    )
+    return int(response.status)

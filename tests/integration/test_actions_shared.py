@@ -3,13 +3,10 @@ connection to one PostgreSQL database (and to one sqlite file), as two replicas 
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlencode
 
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerting.alerts import ACK_ACTION, SNOOZE_7D_ACTION, render_event
@@ -18,7 +15,7 @@ from bot.records import RunRecord
 from bot.slack.listeners import actions
 from checks.model import AlertSettings, CheckId, Finding, Severity
 from checks.rules.lifecycle import Policy, advance
-from tests.fakes.slack import SlackApiStandIn
+from tests.fakes.slack import SlackApiStandIn, press_alert_button
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -32,21 +29,6 @@ def replica_app(api: SlackApiStandIn, store: Store) -> AsyncApp:
     )
     actions.register(app, store, clock=lambda: NOW + timedelta(minutes=5))
     return app
-
-
-async def press(app: AsyncApp, api: SlackApiStandIn, action: str, value: str) -> int:
-    payload = api.block_action_payload(action, value, user_id="U0ONCALL1", channel_id="C0ALERTS")
-    payload["message"] = {"ts": "1700000000.000009", "text": "alert", "blocks": []}
-    payload["container"] = {
-        "type": "message",
-        "channel_id": "C0ALERTS",
-        "message_ts": "1700000000.000009",
-    }
-    body = urlencode({"payload": json.dumps(payload)})
-    response = await app.async_dispatch(
-        AsyncBoltRequest(body=body, headers={"content-type": ["application/x-www-form-urlencoded"]})
-    )
-    return response.status
 
 
 async def test_a_button_pressed_on_the_other_replica(
@@ -76,9 +58,15 @@ async def test_a_button_pressed_on_the_other_replica(
             now=NOW,
         )
         # the leader queued the alert; the click arrives at the other replica
-        assert await press(replica_app(slack_api, other), slack_api, ACK_ACTION, event.id) == 200
         assert (
-            await press(replica_app(slack_api, other), slack_api, SNOOZE_7D_ACTION, event.id) == 200
+            await press_alert_button(replica_app(slack_api, other), slack_api, ACK_ACTION, event.id)
+            == 200
+        )
+        assert (
+            await press_alert_button(
+                replica_app(slack_api, other), slack_api, SNOOZE_7D_ACTION, event.id
+            )
+            == 200
         )
         seen = {o.finding.cause: o for o in leader.open_findings(now=NOW + timedelta(hours=1))}
         assert {c: o.acknowledged_by for c, o in seen.items()} == {

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlencode
 
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerting.alerts import ACK_ACTION, SNOOZE_7D_ACTION, render_event
@@ -17,7 +15,7 @@ from bot.records import RunRecord
 from bot.slack.listeners import actions
 from checks.model import AlertSettings, CheckId, Finding, Severity
 from checks.rules.lifecycle import Policy, advance
-from tests.fakes.slack import SlackApiStandIn
+from tests.fakes.slack import SlackApiStandIn, press_alert_button
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -58,30 +56,13 @@ def app_for(api: SlackApiStandIn, store: Store) -> AsyncApp:
     return app
 
 
-async def press(
-    app: AsyncApp, api: SlackApiStandIn, action: str, value: str, blocks: list[dict[str, object]]
-) -> int:
-    payload = api.block_action_payload(action, value, user_id="U0ONCALL1", channel_id="C0ALERTS")
-    payload["message"] = {"ts": "1700000000.000009", "text": "alert", "blocks": blocks}
-    payload["container"] = {
-        "type": "message",
-        "channel_id": "C0ALERTS",
-        "message_ts": "1700000000.000009",
-    }
-    body = urlencode({"payload": json.dumps(payload)})
-    response = await app.async_dispatch(
-        AsyncBoltRequest(body=body, headers={"content-type": ["application/x-www-form-urlencoded"]})
-    )
-    return response.status
-
-
 async def test_acknowledge_records_who_for_every_grouped_finding(
     tmp_path: Path, slack_api: SlackApiStandIn
 ) -> None:
     store, event_id, blocks = seeded(tmp_path)
     try:
         app = app_for(slack_api, store)
-        assert await press(app, slack_api, ACK_ACTION, event_id, blocks) == 200
+        assert await press_alert_button(app, slack_api, ACK_ACTION, event_id, blocks) == 200
         items = store.open_findings(now=NOW + timedelta(minutes=6))
         assert [i.acknowledged_by for i in items] == ["U0ONCALL1", "U0ONCALL1"]
         (update,) = slack_api.received("chat.update")
@@ -95,7 +76,7 @@ async def test_snooze_seven_days(tmp_path: Path, slack_api: SlackApiStandIn) -> 
     store, event_id, blocks = seeded(tmp_path)
     try:
         app = app_for(slack_api, store)
-        assert await press(app, slack_api, SNOOZE_7D_ACTION, event_id, blocks) == 200
+        assert await press_alert_button(app, slack_api, SNOOZE_7D_ACTION, event_id, blocks) == 200
         items = store.open_findings(now=NOW + timedelta(days=1))
         assert {i.snoozed_until for i in items} == {NOW + timedelta(minutes=5, days=7)}
         assert "Snoozed by <@U0ONCALL1>" in json.dumps(slack_api.received("chat.update")[0].params)
@@ -107,7 +88,7 @@ async def test_unknown_alert_changes_nothing(tmp_path: Path, slack_api: SlackApi
     store, _, blocks = seeded(tmp_path)
     try:
         app = app_for(slack_api, store)
-        assert await press(app, slack_api, ACK_ACTION, "opened:nope", blocks) == 200
+        assert await press_alert_button(app, slack_api, ACK_ACTION, "opened:nope", blocks) == 200
         assert store.acks() == {}
         assert slack_api.received("chat.update") == []
         assert "no longer knows" in json.dumps([c.params for c in slack_api.responses()])
