@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.alerting.alerts import ACK_ACTION
-from tests.fakes.slack import SlackApiStandIn
+from tests.fakes.slack import SlackApiStandIn, press_alert_button
 from tests.integration.slack_support import Runner, tenant_config
-from tests.integration.test_alert_actions import NOW, app_for, press, seeded
+from tests.integration.test_alert_actions import NOW, app_for, seeded
 
 BODIES = [
     ("<html><body>502 Bad Gateway</body></html>", "text/html"),
@@ -44,7 +44,7 @@ async def test_acknowledge_is_recorded_when_the_message_edit_gets_garbage(
     try:
         slack_api.fail_next("chat.update", status=503, body=body, content_type=content_type)
         app = app_for(slack_api, store)
-        assert await press(app, slack_api, ACK_ACTION, event_id, blocks) == 200
+        assert await press_alert_button(app, slack_api, ACK_ACTION, event_id, blocks) == 200
         items = store.open_findings(now=NOW)
         assert [i.acknowledged_by for i in items] == ["U0ONCALL1", "U0ONCALL1"]
         assert [c.status for c in slack_api.received("chat.update")] == [503]
